@@ -1,0 +1,176 @@
+//! [`BusBuilder`]: chooses the handlers and settings of a [`Bus`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::bus::{Bus, Handler, Inner, Route};
+use crate::error::BuildError;
+use crate::event::{Event, EventMeta};
+use crate::handler::HandlerInfo;
+use crate::registry::{Registry, Resolved};
+use crate::subscription::RuntimeSubs;
+
+type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool>;
+
+/// Configures a [`Bus`]; start with [`Bus::builder`].
+///
+/// ```
+/// use eventbus::prelude::*;
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// struct Audited;
+///
+/// #[subscribe]
+/// fn record(_: &Audited) {}
+///
+/// let bus = Bus::builder()
+///     .require::<Audited>()
+///     .catch_panics(true)
+///     .build()
+///     .expect("every required event has a handler");
+/// assert_eq!(bus.publish(Audited).handled(), 1);
+/// ```
+#[must_use = "a BusBuilder does nothing until `.build()` is called"]
+pub struct BusBuilder {
+    catch_panics: bool,
+    required: Vec<&'static EventMeta>,
+    filter: Option<HandlerFilter>,
+}
+
+impl BusBuilder {
+    pub(crate) fn new() -> Self {
+        Self {
+            catch_panics: true,
+            required: Vec::new(),
+            filter: None,
+        }
+    }
+
+    /// Whether a panicking handler is caught and reported as a failure
+    /// (the default, `true`) or unwinds through `publish`.
+    pub fn catch_panics(mut self, catch: bool) -> Self {
+        self.catch_panics = catch;
+        self
+    }
+
+    /// Makes [`build`](Self::build) fail when no handler of `E` is part of
+    /// the bus: the guard against a handler crate the linker left out.
+    pub fn require<E: Event>(mut self) -> Self {
+        self.required.push(E::__meta());
+        self
+    }
+
+    /// Keeps only the link-time handlers for which `keep` returns true
+    /// (for tests, or one binary that runs several roles).
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    ///
+    /// let bus = Bus::builder()
+    ///     .filter_handlers(|info| !info.handler_name().contains("::slow_"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(bus.handlers().iter().all(|h| !h.handler_name().contains("::slow_")));
+    /// ```
+    pub fn filter_handlers(mut self, keep: impl Fn(&HandlerInfo) -> bool + 'static) -> Self {
+        self.filter = Some(Box::new(keep));
+        self
+    }
+
+    /// Builds the bus: resolves the registry into a table of handlers per
+    /// event type, and checks it.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::DuplicateEventName`] when two event types share a
+    /// name, [`BuildError::MissingHandlers`] when a type given to
+    /// [`require`](Self::require) has no handler on this bus.
+    pub fn build(self) -> Result<Bus, BuildError> {
+        let registry = Registry::get();
+        if let Some(clash) = registry.clash {
+            return Err(BuildError::DuplicateEventName {
+                name: clash.name,
+                first: clash.first,
+                second: clash.second,
+            });
+        }
+
+        let slots = registry
+            .events
+            .iter()
+            .chain(&self.required)
+            .map(|meta| meta.slot() + 1)
+            .max()
+            .unwrap_or(0);
+        let mut routes: Vec<Vec<Handler>> = (0..slots).map(|_| Vec::new()).collect();
+        let mut fallback = Vec::new();
+        let mut dead = Vec::new();
+        let mut selected = Vec::new();
+
+        for registered in &registry.handlers {
+            if self
+                .filter
+                .as_ref()
+                .is_some_and(|keep| !keep(&registered.info))
+            {
+                continue;
+            }
+            selected.push(registered.info.clone());
+            let handler = |counted| Handler {
+                call: registered.call,
+                info: registered.info.clone(),
+                counted,
+            };
+            match registered.target {
+                Resolved::Event(meta) => routes[meta.slot()].push(handler(true)),
+                Resolved::Any => {
+                    for route in &mut routes {
+                        route.push(handler(false));
+                    }
+                    fallback.push(handler(false));
+                }
+                Resolved::Dead => dead.push(handler(false)),
+            }
+        }
+
+        for meta in &self.required {
+            if !routes[meta.slot()].iter().any(|handler| handler.counted) {
+                return Err(BuildError::MissingHandlers {
+                    event_name: meta.name(),
+                    type_path: meta.type_path(),
+                });
+            }
+        }
+
+        let route = |handlers: Vec<Handler>| Route {
+            handlers: handlers.into_boxed_slice(),
+        };
+        Ok(Bus {
+            inner: Arc::new(Inner {
+                routes: routes.into_iter().map(route).collect(),
+                fallback: route(fallback),
+                dead: dead.into_boxed_slice(),
+                selected: selected.into_boxed_slice(),
+                runtime: Arc::new(RuntimeSubs::new()),
+                catch_panics: self.catch_panics,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for BusBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusBuilder")
+            .field("catch_panics", &self.catch_panics)
+            .field(
+                "required",
+                &self
+                    .required
+                    .iter()
+                    .map(|meta| meta.name())
+                    .collect::<Vec<_>>(),
+            )
+            .field("filter_handlers", &self.filter.is_some())
+            .finish()
+    }
+}

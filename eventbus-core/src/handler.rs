@@ -1,0 +1,183 @@
+//! What the bus knows about a handler, and what a handler may return.
+
+use std::fmt;
+
+/// The error type a failing handler hands to the bus.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Whether a handler is a plain `fn` or an `async fn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HandlerKind {
+    /// A plain `fn`, run on the publishing thread.
+    Sync,
+    /// An `async fn`.
+    Async,
+}
+
+impl fmt::Display for HandlerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sync => "sync",
+            Self::Async => "async",
+        })
+    }
+}
+
+/// Where a handler is written in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceLocation {
+    file: &'static str,
+    line: u32,
+    column: u32,
+}
+
+impl SourceLocation {
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn new(file: &'static str, line: u32, column: u32) -> Self {
+        Self { file, line, column }
+    }
+
+    pub(crate) fn caller(location: &'static std::panic::Location<'static>) -> Self {
+        Self::new(location.file(), location.line(), location.column())
+    }
+
+    /// The source file, as `file!()` names it.
+    #[must_use]
+    pub fn file(&self) -> &'static str {
+        self.file
+    }
+
+    /// The line, starting at 1.
+    #[must_use]
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column, starting at 1.
+    #[must_use]
+    pub fn column(&self) -> u32 {
+        self.column
+    }
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// A description of one handler: which event it takes, its name, where it
+/// is written and how it is run.
+///
+/// [`Bus::handlers`](crate::Bus::handlers) lists them; every
+/// [`HandlerFailure`](crate::HandlerFailure) names one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HandlerInfo {
+    event_name: &'static str,
+    handler_name: &'static str,
+    location: SourceLocation,
+    priority: i32,
+    kind: HandlerKind,
+}
+
+impl HandlerInfo {
+    pub(crate) fn new(
+        event_name: &'static str,
+        handler_name: &'static str,
+        location: SourceLocation,
+        priority: i32,
+        kind: HandlerKind,
+    ) -> Self {
+        Self {
+            event_name,
+            handler_name,
+            location,
+            priority,
+            kind,
+        }
+    }
+
+    /// The name of the event the handler takes ([`Event::NAME`](crate::Event::NAME)),
+    /// or `AnyEvent` / `DeadEvent` for the catch-all kinds.
+    #[must_use]
+    pub fn event_name(&self) -> &'static str {
+        self.event_name
+    }
+
+    /// The handler's full path, e.g. `shop::inventory::update_inventory`,
+    /// or the name given with `#[subscribe(name = "...")]`. For a
+    /// subscription made at run time, the closure's type name.
+    #[must_use]
+    pub fn handler_name(&self) -> &'static str {
+        self.handler_name
+    }
+
+    /// Where the handler is written (for a run-time subscription: where
+    /// `subscribe` was called). Displays as `file:line`.
+    #[must_use]
+    pub fn location(&self) -> SourceLocation {
+        self.location
+    }
+
+    /// The handler's priority: higher runs first, 0 by default.
+    #[must_use]
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+
+    /// Whether the handler is sync or async.
+    #[must_use]
+    pub fn kind(&self) -> HandlerKind {
+        self.kind
+    }
+}
+
+impl fmt::Debug for HandlerInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerInfo")
+            .field("event_name", &self.event_name)
+            .field("handler_name", &self.handler_name)
+            .field("location", &format_args!("{}", self.location))
+            .field("priority", &self.priority)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl fmt::Display for HandlerInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.handler_name)
+    }
+}
+
+/// What a handler may return: `()` or `Result<(), E>` where `E` converts
+/// into a boxed error.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a valid handler return type",
+    label = "handlers return `()` or `Result<(), E>`",
+    note = "return nothing, or `Result<(), E>` where `E: Into<Box<dyn std::error::Error + Send + Sync>>`"
+)]
+pub trait IntoHandlerResult {
+    /// Turns the handler's return value into the bus's result.
+    ///
+    /// # Errors
+    ///
+    /// Returns the handler's error, boxed.
+    fn into_handler_result(self) -> Result<(), BoxError>;
+}
+
+impl IntoHandlerResult for () {
+    #[inline]
+    fn into_handler_result(self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+impl<E: Into<BoxError>> IntoHandlerResult for Result<(), E> {
+    #[inline]
+    fn into_handler_result(self) -> Result<(), BoxError> {
+        self.map_err(Into::into)
+    }
+}

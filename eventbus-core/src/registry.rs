@@ -1,0 +1,236 @@
+//! The link-time registry: every `#[derive(Event)]` type and every
+//! `#[subscribe]` function submits itself here through `inventory`, and the
+//! first bus built in the process resolves the lot once.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::any_event::AnyEvent;
+use crate::event::EventMeta;
+use crate::handler::{BoxError, HandlerInfo, HandlerKind, SourceLocation};
+
+/// The call a `#[subscribe]` function is wrapped in: the event, type-erased,
+/// and what the bus passes along with it.
+#[doc(hidden)]
+pub type SyncCall = fn(&dyn Any, &CallArgs<'_>) -> Result<(), BoxError>;
+
+/// What the bus hands to every generated handler wrapper besides the event.
+#[doc(hidden)]
+pub struct CallArgs<'a> {
+    pub(crate) meta: &'static EventMeta,
+    pub(crate) event: &'a dyn Any,
+}
+
+impl<'a> CallArgs<'a> {
+    /// The event as seen by a catch-all handler.
+    #[must_use]
+    pub fn any_event(&self) -> AnyEvent<'a> {
+        AnyEvent::new(self.event, self.meta)
+    }
+}
+
+/// Which events a registered handler takes.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum Target {
+    /// One event type, named through its metadata.
+    Event(fn() -> &'static EventMeta),
+    /// Every event (`&AnyEvent`).
+    Any,
+    /// Events no handler took (`&DeadEvent`).
+    Dead,
+}
+
+/// A registered event type; submitted by `#[derive(Event)]`.
+#[doc(hidden)]
+pub struct EventRegistration {
+    meta: &'static EventMeta,
+}
+
+impl EventRegistration {
+    #[must_use]
+    pub const fn new(meta: &'static EventMeta) -> Self {
+        Self { meta }
+    }
+}
+
+/// A registered handler; submitted by `#[subscribe]`.
+#[doc(hidden)]
+pub struct HandlerRegistration {
+    target: Target,
+    handler_name: &'static str,
+    module_path: &'static str,
+    location: SourceLocation,
+    priority: i32,
+    call: SyncCall,
+}
+
+impl HandlerRegistration {
+    #[must_use]
+    pub const fn new(
+        target: Target,
+        handler_name: &'static str,
+        module_path: &'static str,
+        location: SourceLocation,
+        priority: i32,
+        call: SyncCall,
+    ) -> Self {
+        Self {
+            target,
+            handler_name,
+            module_path,
+            location,
+            priority,
+            call,
+        }
+    }
+}
+
+inventory::collect!(EventRegistration);
+inventory::collect!(HandlerRegistration);
+
+/// A handler's target once the registry is resolved.
+#[derive(Clone, Copy)]
+pub(crate) enum Resolved {
+    Event(&'static EventMeta),
+    Any,
+    Dead,
+}
+
+/// One registered handler, resolved.
+#[derive(Clone)]
+pub(crate) struct RegisteredHandler {
+    pub(crate) target: Resolved,
+    pub(crate) info: HandlerInfo,
+    pub(crate) call: SyncCall,
+}
+
+/// Two event types that claim one name.
+#[derive(Clone, Copy)]
+pub(crate) struct NameClash {
+    pub(crate) name: &'static str,
+    pub(crate) first: &'static str,
+    pub(crate) second: &'static str,
+}
+
+/// Everything the linker kept, in a fixed order.
+pub(crate) struct Registry {
+    /// Every known event type, sorted by name then Rust path.
+    pub(crate) events: Vec<&'static EventMeta>,
+    /// Non-local events by name (the first of each clashing pair).
+    pub(crate) by_name: HashMap<&'static str, &'static EventMeta>,
+    /// The first name clash, if any; building a bus fails on it.
+    pub(crate) clash: Option<NameClash>,
+    /// Every handler, in dispatch order.
+    pub(crate) handlers: Vec<RegisteredHandler>,
+}
+
+impl Registry {
+    /// The process-wide registry, resolved on first use.
+    pub(crate) fn get() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(Registry::resolve)
+    }
+
+    fn resolve() -> Self {
+        let mut events: Vec<&'static EventMeta> = Vec::new();
+        let mut note = |meta: &'static EventMeta| {
+            if !events.iter().any(|known| std::ptr::eq(*known, meta)) {
+                events.push(meta);
+            }
+        };
+        for registration in inventory::iter::<EventRegistration> {
+            note(registration.meta);
+        }
+
+        let mut keyed = Vec::new();
+        for registration in inventory::iter::<HandlerRegistration> {
+            let target = match registration.target {
+                Target::Event(meta) => {
+                    let meta = meta();
+                    // A type whose own registration the linker dropped is
+                    // still known through its handlers.
+                    note(meta);
+                    Resolved::Event(meta)
+                }
+                Target::Any => Resolved::Any,
+                Target::Dead => Resolved::Dead,
+            };
+            let event_name = match target {
+                Resolved::Event(meta) => meta.name(),
+                Resolved::Any => "AnyEvent",
+                Resolved::Dead => "DeadEvent",
+            };
+            let info = HandlerInfo::new(
+                event_name,
+                registration.handler_name,
+                registration.location,
+                registration.priority,
+                HandlerKind::Sync,
+            );
+            keyed.push((
+                registration,
+                RegisteredHandler {
+                    target,
+                    info,
+                    call: registration.call,
+                },
+            ));
+        }
+        // `inventory::iter` has no set order: sort into a total one that
+        // does not change between builds.
+        keyed.sort_by(|(a, _), (b, _)| {
+            b.priority
+                .cmp(&a.priority)
+                .then_with(|| a.module_path.cmp(b.module_path))
+                .then_with(|| a.location.line().cmp(&b.location.line()))
+                .then_with(|| a.location.column().cmp(&b.location.column()))
+                .then_with(|| a.handler_name.cmp(b.handler_name))
+                .then_with(|| a.location.file().cmp(b.location.file()))
+        });
+        let handlers = keyed.into_iter().map(|(_, handler)| handler).collect();
+
+        events.sort_by(|a, b| {
+            a.name()
+                .cmp(b.name())
+                .then_with(|| a.type_path().cmp(b.type_path()))
+        });
+        let mut by_name = HashMap::new();
+        let mut clash = None;
+        for meta in &events {
+            // Give every known type its table slot now, in a fixed order.
+            meta.slot();
+            if meta.is_local() {
+                continue;
+            }
+            if let Some(first) = by_name.insert(meta.name(), *meta) {
+                by_name.insert(meta.name(), first);
+                clash.get_or_insert(NameClash {
+                    name: meta.name(),
+                    first: first.type_path(),
+                    second: meta.type_path(),
+                });
+            }
+        }
+
+        Self {
+            events,
+            by_name,
+            clash,
+            handlers,
+        }
+    }
+
+    /// Registered names close to `name`, closest first, for "did you mean".
+    pub(crate) fn similar_names(&self, name: &str) -> Vec<&'static str> {
+        let mut scored: Vec<(f64, &'static str)> = self
+            .by_name
+            .keys()
+            .map(|known| (strsim::jaro_winkler(name, known), *known))
+            .filter(|(score, _)| *score > 0.8)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        scored.into_iter().take(3).map(|(_, known)| known).collect()
+    }
+}

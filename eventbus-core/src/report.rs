@@ -1,0 +1,266 @@
+//! The outcome of one publish: how many handlers ran and which failed.
+
+use std::any::Any;
+use std::fmt;
+
+use crate::error::PublishError;
+use crate::handler::{BoxError, HandlerInfo};
+
+/// Why a handler call, or a whole delivery, failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The handler returned `Err`.
+    Error,
+    /// The handler panicked.
+    Panic,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Error => "returned an error",
+            Self::Panic => "panicked",
+        })
+    }
+}
+
+/// One failed handler call: which handler, for which event, and why.
+///
+/// `Display` reads like `handler shop::send_mail failed on OrderPlaced:
+/// mail server down`.
+pub struct HandlerFailure {
+    handler: Option<HandlerInfo>,
+    kind: FailureKind,
+    event_name: &'static str,
+    message: String,
+    error: Option<BoxError>,
+    attempts: u32,
+}
+
+impl HandlerFailure {
+    pub(crate) fn from_error(
+        handler: &HandlerInfo,
+        event_name: &'static str,
+        error: BoxError,
+    ) -> Self {
+        Self {
+            handler: Some(handler.clone()),
+            kind: FailureKind::Error,
+            event_name,
+            message: error.to_string(),
+            error: Some(error),
+            attempts: 1,
+        }
+    }
+
+    pub(crate) fn from_panic(
+        handler: &HandlerInfo,
+        event_name: &'static str,
+        payload: &(dyn Any + Send),
+    ) -> Self {
+        Self {
+            handler: Some(handler.clone()),
+            kind: FailureKind::Panic,
+            event_name,
+            message: panic_message(payload),
+            error: None,
+            attempts: 1,
+        }
+    }
+
+    /// The handler that failed; `None` for failures that belong to no
+    /// handler.
+    #[must_use]
+    pub fn handler(&self) -> Option<&HandlerInfo> {
+        self.handler.as_ref()
+    }
+
+    /// Whether the handler returned an error or panicked.
+    #[must_use]
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// The name of the event being delivered.
+    #[must_use]
+    pub fn event_name(&self) -> &'static str {
+        self.event_name
+    }
+
+    /// The error's text, or the panic message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// How many times the handler was called before giving up.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The error the handler returned, for downcasting; `None` for a panic.
+    ///
+    /// ```
+    /// # use eventbus::HandlerFailure;
+    /// # #[derive(Debug)] struct MailDown;
+    /// # impl std::fmt::Display for MailDown { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("mail down") } }
+    /// # impl std::error::Error for MailDown {}
+    /// fn is_mail_down(failure: &HandlerFailure) -> bool {
+    ///     failure.error().is_some_and(|e| e.is::<MailDown>())
+    /// }
+    /// ```
+    #[must_use]
+    pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.error.as_deref()
+    }
+}
+
+impl fmt::Display for HandlerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.handler {
+            Some(handler) => write!(
+                f,
+                "handler {} {} on {}: {}",
+                handler.handler_name(),
+                self.kind,
+                self.event_name,
+                self.message
+            ),
+            None => write!(
+                f,
+                "delivery of {} failed: {}",
+                self.event_name, self.message
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for HandlerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerFailure")
+            .field(
+                "handler",
+                &self.handler.as_ref().map(HandlerInfo::handler_name),
+            )
+            .field("kind", &self.kind)
+            .field("event_name", &self.event_name)
+            .field("message", &self.message)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
+}
+
+/// The text of a panic payload: the message of `panic!("...")`, or a note
+/// that the payload was not text.
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "the handler panicked with a payload that is not a string".to_owned()
+    }
+}
+
+/// What happened when one event was published.
+///
+/// A publish never fails as a whole: each handler runs, and those that
+/// returned `Err` or panicked are listed in [`failures`](Self::failures).
+///
+/// ```
+/// use eventbus::prelude::*;
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// struct NobodyListens;
+///
+/// let report = Bus::new().publish(NobodyListens);
+/// assert!(report.is_ok());
+/// assert!(report.is_dead());
+/// assert_eq!(report.handled(), 0);
+/// ```
+#[must_use = "a Report lists the handlers that failed; check it, or call `into_result()`"]
+pub struct Report {
+    event_name: &'static str,
+    handled: usize,
+    failures: Vec<HandlerFailure>,
+}
+
+impl Report {
+    #[inline]
+    pub(crate) fn new(event_name: &'static str) -> Self {
+        Self {
+            event_name,
+            handled: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn count_handled(&mut self) {
+        self.handled += 1;
+    }
+
+    pub(crate) fn push_failure(&mut self, failure: HandlerFailure) {
+        self.failures.push(failure);
+    }
+
+    /// The name of the event this report is about.
+    #[must_use]
+    pub fn event_name(&self) -> &'static str {
+        self.event_name
+    }
+
+    /// How many of the event's own handlers ran, failed ones included.
+    /// Catch-all (`&AnyEvent`) and `&DeadEvent` handlers are not counted.
+    #[must_use]
+    pub fn handled(&self) -> usize {
+        self.handled
+    }
+
+    /// The handler calls that failed, in the order they ran.
+    #[must_use]
+    pub fn failures(&self) -> &[HandlerFailure] {
+        &self.failures
+    }
+
+    /// True when no handler failed (also true for a dead event).
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// True when no handler of the event ran: nobody listens to it.
+    #[must_use]
+    pub fn is_dead(&self) -> bool {
+        self.handled == 0
+    }
+
+    /// `Ok(())` when no handler failed, otherwise a [`PublishError`] that
+    /// holds every failure.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::HandlersFailed`] when at least one handler failed.
+    pub fn into_result(self) -> Result<(), PublishError> {
+        if self.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(PublishError::HandlersFailed {
+                event_name: self.event_name,
+                failures: self.failures,
+            })
+        }
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Report")
+            .field("event_name", &self.event_name)
+            .field("handled", &self.handled)
+            .field("failures", &self.failures)
+            .finish()
+    }
+}

@@ -1,0 +1,26 @@
+//! `#[derive(Event)]`: attributes -> model -> checks -> code.
+
+mod attr;
+mod expand;
+mod parse;
+mod validate;
+
+use proc_macro2::TokenStream;
+
+use crate::ctxt::Ctxt;
+
+pub fn derive(input: &syn::DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let model = parse::Model::from_ast(&cx, input);
+    validate::check(&cx, input);
+    match cx.check() {
+        Ok(()) => expand::event_impl(&model),
+        Err(error) => {
+            let mut tokens = error.to_compile_error();
+            if validate::can_stub(input) {
+                tokens.extend(expand::fallback(&model));
+            }
+            tokens
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The procedural macros of eventbus: `#[derive(Event)]` and
+//! `#[subscribe]`.
+//!
+//! Use them through the `eventbus` crate, which documents them; this crate
+//! is an implementation detail and is pinned to the exact version of
+//! `eventbus` that re-exports it.
+//!
+//! Each macro is one pipeline, one file per stage: `attr` reads the
+//! options, `parse` turns the item into a small model, `validate` checks
+//! it, `expand` writes the code. Errors are collected, not returned at the
+//! first one, so the user sees all of them at once.
+
+mod ctxt;
+mod event;
+mod root;
+mod subscribe;
+
+use proc_macro::TokenStream;
+
+/// Implements `Event` for a struct or enum and registers it by name.
+/// Documented on the `eventbus` crate's re-export.
+#[proc_macro_derive(Event, attributes(event))]
+pub fn derive_event(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    event::derive(&input).into()
+}
+
+/// Registers a free function as a handler of the event it takes.
+/// Documented on the `eventbus` crate's re-export.
+#[proc_macro_attribute]
+pub fn subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
+    subscribe::expand(args.into(), item.into()).into()
+}

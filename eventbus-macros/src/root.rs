@@ -1,0 +1,35 @@
+//! The one path through which generated code names the runtime.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+
+/// `::eventbus`, or the path given with `crate = "..."`.
+pub struct Root(Option<syn::Path>);
+
+impl Root {
+    pub fn new(custom: Option<syn::Path>) -> Self {
+        Self(custom)
+    }
+}
+
+impl ToTokens for Root {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match &self.0 {
+            Some(path) => path.to_tokens(tokens),
+            None => tokens.extend(quote!(::eventbus)),
+        }
+    }
+}
+
+/// Parses the value of a `crate = "path"` option.
+pub fn parse_crate_path(value: &syn::LitStr) -> syn::Result<syn::Path> {
+    value.parse::<syn::Path>().map_err(|_| {
+        syn::Error::new(
+            value.span(),
+            format!(
+                "`crate = {:?}` is not a path; write the path of the renamed `eventbus` crate, e.g. `crate = \"my_eventbus\"`",
+                value.value()
+            ),
+        )
+    })
+}

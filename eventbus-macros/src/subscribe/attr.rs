@@ -1,0 +1,86 @@
+//! The options of `#[subscribe(...)]`.
+
+use proc_macro2::TokenStream;
+use syn::parse::Parser;
+
+use crate::ctxt::Ctxt;
+use crate::root::parse_crate_path;
+
+const VALID: &str = "`priority = N`, `name = \"...\"` or `crate = \"...\"`";
+
+#[derive(Default)]
+pub struct SubscribeAttrs {
+    pub priority: i32,
+    pub name: Option<syn::LitStr>,
+    pub crate_path: Option<syn::Path>,
+}
+
+impl SubscribeAttrs {
+    pub fn parse(cx: &Ctxt, args: TokenStream) -> Self {
+        let mut out = Self::default();
+        let mut seen: Vec<String> = Vec::new();
+        let parser = syn::meta::parser(|meta| {
+            let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
+                return Err(meta.error(format!("unknown subscribe option; expected {VALID}")));
+            };
+            if seen.contains(&key) {
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!("duplicate subscribe option `{key}`; give it once"),
+                );
+            }
+            seen.push(key.clone());
+            match key.as_str() {
+                "priority" => {
+                    let input = meta.value()?;
+                    let minus: Option<syn::Token![-]> = input.parse()?;
+                    let value: syn::LitInt = input.parse().map_err(|error| {
+                        syn::Error::new(
+                            error.span(),
+                            "the priority must be a whole number, e.g. `priority = 10` or `priority = -5`",
+                        )
+                    })?;
+                    let parsed = value
+                        .base10_parse::<i64>()
+                        .ok()
+                        .map(|number| if minus.is_some() { -number } else { number })
+                        .and_then(|number| i32::try_from(number).ok());
+                    match parsed {
+                        Some(priority) => out.priority = priority,
+                        None => cx.error_spanned_by(
+                            &value,
+                            "the priority must fit in an `i32` (from -2147483648 to 2147483647)",
+                        ),
+                    }
+                }
+                "name" => {
+                    let value: syn::LitStr = meta.value()?.parse()?;
+                    if value.value().trim().is_empty() {
+                        cx.error_spanned_by(
+                            &value,
+                            "a handler name cannot be empty; write e.g. `name = \"send_receipt\"`",
+                        );
+                    }
+                    out.name = Some(value);
+                }
+                "crate" => {
+                    let value: syn::LitStr = meta.value()?.parse()?;
+                    match parse_crate_path(&value) {
+                        Ok(path) => out.crate_path = Some(path),
+                        Err(error) => cx.syn_error(error),
+                    }
+                }
+                _ => {
+                    return Err(meta.error(format!(
+                        "unknown subscribe option `{key}`; expected {VALID}"
+                    )));
+                }
+            }
+            Ok(())
+        });
+        if let Err(error) = parser.parse2(args) {
+            cx.syn_error(error);
+        }
+        out
+    }
+}

@@ -1,0 +1,44 @@
+//! `#[subscribe]`: options -> model -> checks -> code.
+//!
+//! On any error the function is re-emitted unchanged beside the errors, so
+//! its callers do not also fail with "cannot find function".
+
+mod attr;
+mod expand;
+mod parse;
+mod validate;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ctxt::Ctxt;
+
+pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            let error = syn::Error::new_spanned(
+                &item,
+                "`#[subscribe]` goes on a free function that takes an event, e.g. \
+                 `#[subscribe] fn on_order(order: &OrderPlaced) { .. }`",
+            )
+            .to_compile_error();
+            return quote!(#error #item);
+        }
+    };
+    let cx = Ctxt::new();
+    let attrs = attr::SubscribeAttrs::parse(&cx, args);
+    validate::check_signature(&cx, &function.sig);
+    let model = parse::Handler::from_fn(&cx, &function, attrs);
+    match (cx.check(), model) {
+        (Ok(()), Some(model)) => {
+            let registration = expand::registration(&model);
+            quote!(#function #registration)
+        }
+        (Err(error), _) => {
+            let error = error.to_compile_error();
+            quote!(#error #function)
+        }
+        (Ok(()), None) => unreachable!("a handler without a model always records an error"),
+    }
+}

@@ -1,0 +1,85 @@
+//! The handler function as a small model.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+
+use crate::ctxt::Ctxt;
+use crate::root::Root;
+
+use super::attr::SubscribeAttrs;
+
+/// Which events a handler takes, read from its first parameter.
+pub enum Target<'a> {
+    /// `&E` for an event type `E`.
+    Event(&'a syn::Type),
+    /// `&AnyEvent`: every event.
+    Any,
+    /// `&DeadEvent`: events no handler took.
+    Dead,
+}
+
+pub struct Handler<'a> {
+    pub ident: &'a syn::Ident,
+    pub target: Target<'a>,
+    /// Where a wrong return type is reported.
+    pub output_span: Span,
+    pub priority: i32,
+    pub name: Option<syn::LitStr>,
+    pub root: Root,
+}
+
+impl<'a> Handler<'a> {
+    /// The model, or `None` when the first parameter is unusable (an error
+    /// is recorded then).
+    pub fn from_fn(cx: &Ctxt, function: &'a syn::ItemFn, attrs: SubscribeAttrs) -> Option<Self> {
+        let target = target(cx, &function.sig)?;
+        let output_span = match &function.sig.output {
+            syn::ReturnType::Default => function.sig.ident.span(),
+            syn::ReturnType::Type(_, ty) => ty.span(),
+        };
+        Some(Self {
+            ident: &function.sig.ident,
+            target,
+            output_span,
+            priority: attrs.priority,
+            name: attrs.name,
+            root: Root::new(attrs.crate_path),
+        })
+    }
+}
+
+fn target<'a>(cx: &Ctxt, sig: &'a syn::Signature) -> Option<Target<'a>> {
+    let Some(syn::FnArg::Typed(first)) = sig.inputs.first() else {
+        // No parameter, or `self`: reported by `validate`.
+        return None;
+    };
+    let syn::Type::Reference(reference) = &*first.ty else {
+        let ty = &first.ty;
+        cx.error_spanned_by(
+            ty,
+            format!(
+                "take the event by reference: write `&{}`; the bus lends each event to every handler",
+                quote::ToTokens::to_token_stream(ty)
+            ),
+        );
+        return None;
+    };
+    if let Some(mutability) = reference.mutability {
+        cx.error_spanned_by(
+            mutability,
+            "take the event by shared reference, `&E`, not `&mut E`: every handler sees the same event",
+        );
+        return None;
+    }
+    let last = match &*reference.elem {
+        syn::Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
+        _ => None,
+    };
+    Some(
+        match last.map(|segment| segment.ident.to_string()).as_deref() {
+            Some("AnyEvent") => Target::Any,
+            Some("DeadEvent") => Target::Dead,
+            _ => Target::Event(&reference.elem),
+        },
+    )
+}

@@ -1,0 +1,83 @@
+//! Typed events routed to annotated functions, with no manual wiring.
+//!
+//! Put `#[derive(Event)]` on plain data types and `#[subscribe]` on free
+//! functions that take `&YourEvent`. Every handler registers itself at link
+//! time, so a [`Bus`] built anywhere in the program already routes each event
+//! type to its handlers.
+//!
+//! ```
+//! use eventbus::prelude::*;
+//!
+//! #[derive(Event, Debug, Clone, serde::Serialize, serde::Deserialize)]
+//! struct OrderPlaced {
+//!     item: String,
+//!     quantity: u32,
+//! }
+//!
+//! #[subscribe]
+//! fn update_inventory(order: &OrderPlaced) {
+//!     println!("Order placed: {}. Updating inventory...", order.item);
+//! }
+//!
+//! #[subscribe(priority = -10)]
+//! fn send_notification(order: &OrderPlaced) -> Result<(), std::io::Error> {
+//!     println!("Sending notification for order: {}", order.item);
+//!     Ok(())
+//! }
+//!
+//! let bus = Bus::new();
+//! let report = bus.publish(OrderPlaced { item: "Book".into(), quantity: 1 });
+//! assert_eq!(report.handled(), 2);
+//! assert!(report.is_ok());
+//! ```
+//!
+//! Handlers live wherever you like, in any crate of the program, as long as
+//! that crate is linked: see the README's "Pitfalls" section.
+
+pub use eventbus_core::{
+    AnyEvent, BoxError, BuildError, Bus, BusBuilder, DeadEvent, Event, FailureKind, HandlerFailure,
+    HandlerInfo, HandlerKind, IntoHandlerResult, PublishError, Report, SourceLocation,
+    Subscription,
+};
+
+/// Derives [`Event`](trait@Event) for a struct or enum and registers it by
+/// name.
+///
+/// Options, in `#[event(...)]`:
+/// - `name = "shop.order_placed"`: the name outside Rust (default: the
+///   type's name);
+/// - `version = 2`: the schema version (default 1);
+/// - `local`: the event never leaves the process, so it needs no
+///   `Serialize`/`Deserialize` and is never looked up by name;
+/// - `crate = "path"`: where the `eventbus` crate is, if renamed.
+///
+/// Without `local`, the type must implement `serde::Serialize` and
+/// `serde::Deserialize`.
+pub use eventbus_macros::Event;
+
+/// Registers a free function as a handler of the event it takes by
+/// reference.
+///
+/// The first parameter is `&E` for an event type `E`, `&AnyEvent` (called
+/// for every event) or `&DeadEvent` (called for events no handler took).
+/// The function returns `()` or `Result<(), E>` with
+/// `E: Into<Box<dyn Error + Send + Sync>>`.
+///
+/// Options, in `#[subscribe(...)]`:
+/// - `priority = 10`: higher runs first (default 0); ties run in source
+///   order;
+/// - `name = "..."`: the name failures and `Bus::handlers` show (default:
+///   the function's path);
+/// - `crate = "path"`: where the `eventbus` crate is, if renamed.
+pub use eventbus_macros::subscribe;
+
+/// The names most programs need: `use eventbus::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        subscribe, AnyEvent, Bus, BusBuilder, DeadEvent, Event, HandlerFailure, HandlerInfo,
+        Report, Subscription,
+    };
+}
+
+#[doc(hidden)]
+pub use eventbus_core::__private;
