@@ -51,11 +51,11 @@ pub mod __private {
     /// Only if the bus routed an event to the wrong handler, which it never
     /// does; kept as an error rather than a panic all the same.
     #[inline]
-    pub fn downcast<E: Event>(event: &dyn Any) -> Result<&E, BoxError> {
+    pub fn downcast<E: Any>(event: &dyn Any) -> Result<&E, BoxError> {
         event.downcast_ref::<E>().ok_or_else(|| {
             format!(
                 "the bus handed a handler of `{}` an event of another type; please report this bug",
-                E::NAME
+                std::any::type_name::<E>()
             )
             .into()
         })

@@ -32,8 +32,8 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
         ),
     };
     // Spanned on the return type, so a wrong one is reported there.
-    let call = quote_spanned! {*output_span=>
-        #root::__private::IntoHandlerResult::into_handler_result(#ident(#event))
+    let result = quote_spanned! {*output_span=>
+        #root::__private::IntoHandlerResult::into_handler_result(result)
     };
     let handler_name = match name {
         Some(name) => quote!(#name),
@@ -50,7 +50,8 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
                 event: &dyn ::core::any::Any,
                 args: &#root::__private::CallArgs<'_>,
             ) -> ::core::result::Result<(), #root::__private::BoxError> {
-                #call
+                let result = #ident(#event);
+                #result
             }
 
             #root::__private::inventory::submit! {
