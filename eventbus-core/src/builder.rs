@@ -3,11 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::bus::{Bus, Handler, Inner, Route};
+use crate::bus::{Bus, Inner};
 use crate::error::BuildError;
 use crate::event::{Event, EventMeta};
 use crate::handler::HandlerInfo;
-use crate::registry::{Registry, Resolved};
+use crate::registry::{HandlerCall, Registry, Resolved};
+use crate::route::{ErasedRoute, RouteEntry};
 use crate::subscription::RuntimeSubs;
 
 type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool>;
@@ -95,46 +96,55 @@ impl BusBuilder {
             });
         }
 
-        let slots = registry
-            .events
-            .iter()
-            .chain(&self.required)
-            .map(|meta| meta.slot() + 1)
-            .max()
-            .unwrap_or(0);
-        let mut routes: Vec<Vec<Handler>> = (0..slots).map(|_| Vec::new()).collect();
+        // One route per known event type, filled in dispatch order.
+        let mut routes: Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> = Vec::new();
+        for meta in registry.events.iter().chain(&self.required) {
+            let slot = meta.slot();
+            if routes.len() <= slot {
+                routes.resize_with(slot + 1, || None);
+            }
+            routes[slot].get_or_insert_with(|| (*meta, Vec::new()));
+        }
         let mut fallback = Vec::new();
         let mut dead = Vec::new();
         let mut selected = Vec::new();
 
         for registered in &registry.handlers {
-            if self
-                .filter
-                .as_ref()
-                .is_some_and(|keep| !keep(&registered.info))
-            {
+            if self.filter.as_ref().is_some_and(|keep| !keep(&registered.info)) {
                 continue;
             }
             selected.push(registered.info.clone());
-            let handler = |counted| Handler {
+            let entry = |counted| RouteEntry {
                 call: registered.call,
                 info: registered.info.clone(),
                 counted,
             };
-            match registered.target {
-                Resolved::Event(meta) => routes[meta.slot()].push(handler(true)),
-                Resolved::Any => {
-                    for route in &mut routes {
-                        route.push(handler(false));
+            match (registered.target, registered.call) {
+                (Resolved::Event(meta), _) => {
+                    if let Some((_, entries)) = &mut routes[meta.slot()] {
+                        entries.push(entry(true));
                     }
-                    fallback.push(handler(false));
                 }
-                Resolved::Dead => dead.push(handler(false)),
+                (Resolved::Any, HandlerCall::Erased(call)) => {
+                    for (_, entries) in routes.iter_mut().flatten() {
+                        entries.push(entry(false));
+                    }
+                    fallback.push((call, registered.info.clone()));
+                }
+                (Resolved::Dead, HandlerCall::Erased(call)) => {
+                    dead.push((call, registered.info.clone()));
+                }
+                (Resolved::Any | Resolved::Dead, HandlerCall::Typed(_)) => {
+                    unreachable!("catch-all handlers are registered with an erased call")
+                }
             }
         }
 
         for meta in &self.required {
-            if !routes[meta.slot()].iter().any(|handler| handler.counted) {
+            let has_own = routes[meta.slot()]
+                .as_ref()
+                .is_some_and(|(_, entries)| entries.iter().any(|entry| entry.counted));
+            if !has_own {
                 return Err(BuildError::MissingHandlers {
                     event_name: meta.name(),
                     type_path: meta.type_path(),
@@ -142,14 +152,14 @@ impl BusBuilder {
             }
         }
 
-        let route = |handlers: Vec<Handler>| Route {
-            handlers: handlers.into_boxed_slice(),
-        };
         Ok(Bus {
             inner: Arc::new(Inner {
-                routes: routes.into_iter().map(route).collect(),
-                fallback: route(fallback),
-                dead: dead.into_boxed_slice(),
+                routes: routes
+                    .into_iter()
+                    .map(|route| route.map(|(meta, entries)| meta.build_route(entries)))
+                    .collect(),
+                fallback: ErasedRoute::new(fallback),
+                dead: ErasedRoute::new(dead),
                 selected: selected.into_boxed_slice(),
                 runtime: Arc::new(RuntimeSubs::new()),
                 catch_panics: self.catch_panics,

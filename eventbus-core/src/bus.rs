@@ -2,37 +2,23 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::builder::BusBuilder;
 use crate::error::PublishError;
 use crate::event::Event;
-use crate::handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, SourceLocation};
-use crate::registry::{CallArgs, Registry, SyncCall};
-use crate::report::{HandlerFailure, Report};
+use crate::handler::{HandlerInfo, HandlerKind, IntoHandlerResult, SourceLocation};
+use crate::registry::{CallArgs, Registry};
+use crate::report::Report;
+use crate::route::{run_one, AnyRoute, ErasedRoute, TypedRoute};
 use crate::subscription::{RuntimeSubs, Subscription};
 
-/// One link-time handler as a bus runs it.
-pub(crate) struct Handler {
-    pub(crate) call: SyncCall,
-    pub(crate) info: HandlerInfo,
-    /// False for catch-all handlers, which `Report::handled` leaves out.
-    pub(crate) counted: bool,
-}
-
-/// The handlers of one event type, in dispatch order.
-#[derive(Default)]
-pub(crate) struct Route {
-    pub(crate) handlers: Box<[Handler]>,
-}
-
 pub(crate) struct Inner {
-    /// Indexed by event slot.
-    pub(crate) routes: Box<[Route]>,
+    /// Indexed by event slot; each a `TypedRoute<E>` of the slot's type.
+    pub(crate) routes: Box<[Option<AnyRoute>]>,
     /// For an event type the registry never saw: the catch-alls only.
-    pub(crate) fallback: Route,
-    pub(crate) dead: Box<[Handler]>,
+    pub(crate) fallback: ErasedRoute,
+    pub(crate) dead: ErasedRoute,
     /// Every link-time handler of this bus, in the registry's order.
     pub(crate) selected: Box<[HandlerInfo]>,
     pub(crate) runtime: Arc<RuntimeSubs>,
@@ -99,7 +85,6 @@ impl Bus {
         let meta = E::__meta();
         let slot = meta.slot();
         let inner = &*self.inner;
-        let route = inner.routes.get(slot).unwrap_or(&inner.fallback);
         // Taken before any handler runs: a subscription made meanwhile is
         // not called by this publish.
         let runtime = inner.runtime.snapshot(slot);
@@ -109,25 +94,26 @@ impl Bus {
         };
         let mut report = Report::new(meta.name());
 
-        for handler in &*route.handlers {
-            if handler.counted {
-                report.count_handled();
-            }
-            inner.run(&handler.info, &mut report, || (handler.call)(&event, &args));
+        let route = inner
+            .routes
+            .get(slot)
+            .and_then(Option::as_ref)
+            .and_then(|route| route.downcast_ref::<TypedRoute<E>>());
+        match route {
+            Some(route) => route.dispatch(&event, &args, inner.catch_panics, &mut report),
+            None => inner.fallback.dispatch(&args, inner.catch_panics, &mut report),
         }
         if let Some(subs) = runtime {
             for sub in subs.iter() {
                 let Some(_call) = sub.enter() else {
                     continue;
                 };
-                report.count_handled();
-                inner.run(&sub.info, &mut report, || sub.call(&event));
+                report.add_handled(1);
+                run_one(&sub.info, inner.catch_panics, &mut report, || sub.call(&event));
             }
         }
         if report.is_dead() && !inner.dead.is_empty() {
-            for handler in &*inner.dead {
-                inner.run(&handler.info, &mut report, || (handler.call)(&event, &args));
-            }
+            inner.dead.dispatch(&args, inner.catch_panics, &mut report);
         }
         report
     }
@@ -196,9 +182,13 @@ impl Bus {
             0,
             HandlerKind::Sync,
         );
-        let call = Box::new(move |event: &dyn Any| {
-            crate::__private::downcast::<E>(event)
-                .and_then(|event| handler(event).into_handler_result())
+        let call = Box::new(move |event: &dyn Any| match event.downcast_ref::<E>() {
+            Some(event) => handler(event).into_handler_result(),
+            None => Err(format!(
+                "a run-time handler of `{}` was handed an event of another type; please report this bug",
+                E::NAME
+            )
+            .into()),
         });
         self.inner.runtime.add(E::__meta().slot(), info, call)
     }
@@ -210,35 +200,6 @@ impl Bus {
         let mut infos = self.inner.selected.to_vec();
         infos.extend(self.inner.runtime.infos());
         infos
-    }
-}
-
-impl Inner {
-    /// Runs one handler call, turning an error or a panic into a failure
-    /// in the report.
-    #[inline]
-    fn run(
-        &self,
-        info: &HandlerInfo,
-        report: &mut Report,
-        call: impl FnOnce() -> Result<(), BoxError>,
-    ) {
-        let outcome = if self.catch_panics {
-            match catch_unwind(AssertUnwindSafe(call)) {
-                Ok(outcome) => outcome,
-                Err(payload) => {
-                    let failure = HandlerFailure::from_panic(info, report.event_name(), &*payload);
-                    report.push_failure(failure);
-                    return;
-                }
-            }
-        } else {
-            call()
-        };
-        if let Err(error) = outcome {
-            let failure = HandlerFailure::from_error(info, report.event_name(), error);
-            report.push_failure(failure);
-        }
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::bus::Bus;
 use crate::error::PublishError;
 use crate::report::Report;
+use crate::route::{build_typed, AnyRoute, RouteEntry};
 
 /// A type that can be published on a [`Bus`].
 ///
@@ -60,6 +61,7 @@ pub struct EventMeta {
     type_path: &'static str,
     slot: AtomicUsize,
     codec: Option<Codec>,
+    build_route: fn(Vec<RouteEntry>) -> AnyRoute,
 }
 
 /// The functions that turn a non-local event to and from JSON.
@@ -85,6 +87,7 @@ impl EventMeta {
                 to_json: to_json::<E>,
                 publish_json: publish_json::<E>,
             }),
+            build_route: build_typed::<E>,
         }
     }
 
@@ -101,6 +104,7 @@ impl EventMeta {
             type_path,
             slot: AtomicUsize::new(UNASSIGNED),
             codec: None,
+            build_route: build_typed::<E>,
         }
     }
 
@@ -123,6 +127,11 @@ impl EventMeta {
 
     pub(crate) fn codec(&self) -> Option<Codec> {
         self.codec
+    }
+
+    /// The route of this type, from its handlers in dispatch order.
+    pub(crate) fn build_route(&self, entries: Vec<RouteEntry>) -> AnyRoute {
+        (self.build_route)(entries)
     }
 
     /// The index of this type in every bus's routing table. Numbers are

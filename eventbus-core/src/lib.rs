@@ -12,6 +12,7 @@ mod event;
 mod handler;
 mod registry;
 mod report;
+mod route;
 mod subscription;
 
 pub use any_event::{AnyEvent, DeadEvent};
@@ -27,39 +28,14 @@ pub use subscription::Subscription;
 /// Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    use std::any::Any;
-
     pub use inventory;
 
     pub use crate::any_event::DeadEvent;
     pub use crate::event::{EventMeta, SerdeEvent};
     pub use crate::handler::{BoxError, IntoHandlerResult, SourceLocation};
-    pub use crate::registry::{CallArgs, EventRegistration, HandlerRegistration, SyncCall, Target};
-
-    use crate::event::Event;
-
-    /// The target of a handler of `E`.
-    #[must_use]
-    pub const fn target<E: Event>() -> Target {
-        Target::Event(E::__meta)
-    }
-
-    /// The event as the handler's type.
-    ///
-    /// # Errors
-    ///
-    /// Only if the bus routed an event to the wrong handler, which it never
-    /// does; kept as an error rather than a panic all the same.
-    #[inline]
-    pub fn downcast<E: Any>(event: &dyn Any) -> Result<&E, BoxError> {
-        event.downcast_ref::<E>().ok_or_else(|| {
-            format!(
-                "the bus handed a handler of `{}` an event of another type; please report this bug",
-                std::any::type_name::<E>()
-            )
-            .into()
-        })
-    }
+    pub use crate::registry::{
+        CallArgs, ErasedCall, EventRegistration, HandlerRegistration, HandlerSite, TypedCall,
+    };
 
     /// The event as a `&DeadEvent` handler sees it.
     #[must_use]

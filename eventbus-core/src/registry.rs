@@ -7,13 +7,17 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::any_event::AnyEvent;
-use crate::event::EventMeta;
+use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, HandlerKind, SourceLocation};
 
-/// The call a `#[subscribe]` function is wrapped in: the event, type-erased,
-/// and what the bus passes along with it.
+/// The wrapper `#[subscribe]` writes around a handler of one event type.
 #[doc(hidden)]
-pub type SyncCall = fn(&dyn Any, &CallArgs<'_>) -> Result<(), BoxError>;
+pub type TypedCall<E> = fn(&E, &CallArgs<'_>) -> Result<(), BoxError>;
+
+/// The wrapper around a catch-all (`&AnyEvent`) or `&DeadEvent` handler,
+/// which sees the event without its type.
+#[doc(hidden)]
+pub type ErasedCall = fn(&CallArgs<'_>) -> Result<(), BoxError>;
 
 /// What the bus hands to every generated handler wrapper besides the event.
 #[doc(hidden)]
@@ -31,15 +35,22 @@ impl<'a> CallArgs<'a> {
 }
 
 /// Which events a registered handler takes.
-#[doc(hidden)]
 #[derive(Clone, Copy)]
-pub enum Target {
+enum Target {
     /// One event type, named through its metadata.
     Event(fn() -> &'static EventMeta),
     /// Every event (`&AnyEvent`).
     Any,
     /// Events no handler took (`&DeadEvent`).
     Dead,
+}
+
+/// A registered handler's wrapper.
+#[derive(Clone, Copy)]
+pub(crate) enum HandlerCall {
+    /// A [`TypedCall<E>`] for the handler's event type `E`.
+    Typed(&'static (dyn Any + Send + Sync)),
+    Erased(ErasedCall),
 }
 
 /// A registered event type; submitted by `#[derive(Event)]`.
@@ -55,34 +66,53 @@ impl EventRegistration {
     }
 }
 
+/// Where and how a handler is written; the part of a registration that
+/// does not depend on the event type.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct HandlerSite {
+    pub handler_name: &'static str,
+    pub module_path: &'static str,
+    pub location: SourceLocation,
+    pub priority: i32,
+}
+
 /// A registered handler; submitted by `#[subscribe]`.
 #[doc(hidden)]
 pub struct HandlerRegistration {
     target: Target,
-    handler_name: &'static str,
-    module_path: &'static str,
-    location: SourceLocation,
-    priority: i32,
-    call: SyncCall,
+    site: HandlerSite,
+    call: HandlerCall,
 }
 
 impl HandlerRegistration {
+    /// A handler of the event type `E`.
     #[must_use]
-    pub const fn new(
-        target: Target,
-        handler_name: &'static str,
-        module_path: &'static str,
-        location: SourceLocation,
-        priority: i32,
-        call: SyncCall,
-    ) -> Self {
+    pub const fn typed<E: Event>(site: HandlerSite, call: &'static TypedCall<E>) -> Self {
         Self {
-            target,
-            handler_name,
-            module_path,
-            location,
-            priority,
-            call,
+            target: Target::Event(E::__meta),
+            site,
+            call: HandlerCall::Typed(call),
+        }
+    }
+
+    /// A `&AnyEvent` handler.
+    #[must_use]
+    pub const fn any(site: HandlerSite, call: ErasedCall) -> Self {
+        Self {
+            target: Target::Any,
+            site,
+            call: HandlerCall::Erased(call),
+        }
+    }
+
+    /// A `&DeadEvent` handler.
+    #[must_use]
+    pub const fn dead(site: HandlerSite, call: ErasedCall) -> Self {
+        Self {
+            target: Target::Dead,
+            site,
+            call: HandlerCall::Erased(call),
         }
     }
 }
@@ -103,7 +133,7 @@ pub(crate) enum Resolved {
 pub(crate) struct RegisteredHandler {
     pub(crate) target: Resolved,
     pub(crate) info: HandlerInfo,
-    pub(crate) call: SyncCall,
+    pub(crate) call: HandlerCall,
 }
 
 /// Two event types that claim one name.
@@ -162,15 +192,16 @@ impl Registry {
                 Resolved::Any => "AnyEvent",
                 Resolved::Dead => "DeadEvent",
             };
+            let site = &registration.site;
             let info = HandlerInfo::new(
                 event_name,
-                registration.handler_name,
-                registration.location,
-                registration.priority,
+                site.handler_name,
+                site.location,
+                site.priority,
                 HandlerKind::Sync,
             );
             keyed.push((
-                registration,
+                site,
                 RegisteredHandler {
                     target,
                     info,

@@ -198,8 +198,8 @@ impl Report {
     }
 
     #[inline]
-    pub(crate) fn count_handled(&mut self) {
-        self.handled += 1;
+    pub(crate) fn add_handled(&mut self, calls: usize) {
+        self.handled += calls;
     }
 
     pub(crate) fn push_failure(&mut self, failure: HandlerFailure) {

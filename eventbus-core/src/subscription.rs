@@ -125,6 +125,10 @@ impl RuntimeSubs {
         if self.live.load(Ordering::Acquire) == 0 {
             return None;
         }
+        self.snapshot_of(slot)
+    }
+
+    fn snapshot_of(&self, slot: usize) -> Option<SlotSubs> {
         self.table.load().get(slot).cloned().flatten()
     }
 

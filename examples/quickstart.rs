@@ -1,0 +1,102 @@
+//! The whole idea in one file: typed events, handlers found at link time,
+//! failures reported instead of lost, and handlers added at run time.
+//!
+//! Run it with `cargo run --example quickstart`.
+
+use eventbus::prelude::*;
+
+/// An event is plain data with `#[derive(Event)]`.
+#[derive(Event, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[event(name = "shop.order_placed")]
+struct OrderPlaced {
+    item: String,
+    quantity: u32,
+}
+
+/// A handler is a free function that takes the event by reference.
+/// Nothing else wires it up: `Bus::new()` finds it.
+#[subscribe(priority = 10)]
+fn update_inventory(order: &OrderPlaced) {
+    println!("inventory: {} x {} reserved", order.quantity, order.item);
+}
+
+/// Handlers may fail. The bus keeps going and reports the failure.
+#[subscribe]
+fn charge_card(order: &OrderPlaced) -> Result<(), PaymentDeclined> {
+    if order.quantity > 5 {
+        return Err(PaymentDeclined {
+            amount: order.quantity * 12,
+        });
+    }
+    println!("payment: charged for {}", order.item);
+    Ok(())
+}
+
+/// Runs after the failing handler all the same (lower priority).
+#[subscribe(priority = -10)]
+fn send_receipt(order: &OrderPlaced) {
+    println!("mail: receipt for {} sent", order.item);
+}
+
+/// A catch-all handler sees every event, e.g. for an audit log.
+#[subscribe]
+fn audit(event: &AnyEvent) {
+    println!("audit: {} {}", event.name(), event.to_json().unwrap_or_default());
+}
+
+#[derive(Debug)]
+struct PaymentDeclined {
+    amount: u32,
+}
+
+impl std::fmt::Display for PaymentDeclined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "card declined for {} EUR", self.amount)
+    }
+}
+
+impl std::error::Error for PaymentDeclined {}
+
+fn main() {
+    let bus = Bus::new();
+
+    println!("-- handlers found at link time --");
+    for handler in bus.handlers() {
+        println!(
+            "{:>4}  {} -> {}",
+            handler.priority(),
+            handler.event_name(),
+            handler.handler_name()
+        );
+    }
+
+    println!("-- a small order --");
+    let report = bus.publish(OrderPlaced {
+        item: "Book".into(),
+        quantity: 1,
+    });
+    println!("handled by {}, ok: {}", report.handled(), report.is_ok());
+
+    println!("-- a large order: one handler fails, the others still run --");
+    let report = bus.publish(OrderPlaced {
+        item: "Lamp".into(),
+        quantity: 6,
+    });
+    println!("handled by {}, ok: {}", report.handled(), report.is_ok());
+    for failure in report.failures() {
+        println!("failure: {failure}");
+    }
+
+    println!("-- a handler added at run time, removed by dropping it --");
+    let subscription = bus.subscribe(|order: &OrderPlaced| {
+        println!("dashboard: {} ordered", order.item);
+    });
+    let report = bus.publish_json("shop.order_placed", r#"{"item":"Pen","quantity":2}"#);
+    println!("handled by {}", report.map_or(0, |report| report.handled()));
+    drop(subscription);
+
+    println!("-- bad input is an error, never a silent drop --");
+    if let Err(error) = bus.publish_json("shop.order_place", "{}") {
+        println!("error: {error}");
+    }
+}

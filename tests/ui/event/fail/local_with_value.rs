@@ -1,0 +1,7 @@
+use eventbus::prelude::*;
+
+#[derive(Event)]
+#[event(local = true)]
+struct CacheCleared;
+
+fn main() {}

@@ -1,0 +1,8 @@
+use eventbus::prelude::*;
+
+#[derive(Event)]
+struct OrderPlaced {
+    item: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use eventbus::prelude::*;
+
+#[derive(Event, serde::Serialize, serde::Deserialize)]
+#[event(name = shop.order_placed)]
+struct OrderPlaced {
+    item: String,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use eventbus::prelude::*;
+
+#[subscribe]
+struct Audit;
+
+fn main() {}

@@ -1,0 +1,13 @@
+use eventbus::prelude::*;
+
+#[derive(Event, serde::Serialize, serde::Deserialize)]
+struct OrderPlaced {
+    item: String,
+}
+
+#[subscribe]
+fn update_inventory(_order: &OrderPlaced) -> i32 {
+    0
+}
+
+fn main() {}
