@@ -3,6 +3,9 @@
 //!
 //! Run with `cargo bench --bench publish`.
 
+// `criterion_group!` writes an undocumented public function.
+#![allow(missing_docs)]
+
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -108,5 +111,9 @@ fn publish(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, publish);
+criterion_group!(
+    name = benches;
+    config = Criterion::default();
+    targets = publish
+);
 criterion_main!(benches);

@@ -41,7 +41,11 @@ fn send_receipt(order: &OrderPlaced) {
 /// A catch-all handler sees every event, e.g. for an audit log.
 #[subscribe]
 fn audit(event: &AnyEvent) {
-    println!("audit: {} {}", event.name(), event.to_json().unwrap_or_default());
+    println!(
+        "audit: {} {}",
+        event.name(),
+        event.to_json().unwrap_or_default()
+    );
 }
 
 #[derive(Debug)]

@@ -69,6 +69,11 @@ pub use eventbus_macros::Event;
 /// - `name = "..."`: the name failures and `Bus::handlers` show (default:
 ///   the function's path);
 /// - `crate = "path"`: where the `eventbus` crate is, if renamed.
+///
+/// Handlers are free functions: on a method with `self` the macro says to
+/// move it out of the `impl`. It cannot see that a function without `self`
+/// sits in an `impl` block; rustc then reports "`const` items in this
+/// context need a name" and "cannot find function".
 pub use eventbus_macros::subscribe;
 
 /// The names most programs need: `use eventbus::prelude::*;`.

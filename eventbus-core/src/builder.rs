@@ -110,7 +110,11 @@ impl BusBuilder {
         let mut selected = Vec::new();
 
         for registered in &registry.handlers {
-            if self.filter.as_ref().is_some_and(|keep| !keep(&registered.info)) {
+            if self
+                .filter
+                .as_ref()
+                .is_some_and(|keep| !keep(&registered.info))
+            {
                 continue;
             }
             selected.push(registered.info.clone());

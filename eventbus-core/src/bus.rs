@@ -101,7 +101,9 @@ impl Bus {
             .and_then(|route| route.downcast_ref::<TypedRoute<E>>());
         match route {
             Some(route) => route.dispatch(&event, &args, inner.catch_panics, &mut report),
-            None => inner.fallback.dispatch(&args, inner.catch_panics, &mut report),
+            None => inner
+                .fallback
+                .dispatch(&args, inner.catch_panics, &mut report),
         }
         if let Some(subs) = runtime {
             for sub in subs.iter() {
@@ -109,7 +111,9 @@ impl Bus {
                     continue;
                 };
                 report.add_handled(1);
-                run_one(&sub.info, inner.catch_panics, &mut report, || sub.call(&event));
+                run_one(&sub.info, inner.catch_panics, &mut report, || {
+                    sub.call(&event)
+                });
             }
         }
         if report.is_dead() && !inner.dead.is_empty() {
@@ -182,13 +186,15 @@ impl Bus {
             0,
             HandlerKind::Sync,
         );
-        let call = Box::new(move |event: &dyn Any| match event.downcast_ref::<E>() {
+        let call = Box::new(move |event: &dyn Any| {
+            match event.downcast_ref::<E>() {
             Some(event) => handler(event).into_handler_result(),
             None => Err(format!(
                 "a run-time handler of `{}` was handed an event of another type; please report this bug",
                 E::NAME
             )
             .into()),
+        }
         });
         self.inner.runtime.add(E::__meta().slot(), info, call)
     }
@@ -202,6 +208,11 @@ impl Bus {
         infos
     }
 }
+
+// A panicking handler leaves the bus as it was: routes are immutable, the
+// run-time table is swapped whole, and its locks ignore poisoning.
+impl std::panic::UnwindSafe for Bus {}
+impl std::panic::RefUnwindSafe for Bus {}
 
 impl Default for Bus {
     fn default() -> Self {

@@ -57,7 +57,7 @@ pub enum PublishError {
         name: &'static str,
         /// The Rust type it should decode into.
         type_path: &'static str,
-        /// What serde_json reported.
+        /// What `serde_json` reported.
         #[source]
         source: serde_json::Error,
     },

@@ -32,7 +32,7 @@ use crate::route::{build_typed, AnyRoute, RouteEntry};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event type",
     label = "not an event",
-    note = "add `#[derive(Event)]` to the definition of `{Self}`, or take `&AnyEvent` to see every event"
+    note = "an event is a type with `#[derive(Event)]`; take `&E` for such a type, or `&AnyEvent` to see every event"
 )]
 pub trait Event: Send + Sync + 'static {
     /// The name the event is known by outside Rust: in JSON, logs, records.
@@ -73,6 +73,7 @@ pub(crate) struct Codec {
 
 impl EventMeta {
     /// Metadata of an event that can be encoded, stored and sent.
+    #[must_use]
     pub const fn new<E: Event + SerdeEvent>(
         name: &'static str,
         version: u32,
@@ -93,6 +94,7 @@ impl EventMeta {
 
     /// Metadata of an `#[event(local)]` type: never encoded, never looked
     /// up by name.
+    #[must_use]
     pub const fn local<E: Event>(
         name: &'static str,
         version: u32,
@@ -182,6 +184,9 @@ impl std::fmt::Debug for EventMeta {
 )]
 pub trait SerdeEvent: Serialize + DeserializeOwned {}
 
+// Without `do_not_recommend`, rustc reports the missing serde traits one by
+// one instead of this trait's message.
+#[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned> SerdeEvent for T {}
 
 fn to_json<E: Event + Serialize>(event: &dyn Any) -> Option<serde_json::Value> {

@@ -175,6 +175,8 @@ impl IntoHandlerResult for () {
     }
 }
 
+// Keeps rustc on this trait's message when `E` is not an error type.
+#[diagnostic::do_not_recommend]
 impl<E: Into<BoxError>> IntoHandlerResult for Result<(), E> {
     #[inline]
     fn into_handler_result(self) -> Result<(), BoxError> {

@@ -137,6 +137,9 @@ impl fmt::Display for HandlerFailure {
     }
 }
 
+// The error's text is in `message`; its own `Debug` adds nothing a reader
+// of a failed report needs.
+#[allow(clippy::missing_fields_in_debug)]
 impl fmt::Debug for HandlerFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HandlerFailure")

@@ -62,7 +62,13 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
 
 impl<E: Event> TypedRoute<E> {
     #[inline]
-    pub(crate) fn dispatch(&self, event: &E, args: &CallArgs<'_>, catch: bool, report: &mut Report) {
+    pub(crate) fn dispatch(
+        &self,
+        event: &E,
+        args: &CallArgs<'_>,
+        catch: bool,
+        report: &mut Report,
+    ) {
         report.add_handled(self.counted);
         run_all(&self.infos, catch, report, |at| match &self.calls[at] {
             Call::Typed(call) => call(event, args),

@@ -22,6 +22,10 @@ pub(crate) type DynCall = Box<dyn Fn(&dyn Any) -> Result<(), BoxError> + Send + 
 /// The run-time handlers of one event slot, in subscription order.
 pub(crate) type SlotSubs = Arc<[Arc<Sub>]>;
 
+/// Subscription ids are unique in the process, not per bus: a handler of
+/// one bus may drop a subscription of another.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
     /// Ids of the run-time handlers running on this thread, innermost last.
     /// Lets a handler drop a subscription (its own included) without
@@ -103,7 +107,6 @@ impl Drop for CallGuard<'_> {
 /// The run-time handlers of one bus, shared by its clones.
 pub(crate) struct RuntimeSubs {
     live: AtomicUsize,
-    next_id: AtomicU64,
     table: ArcSwap<Vec<Option<SlotSubs>>>,
     writer: Mutex<()>,
 }
@@ -112,7 +115,6 @@ impl RuntimeSubs {
     pub(crate) fn new() -> Self {
         Self {
             live: AtomicUsize::new(0),
-            next_id: AtomicU64::new(0),
             table: ArcSwap::from_pointee(Vec::new()),
             writer: Mutex::new(()),
         }
@@ -132,14 +134,17 @@ impl RuntimeSubs {
         self.table.load().get(slot).cloned().flatten()
     }
 
-    /// Every live run-time handler, for `Bus::handlers`.
+    /// Every live run-time handler, in subscription order, for
+    /// `Bus::handlers`.
     pub(crate) fn infos(&self) -> Vec<HandlerInfo> {
         let table = self.table.load();
-        table
+        let mut subs: Vec<&Arc<Sub>> = table
             .iter()
             .flatten()
-            .flat_map(|subs| subs.iter().map(|sub| sub.info.clone()))
-            .collect()
+            .flat_map(|subs| subs.iter())
+            .collect();
+        subs.sort_by_key(|sub| sub.id);
+        subs.into_iter().map(|sub| sub.info.clone()).collect()
     }
 
     pub(crate) fn add(
@@ -149,7 +154,7 @@ impl RuntimeSubs {
         call: DynCall,
     ) -> Subscription {
         let sub = Arc::new(Sub {
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             info,
             call,
             in_flight: AtomicUsize::new(0),

@@ -54,8 +54,9 @@ impl Ctxt {
 
 impl Drop for Ctxt {
     fn drop(&mut self) {
-        if !std::thread::panicking() && self.errors.borrow().is_some() {
-            panic!("a macro forgot to call Ctxt::check");
-        }
+        assert!(
+            std::thread::panicking() || self.errors.borrow().is_none(),
+            "a macro forgot to call Ctxt::check"
+        );
     }
 }

@@ -33,3 +33,17 @@ pub fn parse_crate_path(value: &syn::LitStr) -> syn::Result<syn::Path> {
         )
     })
 }
+
+/// Parses the string value of an option, or says what to write.
+pub fn parse_str(meta: &syn::meta::ParseNestedMeta<'_>, example: &str) -> syn::Result<syn::LitStr> {
+    let key = meta
+        .path
+        .get_ident()
+        .map_or_else(String::new, ToString::to_string);
+    meta.value()?.parse::<syn::LitStr>().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("the option `{key}` takes a string, e.g. `{example}`"),
+        )
+    })
+}

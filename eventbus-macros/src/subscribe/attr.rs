@@ -4,9 +4,16 @@ use proc_macro2::TokenStream;
 use syn::parse::Parser;
 
 use crate::ctxt::Ctxt;
-use crate::root::parse_crate_path;
+use crate::root::{parse_crate_path, parse_str};
 
 const VALID: &str = "`priority = N`, `name = \"...\"` or `crate = \"...\"`";
+
+/// Each option that takes a value, with an example of one.
+const VALUE_EXAMPLES: &[(&str, &str)] = &[
+    ("priority", "priority = 10"),
+    ("name", "name = \"send_receipt\""),
+    ("crate", "crate = \"my_eventbus\""),
+];
 
 #[derive(Default)]
 pub struct SubscribeAttrs {
@@ -30,6 +37,18 @@ impl SubscribeAttrs {
                 );
             }
             seen.push(key.clone());
+            if !meta.input.peek(syn::Token![=])
+                && VALUE_EXAMPLES.iter().any(|(known, _)| *known == key)
+            {
+                let example = VALUE_EXAMPLES
+                    .iter()
+                    .find(|(known, _)| *known == key)
+                    .map_or("", |(_, example)| example);
+                return Err(syn::Error::new_spanned(
+                    &meta.path,
+                    format!("the subscribe option `{key}` needs a value, e.g. `{example}`"),
+                ));
+            }
             match key.as_str() {
                 "priority" => {
                     let input = meta.value()?;
@@ -54,7 +73,7 @@ impl SubscribeAttrs {
                     }
                 }
                 "name" => {
-                    let value: syn::LitStr = meta.value()?.parse()?;
+                    let value = parse_str(&meta, "name = \"send_receipt\"")?;
                     if value.value().trim().is_empty() {
                         cx.error_spanned_by(
                             &value,
@@ -64,7 +83,7 @@ impl SubscribeAttrs {
                     out.name = Some(value);
                 }
                 "crate" => {
-                    let value: syn::LitStr = meta.value()?.parse()?;
+                    let value = parse_str(&meta, "crate = \"my_eventbus\"")?;
                     match parse_crate_path(&value) {
                         Ok(path) => out.crate_path = Some(path),
                         Err(error) => cx.syn_error(error),

@@ -24,9 +24,10 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
     let convert = quote_spanned! {*output_span=>
         #root::__private::IntoHandlerResult::into_handler_result(#result)
     };
-    let handler_name = match name {
-        Some(name) => quote!(#name),
-        None => quote!(::core::concat!(::core::module_path!(), "::", #ident_str)),
+    let handler_name = if let Some(name) = name {
+        quote!(#name)
+    } else {
+        quote!(::core::concat!(::core::module_path!(), "::", #ident_str))
     };
     let location = quote_spanned! {ident.span()=>
         #root::__private::SourceLocation::new(::core::file!(), ::core::line!(), ::core::column!())

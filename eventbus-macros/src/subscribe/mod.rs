@@ -14,17 +14,14 @@ use quote::quote;
 use crate::ctxt::Ctxt;
 
 pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    let function: syn::ItemFn = match syn::parse2(item.clone()) {
-        Ok(function) => function,
-        Err(_) => {
-            let error = syn::Error::new_spanned(
-                &item,
-                "`#[subscribe]` goes on a free function that takes an event, e.g. \
-                 `#[subscribe] fn on_order(order: &OrderPlaced) { .. }`",
-            )
-            .to_compile_error();
-            return quote!(#error #item);
-        }
+    let Ok(function) = syn::parse2::<syn::ItemFn>(item.clone()) else {
+        let error = syn::Error::new_spanned(
+            &item,
+            "`#[subscribe]` goes on a free function that takes an event, e.g. \
+             `#[subscribe] fn on_order(order: &OrderPlaced) { .. }`",
+        )
+        .to_compile_error();
+        return quote!(#error #item);
     };
     let cx = Ctxt::new();
     let attrs = attr::SubscribeAttrs::parse(&cx, args);

@@ -55,11 +55,12 @@ fn target<'a>(cx: &Ctxt, sig: &'a syn::Signature) -> Option<Target<'a>> {
     };
     let syn::Type::Reference(reference) = &*first.ty else {
         let ty = &first.ty;
+        let event = smart_pointee(ty).unwrap_or(ty);
         cx.error_spanned_by(
             ty,
             format!(
                 "take the event by reference: write `&{}`; the bus lends each event to every handler",
-                quote::ToTokens::to_token_stream(ty)
+                display(event)
             ),
         );
         return None;
@@ -68,6 +69,16 @@ fn target<'a>(cx: &Ctxt, sig: &'a syn::Signature) -> Option<Target<'a>> {
         cx.error_spanned_by(
             mutability,
             "take the event by shared reference, `&E`, not `&mut E`: every handler sees the same event",
+        );
+        return None;
+    }
+    if let Some(event) = smart_pointee(&reference.elem) {
+        cx.error_spanned_by(
+            &reference.elem,
+            format!(
+                "take the event itself by reference: write `&{}`; the bus owns the event and lends it to every handler",
+                display(event)
+            ),
         );
         return None;
     }
@@ -82,4 +93,40 @@ fn target<'a>(cx: &Ctxt, sig: &'a syn::Signature) -> Option<Target<'a>> {
             _ => Target::Event(&reference.elem),
         },
     )
+}
+
+/// `T` in `Box<T>`, `Arc<T>` or `Rc<T>`.
+fn smart_pointee(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if !matches!(last.ident.to_string().as_str(), "Box" | "Arc" | "Rc") {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
+/// A type as a user writes it: `shop::Order<'a>`, not `shop :: Order < 'a >`.
+fn display(ty: &syn::Type) -> String {
+    let spaced = quote::ToTokens::to_token_stream(ty).to_string();
+    let mut out = String::with_capacity(spaced.len());
+    let mut chars = spaced.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let prev = out.chars().last();
+        let glue = c == ' '
+            && (matches!(next, Some(':' | '<' | '>' | ',' | ')' | ']'))
+                || matches!(prev, Some(':' | '<' | '&' | '(' | '[')));
+        if !glue {
+            out.push(c);
+        }
+    }
+    out
 }

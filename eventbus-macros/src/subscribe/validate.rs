@@ -31,7 +31,8 @@ pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
     }
 
     let mut inputs = sig.inputs.iter();
-    match inputs.next() {
+    let first = inputs.next();
+    match first {
         None => cx.error_spanned_by(
             &sig.ident,
             format!(
@@ -47,6 +48,11 @@ pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
             ),
         ),
         Some(syn::FnArg::Typed(_)) => {}
+    }
+    if matches!(first, Some(syn::FnArg::Receiver(_))) {
+        // Moving the function out of the `impl` is the fix; its other
+        // parameters are judged once it is free.
+        return;
     }
     for extra in inputs {
         cx.error_spanned_by(

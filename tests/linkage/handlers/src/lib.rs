@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use eventbus::subscribe;
 use linkage_events::InvoiceIssued;
 
-/// How many invoices [`file_invoice`] has seen.
+/// How many invoices `file_invoice` has seen.
 pub static FILED: AtomicUsize = AtomicUsize::new(0);
 
 /// Files each invoice.
