@@ -35,9 +35,10 @@
 //! that crate is linked: see the README's "Pitfalls" section.
 
 pub use eventbus_core::{
-    AnyEvent, BoxError, BuildError, Bus, BusBuilder, DeadEvent, Event, FailureKind, HandlerFailure,
-    HandlerInfo, HandlerKind, IntoHandlerResult, PublishError, Report, SourceLocation,
-    Subscription,
+    AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, EmitError, EmitErrorKind,
+    Envelope, Event, FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind,
+    IntoHandlerResult, Mode, Origin, PublishError, Report, SourceLocation, State, Subscription, Uuid,
+    DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by
@@ -79,8 +80,8 @@ pub use eventbus_macros::subscribe;
 /// The names most programs need: `use eventbus::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        subscribe, AnyEvent, Bus, BusBuilder, DeadEvent, Event, HandlerFailure, HandlerInfo,
-        Report, Subscription,
+        subscribe, AnyEvent, Bus, BusBuilder, Context, DeadEvent, Event, HandlerFailure,
+        HandlerInfo, Report, State, Subscription,
     };
 }
 

@@ -3,13 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::bus::{Bus, Inner};
+use crate::bus::{Bus, Settings, Shared};
+use crate::context::States;
 use crate::error::BuildError;
 use crate::event::{Event, EventMeta};
 use crate::handler::HandlerInfo;
 use crate::registry::{HandlerCall, Registry, Resolved};
 use crate::route::{ErasedRoute, RouteEntry};
-use crate::subscription::RuntimeSubs;
 
 type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool>;
 
@@ -36,7 +36,20 @@ pub struct BusBuilder {
     catch_panics: bool,
     required: Vec<&'static EventMeta>,
     filter: Option<HandlerFilter>,
+    states: States,
+    max_cascade_depth: u32,
+    max_cascade_events: usize,
+    #[cfg(feature = "tokio")]
+    queue_capacity: usize,
+    #[cfg(feature = "tokio")]
+    runtime: Option<tokio::runtime::Handle>,
 }
+
+/// How deep a chain of follow-up events may go by default.
+pub const DEFAULT_MAX_CASCADE_DEPTH: u32 = 64;
+
+/// How many follow-up events one root event may cause by default.
+pub const DEFAULT_MAX_CASCADE_EVENTS: usize = 10_000;
 
 impl BusBuilder {
     pub(crate) fn new() -> Self {
@@ -44,7 +57,51 @@ impl BusBuilder {
             catch_panics: true,
             required: Vec::new(),
             filter: None,
+            states: States::default(),
+            max_cascade_depth: DEFAULT_MAX_CASCADE_DEPTH,
+            max_cascade_events: DEFAULT_MAX_CASCADE_EVENTS,
+            #[cfg(feature = "tokio")]
+            queue_capacity: crate::queue::DEFAULT_CAPACITY,
+            #[cfg(feature = "tokio")]
+            runtime: None,
         }
+    }
+
+    /// Gives handlers a value they take as `State<T>` (a database pool, a
+    /// mailer); one value per type, the last one given wins.
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.states.insert(value);
+        self
+    }
+
+    /// How deep a chain of follow-up events may go before it is stopped
+    /// and reported (default 64). A root event has depth 0.
+    pub fn max_cascade_depth(mut self, depth: u32) -> Self {
+        self.max_cascade_depth = depth;
+        self
+    }
+
+    /// How many follow-up events one root event may cause in all before
+    /// the rest are stopped and reported (default 10,000).
+    pub fn max_cascade_events(mut self, events: usize) -> Self {
+        self.max_cascade_events = events;
+        self
+    }
+
+    /// How many events the background queue holds before `emit` waits and
+    /// `try_emit` hands the event back (default 1024; at least 1).
+    #[cfg(feature = "tokio")]
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// The tokio runtime that runs spawned handlers and the queue's
+    /// worker; by default, the runtime of the thread that publishes.
+    #[cfg(feature = "tokio")]
+    pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(handle);
+        self
     }
 
     /// Whether a panicking handler is caught and reported as a failure
@@ -117,11 +174,21 @@ impl BusBuilder {
             {
                 continue;
             }
+            for requirement in &registered.requires {
+                if !self.states.contains(requirement.type_id) {
+                    return Err(BuildError::MissingState {
+                        handler: registered.info.handler_name(),
+                        type_name: requirement.type_name,
+                        given: self.states.type_names(),
+                    });
+                }
+            }
             selected.push(registered.info.clone());
             let entry = |counted| RouteEntry {
                 call: registered.call,
                 info: registered.info.clone(),
                 counted,
+                context: registered.context,
             };
             match (registered.target, registered.call) {
                 (Resolved::Event(meta), _) => {
@@ -138,7 +205,7 @@ impl BusBuilder {
                 (Resolved::Dead, HandlerCall::Erased(call)) => {
                     dead.push((call, registered.info.clone()));
                 }
-                (Resolved::Any | Resolved::Dead, HandlerCall::Typed(_)) => {
+                (Resolved::Any | Resolved::Dead, HandlerCall::Typed(_) | HandlerCall::Async(_)) => {
                     unreachable!("catch-all handlers are registered with an erased call")
                 }
             }
@@ -156,19 +223,26 @@ impl BusBuilder {
             }
         }
 
-        Ok(Bus {
-            inner: Arc::new(Inner {
-                routes: routes
-                    .into_iter()
-                    .map(|route| route.map(|(meta, entries)| meta.build_route(entries)))
-                    .collect(),
-                fallback: ErasedRoute::new(fallback),
-                dead: ErasedRoute::new(dead),
-                selected: selected.into_boxed_slice(),
-                runtime: Arc::new(RuntimeSubs::new()),
+        let shared = Shared::new(
+            routes
+                .into_iter()
+                .map(|route| route.map(|(meta, entries)| meta.build_route(entries)))
+                .collect(),
+            ErasedRoute::new(fallback),
+            ErasedRoute::new(dead),
+            selected.into_boxed_slice(),
+            Settings {
                 catch_panics: self.catch_panics,
-            }),
-        })
+                max_cascade_depth: self.max_cascade_depth,
+                max_cascade_events: self.max_cascade_events,
+            },
+            self.states,
+            #[cfg(feature = "tokio")]
+            self.runtime,
+            #[cfg(feature = "tokio")]
+            self.queue_capacity,
+        );
+        Ok(Bus::from_shared(&Arc::new(shared)))
     }
 }
 
@@ -185,6 +259,9 @@ impl fmt::Debug for BusBuilder {
                     .collect::<Vec<_>>(),
             )
             .field("filter_handlers", &self.filter.is_some())
-            .finish()
+            .field("states", &self.states.type_names())
+            .field("max_cascade_depth", &self.max_cascade_depth)
+            .field("max_cascade_events", &self.max_cascade_events)
+            .finish_non_exhaustive()
     }
 }

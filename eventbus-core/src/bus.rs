@@ -2,18 +2,31 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::builder::BusBuilder;
+use crate::context::{State, States};
+use crate::dispatch::{cascade_depth_failure, nested_depth, Cascade, Delivered, Parent};
 use crate::error::PublishError;
 use crate::event::Event;
-use crate::handler::{HandlerInfo, HandlerKind, IntoHandlerResult, SourceLocation};
-use crate::registry::{CallArgs, Registry};
-use crate::report::Report;
-use crate::route::{run_one, AnyRoute, ErasedRoute, TypedRoute};
+use crate::handler::{HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
+use crate::registry::Registry;
+use crate::report::{FailureKind, HandlerFailure, Report};
+use crate::route::{AnyRoute, ErasedRoute};
 use crate::subscription::{RuntimeSubs, Subscription};
 
-pub(crate) struct Inner {
+/// Limits and switches fixed when the bus is built.
+pub(crate) struct Settings {
+    pub(crate) catch_panics: bool,
+    pub(crate) max_cascade_depth: u32,
+    pub(crate) max_cascade_events: usize,
+}
+
+/// Everything one bus and its clones share.
+pub(crate) struct Shared {
     /// Indexed by event slot; each a `TypedRoute<E>` of the slot's type.
     pub(crate) routes: Box<[Option<AnyRoute>]>,
     /// For an event type the registry never saw: the catch-alls only.
@@ -21,9 +34,119 @@ pub(crate) struct Inner {
     pub(crate) dead: ErasedRoute,
     /// Every link-time handler of this bus, in the registry's order.
     pub(crate) selected: Box<[HandlerInfo]>,
-    pub(crate) runtime: Arc<RuntimeSubs>,
-    pub(crate) catch_panics: bool,
+    pub(crate) runtime_subs: Arc<RuntimeSubs>,
+    pub(crate) settings: Settings,
+    pub(crate) states: States,
+    sequence: AtomicU64,
+    /// Live `Bus` values; the queue closes when the last one drops.
+    handles: AtomicUsize,
+    shut_down: AtomicBool,
+    #[cfg(feature = "tokio")]
+    pub(crate) tasks: Arc<crate::tasks::Tasks>,
+    #[cfg(feature = "tokio")]
+    pub(crate) queue: crate::queue::Queue,
 }
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        routes: Box<[Option<AnyRoute>]>,
+        fallback: ErasedRoute,
+        dead: ErasedRoute,
+        selected: Box<[HandlerInfo]>,
+        settings: Settings,
+        states: States,
+        #[cfg(feature = "tokio")] runtime: Option<tokio::runtime::Handle>,
+        #[cfg(feature = "tokio")] queue_capacity: usize,
+    ) -> Self {
+        Self {
+            routes,
+            fallback,
+            dead,
+            selected,
+            runtime_subs: Arc::new(RuntimeSubs::new()),
+            settings,
+            states,
+            sequence: AtomicU64::new(0),
+            handles: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
+            #[cfg(feature = "tokio")]
+            tasks: Arc::new(crate::tasks::Tasks::new(runtime)),
+            #[cfg(feature = "tokio")]
+            queue: crate::queue::Queue::new(queue_capacity),
+        }
+    }
+
+    pub(crate) fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Spawns `future` on the bus's runtime, tracked for `idle` and
+    /// `shutdown`; `None` without a runtime.
+    #[cfg_attr(not(feature = "tokio"), allow(clippy::unused_self))]
+    pub(crate) fn spawn<F>(&self, future: F) -> Option<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        #[cfg(feature = "tokio")]
+        {
+            self.tasks.spawn(future)
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            drop(future);
+            None
+        }
+    }
+
+    /// Runs `work` on the runtime's blocking pool, tracked; the returned
+    /// future yields its result, or the panic that ended it. `None`
+    /// without a runtime.
+    #[cfg_attr(not(feature = "tokio"), allow(clippy::unused_self))]
+    pub(crate) fn spawn_blocking<T, F>(&self, work: F) -> Option<BlockingResult<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        #[cfg(feature = "tokio")]
+        {
+            let handle = self.tasks.spawn_blocking(work)?;
+            Some(Box::pin(async move {
+                handle
+                    .await
+                    .map_err(|error| format!("the blocking task ended early: {error}"))
+            }))
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            drop(work);
+            None
+        }
+    }
+
+    /// Reports failures that no caller will see: those of spawned handlers
+    /// and queued events.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn unobserved(&self, failures: Vec<HandlerFailure>) {
+        for failure in failures {
+            tracing::error!(
+                target: "eventbus",
+                event = failure.event_name(),
+                event_id = %failure.event_id(),
+                handler = failure.handler().map_or("-", HandlerInfo::handler_name),
+                kind = ?failure.kind(),
+                "{failure}"
+            );
+        }
+    }
+}
+
+/// The result of work on the blocking pool, or why it ended early.
+pub(crate) type BlockingResult<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
 
 /// Routes each published event to every handler of its type.
 ///
@@ -49,12 +172,36 @@ pub(crate) struct Inner {
 /// assert_eq!(report.handled(), 1);
 /// assert!(report.is_ok());
 /// ```
-#[derive(Clone)]
 pub struct Bus {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Clone for Bus {
+    fn clone(&self) -> Self {
+        Self::from_shared(&self.shared)
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The last handle: the queue takes no more events and its
+            // worker ends once it has delivered what is queued.
+            #[cfg(feature = "tokio")]
+            self.shared.queue.close();
+        }
+    }
 }
 
 impl Bus {
+    /// A new handle on `shared`.
+    pub(crate) fn from_shared(shared: &Arc<Shared>) -> Self {
+        shared.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: Arc::clone(shared),
+        }
+    }
+
     /// Builds a bus with every handler registered in the program.
     ///
     /// # Panics
@@ -82,44 +229,47 @@ impl Bus {
     /// handler that fails or panics does not stop the others. When no
     /// handler of the event ran, `&DeadEvent` handlers get it.
     pub fn publish<E: Event>(&self, event: E) -> Report {
-        let meta = E::__meta();
-        let slot = meta.slot();
-        let inner = &*self.inner;
-        // Taken before any handler runs: a subscription made meanwhile is
-        // not called by this publish.
-        let runtime = inner.runtime.snapshot(slot);
-        let args = CallArgs {
-            meta,
-            event: &event,
-        };
-        let mut report = Report::new(meta.name());
-
-        let route = inner
-            .routes
-            .get(slot)
-            .and_then(Option::as_ref)
-            .and_then(|route| route.downcast_ref::<TypedRoute<E>>());
-        match route {
-            Some(route) => route.dispatch(&event, &args, inner.catch_panics, &mut report),
-            None => inner
-                .fallback
-                .dispatch(&args, inner.catch_panics, &mut report),
+        let shared = &self.shared;
+        let depth = nested_depth();
+        if let Some(refused) = shared.refuse::<E>(depth) {
+            return refused;
         }
-        if let Some(subs) = runtime {
-            for sub in subs.iter() {
-                let Some(_call) = sub.enter() else {
-                    continue;
-                };
-                report.add_handled(1);
-                run_one(&sub.info, inner.catch_panics, &mut report, || {
-                    sub.call(&event)
-                });
-            }
-        }
-        if report.is_dead() && !inner.dead.is_empty() {
-            inner.dead.dispatch(&args, inner.catch_panics, &mut report);
-        }
+        let mut report = Report::new(E::NAME);
+        let mut cascade = Cascade::default();
+        let delivered = shared.deliver_sync(event, Parent::root(depth), report.failures_mut(), &mut cascade);
+        shared.run_cascade_sync(report.failures_mut(), &mut cascade);
+        delivered.into_report(&mut report);
         report
+    }
+
+    /// Delivers `event` and waits for every handler: sync handlers run
+    /// inline in order, async and blocking handlers concurrently; follow-up
+    /// events are delivered the same way before it returns.
+    ///
+    /// `background` handlers are spawned and not awaited (counted in
+    /// [`Report::scheduled`]).
+    pub async fn publish_async<E: Event>(&self, event: E) -> Report {
+        let shared = &self.shared;
+        let depth = nested_depth();
+        if let Some(refused) = shared.refuse::<E>(depth) {
+            return refused;
+        }
+        let mut report = Report::new(E::NAME);
+        let mut cascade = Cascade::default();
+        let delivered = shared
+            .deliver_async(event, Parent::root(depth), report.failures_mut(), &mut cascade)
+            .await;
+        shared
+            .run_cascade_async(report.failures_mut(), &mut cascade)
+            .await;
+        delivered.into_report(&mut report);
+        report
+    }
+
+    /// The state of type `T` given to [`BusBuilder::state`], if any.
+    #[must_use]
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.shared.states.get::<T>()
     }
 
     /// Decodes `json` into the event type registered under `name` and
@@ -185,6 +335,7 @@ impl Bus {
             SourceLocation::caller(std::panic::Location::caller()),
             0,
             HandlerKind::Sync,
+            Mode::Inline,
         );
         let call = Box::new(move |event: &dyn Any| {
             match event.downcast_ref::<E>() {
@@ -196,15 +347,15 @@ impl Bus {
             .into()),
         }
         });
-        self.inner.runtime.add(E::__meta().slot(), info, call)
+        self.shared.runtime_subs.add(E::__meta().slot(), info, call)
     }
 
     /// Every handler of this bus: link-time handlers in dispatch order, then
     /// run-time subscriptions.
     #[must_use]
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        let mut infos = self.inner.selected.to_vec();
-        infos.extend(self.inner.runtime.infos());
+        let mut infos = self.shared.selected.to_vec();
+        infos.extend(self.shared.runtime_subs.infos());
         infos
     }
 }
@@ -223,8 +374,44 @@ impl Default for Bus {
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bus")
-            .field("handlers", &self.inner.selected.len())
-            .field("catch_panics", &self.inner.catch_panics)
+            .field("handlers", &self.shared.selected.len())
+            .field("catch_panics", &self.shared.settings.catch_panics)
+            .field("shut_down", &self.shared.is_shut_down())
             .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// The report of an event the bus will not deliver: it is shut down,
+    /// or the event would go past the cascade depth limit.
+    fn refuse<E: Event>(&self, depth: u32) -> Option<Report> {
+        if self.is_shut_down() {
+            return Some(Report::refused(
+                E::NAME,
+                FailureKind::ShutDown,
+                format!("`{}` was not delivered: the bus is shut down", E::NAME),
+            ));
+        }
+        if depth > self.settings.max_cascade_depth {
+            let mut report = Report::new(E::NAME);
+            report
+                .failures_mut()
+                .push(cascade_depth_failure(E::NAME, self.settings.max_cascade_depth));
+            return Some(report);
+        }
+        None
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn set_shut_down(&self) {
+        self.shut_down.store(true, Ordering::Release);
+    }
+}
+
+impl Delivered {
+    fn into_report(self, report: &mut Report) {
+        report.add_handled(self.handled);
+        report.add_scheduled(self.scheduled);
+        report.set_event_id(self.id);
     }
 }

@@ -36,7 +36,117 @@ pub enum BuildError {
         /// The event's Rust path.
         type_path: &'static str,
     },
+    /// A handler takes `State<T>`, but no `T` was given to the builder.
+    #[error(
+        "the handler `{handler}` takes `State<{type_name}>`, but no `{type_name}` was given to \
+         this bus; add `.state(value)` to `Bus::builder()`{}",
+        Given(.given)
+    )]
+    MissingState {
+        /// The handler's full path.
+        handler: &'static str,
+        /// The state's type.
+        type_name: &'static str,
+        /// The types of the states that were given.
+        given: Vec<&'static str>,
+    },
 }
+
+struct Given<'a>(&'a [&'static str]);
+
+impl fmt::Display for Given<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str(" (no state was given)");
+        }
+        f.write_str(" (given: ")?;
+        for (i, name) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{name}`")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Why [`Bus::emit`](crate::Bus::emit) or
+/// [`Bus::try_emit`](crate::Bus::try_emit) did not queue an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EmitErrorKind {
+    /// The queue is full (only `try_emit`; `emit` waits).
+    Full,
+    /// The bus is shut down.
+    ShutDown,
+    /// No tokio runtime runs the caller and none was given to the bus, so
+    /// no worker can deliver the queue.
+    NoRuntime,
+}
+
+/// An event that was not queued, handed back with the reason.
+///
+/// ```
+/// # use eventbus::{EmitError, EmitErrorKind};
+/// fn retry_later<E>(error: EmitError<E>) -> E {
+///     assert_eq!(error.kind(), EmitErrorKind::Full);
+///     error.into_inner()
+/// }
+/// ```
+pub struct EmitError<E> {
+    kind: EmitErrorKind,
+    event: E,
+}
+
+impl<E> EmitError<E> {
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn new(kind: EmitErrorKind, event: E) -> Self {
+        Self { kind, event }
+    }
+
+    /// Why the event was not queued.
+    #[must_use]
+    pub fn kind(&self) -> EmitErrorKind {
+        self.kind
+    }
+
+    /// The event, back to the caller.
+    pub fn into_inner(self) -> E {
+        self.event
+    }
+}
+
+impl<E> fmt::Display for EmitError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = std::any::type_name::<E>();
+        match self.kind {
+            EmitErrorKind::Full => write!(
+                f,
+                "the bus's queue is full; `{name}` was handed back: retry later, \
+                 `emit(..).await` to wait for room, or raise `queue_capacity`"
+            ),
+            EmitErrorKind::ShutDown => {
+                write!(f, "the bus is shut down; `{name}` was handed back")
+            }
+            EmitErrorKind::NoRuntime => write!(
+                f,
+                "no tokio runtime runs this thread and none was given with \
+                 `BusBuilder::runtime`; `{name}` was handed back"
+            ),
+        }
+    }
+}
+
+impl<E> fmt::Debug for EmitError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmitError")
+            .field("kind", &self.kind)
+            .field("event", &std::any::type_name::<E>())
+            .finish()
+    }
+}
+
+impl<E> std::error::Error for EmitError<E> {}
 
 /// Why an event could not be published.
 #[derive(thiserror::Error)]

@@ -24,6 +24,32 @@ impl fmt::Display for HandlerKind {
     }
 }
 
+/// How the bus runs a handler: `#[subscribe(mode = "...")]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// The default: a sync handler runs on the publishing thread; an async
+    /// one is spawned by `publish` and awaited by `publish_async`.
+    #[default]
+    Inline,
+    /// Always spawned, never awaited; counted in
+    /// [`Report::scheduled`](crate::Report::scheduled).
+    Background,
+    /// A sync handler run on the runtime's blocking pool, for CPU-bound or
+    /// blocking work.
+    Blocking,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Inline => "inline",
+            Self::Background => "background",
+            Self::Blocking => "blocking",
+        })
+    }
+}
+
 /// Where a handler is written in the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SourceLocation {
@@ -80,6 +106,7 @@ pub struct HandlerInfo {
     location: SourceLocation,
     priority: i32,
     kind: HandlerKind,
+    mode: Mode,
 }
 
 impl HandlerInfo {
@@ -89,6 +116,7 @@ impl HandlerInfo {
         location: SourceLocation,
         priority: i32,
         kind: HandlerKind,
+        mode: Mode,
     ) -> Self {
         Self {
             event_name,
@@ -96,6 +124,7 @@ impl HandlerInfo {
             location,
             priority,
             kind,
+            mode,
         }
     }
 
@@ -132,6 +161,12 @@ impl HandlerInfo {
     pub fn kind(&self) -> HandlerKind {
         self.kind
     }
+
+    /// How the bus runs the handler.
+    #[must_use]
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
 }
 
 impl fmt::Debug for HandlerInfo {
@@ -142,6 +177,7 @@ impl fmt::Debug for HandlerInfo {
             .field("location", &format_args!("{}", self.location))
             .field("priority", &self.priority)
             .field("kind", &self.kind)
+            .field("mode", &self.mode)
             .finish()
     }
 }

@@ -7,20 +7,29 @@
 mod any_event;
 mod builder;
 mod bus;
+mod context;
+mod dispatch;
+mod envelope;
 mod error;
 mod event;
 mod handler;
+#[cfg(feature = "tokio")]
+mod queue;
 mod registry;
 mod report;
 mod route;
 mod subscription;
+#[cfg(feature = "tokio")]
+mod tasks;
 
 pub use any_event::{AnyEvent, DeadEvent};
-pub use builder::BusBuilder;
+pub use builder::{BusBuilder, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS};
 pub use bus::Bus;
-pub use error::{BuildError, PublishError};
+pub use context::{Context, FromContext, State};
+pub use envelope::{Envelope, Origin, Uuid};
+pub use error::{BuildError, EmitError, EmitErrorKind, PublishError};
 pub use event::Event;
-pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, SourceLocation};
+pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
 pub use report::{FailureKind, HandlerFailure, Report};
 pub use subscription::Subscription;
 
@@ -28,14 +37,26 @@ pub use subscription::Subscription;
 /// Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use std::sync::Arc;
+
     pub use inventory;
 
     pub use crate::any_event::DeadEvent;
+    pub use crate::context::{Context, FromContext, Requirement};
     pub use crate::event::{EventMeta, SerdeEvent};
-    pub use crate::handler::{BoxError, IntoHandlerResult, SourceLocation};
+    pub use crate::handler::{BoxError, IntoHandlerResult, Mode, SourceLocation};
     pub use crate::registry::{
-        CallArgs, ErasedCall, EventRegistration, HandlerRegistration, HandlerSite, TypedCall,
+        owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, HandlerFuture,
+        HandlerRegistration, HandlerSite, TypedCall,
     };
+
+    /// Boxes an async handler's future.
+    pub fn handler_future<F>(future: F) -> HandlerFuture
+    where
+        F: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        Box::pin(future)
+    }
 
     /// The event as a `&DeadEvent` handler sees it.
     #[must_use]

@@ -4,15 +4,28 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use crate::any_event::AnyEvent;
+use crate::context::{Context, Requirement};
 use crate::event::{Event, EventMeta};
-use crate::handler::{BoxError, HandlerInfo, HandlerKind, SourceLocation};
+use crate::handler::{BoxError, HandlerInfo, HandlerKind, Mode, SourceLocation};
 
-/// The wrapper `#[subscribe]` writes around a handler of one event type.
+/// The wrapper `#[subscribe]` writes around a sync handler of one event
+/// type.
 #[doc(hidden)]
 pub type TypedCall<E> = fn(&E, &CallArgs<'_>) -> Result<(), BoxError>;
+
+/// The future an async handler's wrapper returns.
+#[doc(hidden)]
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+
+/// The wrapper `#[subscribe]` writes around an `async fn` handler: it owns
+/// the event and its context, so the future can be spawned.
+#[doc(hidden)]
+pub type AsyncCall<E> = fn(Arc<E>, Option<Arc<Context>>) -> HandlerFuture;
 
 /// The wrapper around a catch-all (`&AnyEvent`) or `&DeadEvent` handler,
 /// which sees the event without its type.
@@ -24,6 +37,7 @@ pub type ErasedCall = fn(&CallArgs<'_>) -> Result<(), BoxError>;
 pub struct CallArgs<'a> {
     pub(crate) meta: &'static EventMeta,
     pub(crate) event: &'a dyn Any,
+    pub(crate) context: Option<&'a Context>,
 }
 
 impl<'a> CallArgs<'a> {
@@ -32,6 +46,37 @@ impl<'a> CallArgs<'a> {
     pub fn any_event(&self) -> AnyEvent<'a> {
         AnyEvent::new(self.event, self.meta)
     }
+
+    /// The delivery's context, for handlers that take parameters after the
+    /// event.
+    ///
+    /// # Errors
+    ///
+    /// Only if the bus did not build a context for a handler that asked
+    /// for one, which it always does; kept as an error rather than a panic.
+    pub fn context(&self) -> Result<&'a Context, BoxError> {
+        self.context.ok_or_else(|| missing_context(self.meta.name()))
+    }
+}
+
+/// Takes the context an async handler's wrapper was given.
+///
+/// # Errors
+///
+/// As [`CallArgs::context`].
+#[doc(hidden)]
+pub fn owned_context(
+    context: Option<Arc<Context>>,
+    event_name: &'static str,
+) -> Result<Arc<Context>, BoxError> {
+    context.ok_or_else(|| missing_context(event_name))
+}
+
+fn missing_context(event_name: &str) -> BoxError {
+    format!(
+        "the bus built no context for a handler of `{event_name}` that takes one; please report this bug"
+    )
+    .into()
 }
 
 /// Which events a registered handler takes.
@@ -50,6 +95,8 @@ enum Target {
 pub(crate) enum HandlerCall {
     /// A [`TypedCall<E>`] for the handler's event type `E`.
     Typed(&'static (dyn Any + Send + Sync)),
+    /// An [`AsyncCall<E>`] for the handler's event type `E`.
+    Async(&'static (dyn Any + Send + Sync)),
     Erased(ErasedCall),
 }
 
@@ -75,6 +122,11 @@ pub struct HandlerSite {
     pub module_path: &'static str,
     pub location: SourceLocation,
     pub priority: i32,
+    pub mode: Mode,
+    /// Whether the handler takes parameters after the event.
+    pub context: bool,
+    /// What each of those parameters needs from the bus.
+    pub requires: &'static [fn() -> Option<Requirement>],
 }
 
 /// A registered handler; submitted by `#[subscribe]`.
@@ -93,6 +145,16 @@ impl HandlerRegistration {
             target: Target::Event(E::__meta),
             site,
             call: HandlerCall::Typed(call),
+        }
+    }
+
+    /// An `async fn` handler of the event type `E`.
+    #[must_use]
+    pub const fn typed_async<E: Event>(site: HandlerSite, call: &'static AsyncCall<E>) -> Self {
+        Self {
+            target: Target::Event(E::__meta),
+            site,
+            call: HandlerCall::Async(call),
         }
     }
 
@@ -134,6 +196,8 @@ pub(crate) struct RegisteredHandler {
     pub(crate) target: Resolved,
     pub(crate) info: HandlerInfo,
     pub(crate) call: HandlerCall,
+    pub(crate) context: bool,
+    pub(crate) requires: Vec<Requirement>,
 }
 
 /// Two event types that claim one name.
@@ -193,12 +257,17 @@ impl Registry {
                 Resolved::Dead => "DeadEvent",
             };
             let site = &registration.site;
+            let kind = match registration.call {
+                HandlerCall::Async(_) => HandlerKind::Async,
+                HandlerCall::Typed(_) | HandlerCall::Erased(_) => HandlerKind::Sync,
+            };
             let info = HandlerInfo::new(
                 event_name,
                 site.handler_name,
                 site.location,
                 site.priority,
-                HandlerKind::Sync,
+                kind,
+                site.mode,
             );
             keyed.push((
                 site,
@@ -206,6 +275,8 @@ impl Registry {
                     target,
                     info,
                     call: registration.call,
+                    context: site.context,
+                    requires: site.requires.iter().filter_map(|requirement| requirement()).collect(),
                 },
             ));
         }

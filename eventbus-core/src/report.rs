@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::fmt;
 
+use crate::envelope::{LazyId, Uuid};
 use crate::error::PublishError;
 use crate::handler::{BoxError, HandlerInfo};
 
@@ -14,6 +15,14 @@ pub enum FailureKind {
     Error,
     /// The handler panicked.
     Panic,
+    /// An async, background or blocking handler could not be started:
+    /// no tokio runtime was running and none was given to the bus.
+    NoRuntime,
+    /// The bus was shut down; nothing was delivered.
+    ShutDown,
+    /// A chain of follow-up events went deeper than `max_cascade_depth`
+    /// or longer than `max_cascade_events`, and was stopped.
+    CascadeLimit,
 }
 
 impl fmt::Display for FailureKind {
@@ -21,6 +30,9 @@ impl fmt::Display for FailureKind {
         f.write_str(match self {
             Self::Error => "returned an error",
             Self::Panic => "panicked",
+            Self::NoRuntime => "found no runtime",
+            Self::ShutDown => "found the bus shut down",
+            Self::CascadeLimit => "hit the cascade limit",
         })
     }
 }
@@ -33,39 +45,55 @@ pub struct HandlerFailure {
     handler: Option<HandlerInfo>,
     kind: FailureKind,
     event_name: &'static str,
+    event_id: Uuid,
     message: String,
     error: Option<BoxError>,
     attempts: u32,
 }
 
+/// The event a failure belongs to.
+#[derive(Clone, Copy)]
+pub(crate) struct EventRef<'a> {
+    pub(crate) name: &'static str,
+    pub(crate) id: &'a LazyId,
+}
+
 impl HandlerFailure {
-    pub(crate) fn from_error(
-        handler: &HandlerInfo,
-        event_name: &'static str,
-        error: BoxError,
-    ) -> Self {
+    pub(crate) fn from_error(handler: &HandlerInfo, event: EventRef<'_>, error: BoxError) -> Self {
         Self {
             handler: Some(handler.clone()),
             kind: FailureKind::Error,
-            event_name,
+            event_name: event.name,
+            event_id: event.id.get(),
             message: error.to_string(),
             error: Some(error),
             attempts: 1,
         }
     }
 
-    pub(crate) fn from_panic(
-        handler: &HandlerInfo,
-        event_name: &'static str,
-        payload: &(dyn Any + Send),
-    ) -> Self {
+    pub(crate) fn from_panic(handler: &HandlerInfo, event: EventRef<'_>, message: String) -> Self {
         Self {
             handler: Some(handler.clone()),
             kind: FailureKind::Panic,
-            event_name,
-            message: panic_message(payload),
+            event_name: event.name,
+            event_id: event.id.get(),
+            message,
             error: None,
             attempts: 1,
+        }
+    }
+
+    /// A failure of the delivery as a whole, or of a handler the bus could
+    /// not start; `message` says which.
+    pub(crate) fn delivery(kind: FailureKind, event: EventRef<'_>, message: String) -> Self {
+        Self {
+            handler: None,
+            kind,
+            event_name: event.name,
+            event_id: event.id.get(),
+            message,
+            error: None,
+            attempts: 0,
         }
     }
 
@@ -82,10 +110,17 @@ impl HandlerFailure {
         self.kind
     }
 
-    /// The name of the event being delivered.
+    /// The name of the event being delivered (for a failure in a
+    /// follow-up event, the follow-up's name).
     #[must_use]
     pub fn event_name(&self) -> &'static str {
         self.event_name
+    }
+
+    /// The id of the event being delivered.
+    #[must_use]
+    pub fn event_id(&self) -> Uuid {
+        self.event_id
     }
 
     /// The error's text, or the panic message.
@@ -94,7 +129,8 @@ impl HandlerFailure {
         &self.message
     }
 
-    /// How many times the handler was called before giving up.
+    /// How many times the handler was called before giving up (0 when it
+    /// was never started).
     #[must_use]
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -157,7 +193,7 @@ impl fmt::Debug for HandlerFailure {
 
 /// The text of a panic payload: the message of `panic!("...")`, or a note
 /// that the payload was not text.
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {
@@ -186,7 +222,9 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 #[must_use = "a Report lists the handlers that failed; check it, or call `into_result()`"]
 pub struct Report {
     event_name: &'static str,
+    event_id: LazyId,
     handled: usize,
+    scheduled: usize,
     failures: Vec<HandlerFailure>,
 }
 
@@ -195,9 +233,30 @@ impl Report {
     pub(crate) fn new(event_name: &'static str) -> Self {
         Self {
             event_name,
+            event_id: LazyId::default(),
             handled: 0,
+            scheduled: 0,
             failures: Vec::new(),
         }
+    }
+
+    /// A report of an event the bus refused to deliver.
+    pub(crate) fn refused(event_name: &'static str, kind: FailureKind, message: String) -> Self {
+        let mut report = Self::new(event_name);
+        let failure = HandlerFailure::delivery(kind, report.event(), message);
+        report.failures.push(failure);
+        report
+    }
+
+    pub(crate) fn event(&self) -> EventRef<'_> {
+        EventRef {
+            name: self.event_name,
+            id: &self.event_id,
+        }
+    }
+
+    pub(crate) fn set_event_id(&mut self, id: LazyId) {
+        self.event_id = id;
     }
 
     #[inline]
@@ -205,8 +264,12 @@ impl Report {
         self.handled += calls;
     }
 
-    pub(crate) fn push_failure(&mut self, failure: HandlerFailure) {
-        self.failures.push(failure);
+    pub(crate) fn add_scheduled(&mut self, calls: usize) {
+        self.scheduled += calls;
+    }
+
+    pub(crate) fn failures_mut(&mut self) -> &mut Vec<HandlerFailure> {
+        &mut self.failures
     }
 
     /// The name of the event this report is about.
@@ -215,14 +278,30 @@ impl Report {
         self.event_name
     }
 
-    /// How many of the event's own handlers ran, failed ones included.
-    /// Catch-all (`&AnyEvent`) and `&DeadEvent` handlers are not counted.
+    /// The event's id: its envelope's id when the bus built one, otherwise
+    /// made on first call (and the same on every later call).
+    #[must_use]
+    pub fn event_id(&self) -> Uuid {
+        self.event_id.get()
+    }
+
+    /// How many of the event's own handlers ran, failed ones included;
+    /// follow-up events, catch-all (`&AnyEvent`) and `&DeadEvent` handlers
+    /// are not counted.
     #[must_use]
     pub fn handled(&self) -> usize {
         self.handled
     }
 
-    /// The handler calls that failed, in the order they ran.
+    /// How many handler calls were spawned and not awaited: async handlers
+    /// started by `publish`, and `background` handlers.
+    #[must_use]
+    pub fn scheduled(&self) -> usize {
+        self.scheduled
+    }
+
+    /// The handler calls that failed, in the order they ran, followed by
+    /// those of follow-up events.
     #[must_use]
     pub fn failures(&self) -> &[HandlerFailure] {
         &self.failures
@@ -234,10 +313,11 @@ impl Report {
         self.failures.is_empty()
     }
 
-    /// True when no handler of the event ran: nobody listens to it.
+    /// True when no handler of the event ran or was scheduled: nobody
+    /// listens to it.
     #[must_use]
     pub fn is_dead(&self) -> bool {
-        self.handled == 0
+        self.handled == 0 && self.scheduled == 0
     }
 
     /// `Ok(())` when no handler failed, otherwise a [`PublishError`] that
@@ -258,11 +338,28 @@ impl Report {
     }
 }
 
+/// Where the failures of one delivery go, with the event they belong to.
+pub(crate) struct FailureSink<'a> {
+    pub(crate) event: EventRef<'a>,
+    pub(crate) failures: &'a mut Vec<HandlerFailure>,
+}
+
+impl FailureSink<'_> {
+    pub(crate) fn event(&self) -> EventRef<'_> {
+        self.event
+    }
+
+    pub(crate) fn push(&mut self, failure: HandlerFailure) {
+        self.failures.push(failure);
+    }
+}
+
 impl fmt::Debug for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Report")
             .field("event_name", &self.event_name)
             .field("handled", &self.handled)
+            .field("scheduled", &self.scheduled)
             .field("failures", &self.failures)
             .finish()
     }

@@ -1,14 +1,14 @@
 //! The handlers of one event type as a bus runs them: resolved at build
-//! time to a slice of plain function pointers, so a publish is a loop of
+//! time to slices of plain function pointers, so a publish is a loop of
 //! direct calls with no lookup and no allocation.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::event::Event;
-use crate::handler::{BoxError, HandlerInfo};
-use crate::registry::{CallArgs, ErasedCall, HandlerCall, TypedCall};
-use crate::report::{HandlerFailure, Report};
+use crate::handler::{BoxError, HandlerInfo, Mode};
+use crate::registry::{AsyncCall, CallArgs, ErasedCall, HandlerCall, TypedCall};
+use crate::report::{panic_message, FailureSink, HandlerFailure};
 
 /// A route of any event type, as a bus stores it.
 pub(crate) type AnyRoute = Box<dyn Any + Send + Sync>;
@@ -19,11 +19,41 @@ pub(crate) struct RouteEntry {
     pub(crate) info: HandlerInfo,
     /// False for catch-all handlers, which `Report::handled` leaves out.
     pub(crate) counted: bool,
+    /// Whether the handler takes parameters after the event.
+    pub(crate) context: bool,
 }
 
 enum Call<E> {
     Typed(TypedCall<E>),
     Erased(ErasedCall),
+}
+
+/// A handler that does not run inline on the publishing thread: async,
+/// background or blocking.
+pub(crate) struct Deferred<E> {
+    pub(crate) info: HandlerInfo,
+    pub(crate) call: DeferredCall<E>,
+}
+
+pub(crate) enum DeferredCall<E> {
+    Async(AsyncCall<E>),
+    Sync(TypedCall<E>),
+}
+
+// By hand: a derive would ask `E: Copy`, and a pair of fn pointers is Copy
+// whatever `E` is.
+impl<E> Clone for DeferredCall<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for DeferredCall<E> {}
+
+impl<E> Deferred<E> {
+    pub(crate) fn mode(&self) -> Mode {
+        self.info.mode()
+    }
 }
 
 /// The handlers of the event type `E`, in dispatch order.
@@ -33,47 +63,72 @@ pub(crate) struct TypedRoute<E> {
     infos: Box<[HandlerInfo]>,
     /// How many of `calls` are the event's own handlers.
     counted: usize,
+    pub(crate) deferred: Box<[Deferred<E>]>,
+    /// Whether any handler reads the context, so the bus must build one.
+    pub(crate) needs_context: bool,
 }
 
 /// Builds the route of `E`; stored in `E`'s metadata as a plain `fn` so
 /// the builder can call it without knowing `E`.
 pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
-    let counted = entries.iter().filter(|entry| entry.counted).count();
-    let (calls, infos) = entries
-        .into_iter()
-        .map(|entry| {
-            let call = match entry.call {
-                HandlerCall::Typed(call) => Call::Typed(
-                    *call
-                        .downcast_ref::<TypedCall<E>>()
-                        .expect("HandlerRegistration::typed pairs each call with its event type"),
-                ),
-                HandlerCall::Erased(call) => Call::Erased(call),
-            };
-            (call, entry.info)
-        })
-        .unzip::<_, _, Vec<_>, Vec<_>>();
+    const PAIRED: &str = "HandlerRegistration pairs each call with its event type";
+    let needs_context = entries.iter().any(|entry| entry.context);
+    let mut calls = Vec::new();
+    let mut infos = Vec::new();
+    let mut deferred = Vec::new();
+    let mut counted = 0;
+    for entry in entries {
+        let (call, info) = (entry.call, entry.info);
+        match call {
+            HandlerCall::Typed(call) => {
+                let call = *call.downcast_ref::<TypedCall<E>>().expect(PAIRED);
+                if info.mode() == Mode::Inline {
+                    calls.push(Call::Typed(call));
+                    infos.push(info);
+                    counted += usize::from(entry.counted);
+                } else {
+                    deferred.push(Deferred {
+                        info,
+                        call: DeferredCall::Sync(call),
+                    });
+                }
+            }
+            HandlerCall::Async(call) => deferred.push(Deferred {
+                info,
+                call: DeferredCall::Async(*call.downcast_ref::<AsyncCall<E>>().expect(PAIRED)),
+            }),
+            HandlerCall::Erased(call) => {
+                calls.push(Call::Erased(call));
+                infos.push(info);
+                counted += usize::from(entry.counted);
+            }
+        }
+    }
     Box::new(TypedRoute {
         calls: calls.into_boxed_slice(),
         infos: infos.into_boxed_slice(),
         counted,
+        deferred: deferred.into_boxed_slice(),
+        needs_context,
     })
 }
 
 impl<E: Event> TypedRoute<E> {
+    /// Runs the inline handlers; returns how many of them are the event's
+    /// own.
     #[inline]
-    pub(crate) fn dispatch(
+    pub(crate) fn run_inline(
         &self,
         event: &E,
         args: &CallArgs<'_>,
         catch: bool,
-        report: &mut Report,
-    ) {
-        report.add_handled(self.counted);
-        run_all(&self.infos, catch, report, |at| match &self.calls[at] {
+        sink: &mut FailureSink<'_>,
+    ) -> usize {
+        run_all(&self.infos, catch, sink, |at| match &self.calls[at] {
             Call::Typed(call) => call(event, args),
             Call::Erased(call) => call(args),
         });
+        self.counted
     }
 }
 
@@ -98,8 +153,8 @@ impl ErasedRoute {
         self.calls.is_empty()
     }
 
-    pub(crate) fn dispatch(&self, args: &CallArgs<'_>, catch: bool, report: &mut Report) {
-        run_all(&self.infos, catch, report, |at| (self.calls[at])(args));
+    pub(crate) fn run(&self, args: &CallArgs<'_>, catch: bool, sink: &mut FailureSink<'_>) {
+        run_all(&self.infos, catch, sink, |at| (self.calls[at])(args));
     }
 }
 
@@ -113,7 +168,7 @@ impl ErasedRoute {
 fn run_all(
     infos: &[HandlerInfo],
     catch: bool,
-    report: &mut Report,
+    sink: &mut FailureSink<'_>,
     mut call: impl FnMut(usize) -> Result<(), BoxError>,
 ) {
     let mut next = 0;
@@ -123,8 +178,7 @@ fn run_all(
             for (at, info) in infos.iter().enumerate().skip(next) {
                 current = at;
                 if let Err(error) = call(at) {
-                    let failure = HandlerFailure::from_error(info, report.event_name(), error);
-                    report.push_failure(failure);
+                    sink.push(HandlerFailure::from_error(info, sink.event(), error));
                 }
             }
         };
@@ -137,29 +191,30 @@ fn run_all(
         match catch_unwind(AssertUnwindSafe(&mut run)) {
             Ok(()) => return,
             Err(payload) => {
-                let failure =
-                    HandlerFailure::from_panic(&infos[current], report.event_name(), &*payload);
-                report.push_failure(failure);
+                sink.push(HandlerFailure::from_panic(
+                    &infos[current],
+                    sink.event(),
+                    panic_message(&*payload),
+                ));
                 next = current + 1;
             }
         }
     }
 }
 
-/// Runs one call that is not part of a route (a run-time subscription),
-/// recording its error or panic.
+/// Runs one call that is not part of a route (a run-time subscription, a
+/// deferred sync handler), recording its error or panic.
 pub(crate) fn run_one(
     info: &HandlerInfo,
     catch: bool,
-    report: &mut Report,
+    sink: &mut FailureSink<'_>,
     call: impl FnOnce() -> Result<(), BoxError>,
 ) {
     let outcome = if catch {
         match catch_unwind(AssertUnwindSafe(call)) {
             Ok(outcome) => outcome,
             Err(payload) => {
-                let failure = HandlerFailure::from_panic(info, report.event_name(), &*payload);
-                report.push_failure(failure);
+                sink.push(HandlerFailure::from_panic(info, sink.event(), panic_message(&*payload)));
                 return;
             }
         }
@@ -167,6 +222,6 @@ pub(crate) fn run_one(
         call()
     };
     if let Err(error) = outcome {
-        report.push_failure(HandlerFailure::from_error(info, report.event_name(), error));
+        sink.push(HandlerFailure::from_error(info, sink.event(), error));
     }
 }

@@ -6,18 +6,32 @@ use syn::parse::Parser;
 use crate::ctxt::Ctxt;
 use crate::root::{parse_crate_path, parse_str};
 
-const VALID: &str = "`priority = N`, `name = \"...\"` or `crate = \"...\"`";
+const VALID: &str = "`priority = N`, `mode = \"inline\" | \"background\" | \"blocking\"`, \
+                     `name = \"...\"` or `crate = \"...\"`";
 
 /// Each option that takes a value, with an example of one.
 const VALUE_EXAMPLES: &[(&str, &str)] = &[
     ("priority", "priority = 10"),
+    ("mode", "mode = \"background\""),
     ("name", "name = \"send_receipt\""),
     ("crate", "crate = \"my_eventbus\""),
 ];
 
+/// How the bus runs the handler.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Inline,
+    Background,
+    Blocking,
+}
+
 #[derive(Default)]
 pub struct SubscribeAttrs {
     pub priority: i32,
+    pub mode: Mode,
+    /// The `mode = ".."` value, for errors about it.
+    pub mode_token: Option<syn::LitStr>,
     pub name: Option<syn::LitStr>,
     pub crate_path: Option<syn::Path>,
 }
@@ -71,6 +85,22 @@ impl SubscribeAttrs {
                             "the priority must fit in an `i32` (from -2147483648 to 2147483647)",
                         ),
                     }
+                }
+                "mode" => {
+                    let value = parse_str(&meta, "mode = \"background\"")?;
+                    match value.value().as_str() {
+                        "inline" => out.mode = Mode::Inline,
+                        "background" => out.mode = Mode::Background,
+                        "blocking" => out.mode = Mode::Blocking,
+                        other => cx.error_spanned_by(
+                            &value,
+                            format!(
+                                "unknown mode `{other}`; expected `\"inline\"` (the default), \
+                                 `\"background\"` or `\"blocking\"`"
+                            ),
+                        ),
+                    }
+                    out.mode_token = Some(value);
                 }
                 "name" => {
                     let value = parse_str(&meta, "name = \"send_receipt\"")?;

@@ -1,59 +1,42 @@
 //! The registration `#[subscribe]` writes beside the function.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
+use super::attr::Mode;
 use super::parse::{Handler, Target};
 
 pub fn registration(handler: &Handler<'_>) -> TokenStream {
-    let Handler {
-        ident,
-        target,
-        output_span,
-        priority,
-        name,
-        root,
-    } = handler;
-    let ident_str = ident.to_string();
-
-    // Bound and read under one span, so hygiene resolves it also when the
-    // handler itself comes from a `macro_rules!`; spanned on the return
-    // type, so a wrong one is reported there.
-    let result = syn::Ident::new("__eventbus_result", *output_span);
-    let convert = quote_spanned! {*output_span=>
-        #root::__private::IntoHandlerResult::into_handler_result(#result)
-    };
-    let handler_name = if let Some(name) = name {
-        quote!(#name)
-    } else {
-        quote!(::core::concat!(::core::module_path!(), "::", #ident_str))
-    };
-    let location = quote_spanned! {ident.span()=>
-        #root::__private::SourceLocation::new(::core::file!(), ::core::line!(), ::core::column!())
-    };
-    let site = quote! {
-        #root::__private::HandlerSite {
-            handler_name: #handler_name,
-            module_path: ::core::module_path!(),
-            location: #location,
-            priority: #priority,
-        }
-    };
-
-    let items = match target {
-        Target::Event(ty) => {
+    let root = &handler.root;
+    let site = site(handler);
+    let items = match handler.target {
+        Target::Event(ty) if handler.asyncness.is_some() => {
+            let call = async_call(handler, ty);
             // Spanned on the event type, so "not an event" is reported there.
+            let register = quote_spanned! {ty.span()=>
+                #root::__private::HandlerRegistration::typed_async::<#ty>(#site, &__EVENTBUS_CALL)
+            };
+            quote! {
+                #call
+
+                static __EVENTBUS_CALL: #root::__private::AsyncCall<#ty> = __eventbus_call;
+
+                #root::__private::inventory::submit! { #register }
+            }
+        }
+        Target::Event(ty) => {
+            let body = sync_body(handler, &quote!(event));
             let register = quote_spanned! {ty.span()=>
                 #root::__private::HandlerRegistration::typed::<#ty>(#site, &__EVENTBUS_CALL)
             };
             quote! {
+                #[allow(unused_variables)]
                 fn __eventbus_call(
                     event: &#ty,
-                    _: &#root::__private::CallArgs<'_>,
+                    args: &#root::__private::CallArgs<'_>,
                 ) -> ::core::result::Result<(), #root::__private::BoxError> {
-                    let #result = #ident(event);
-                    #convert
+                    #body
                 }
 
                 static __EVENTBUS_CALL: #root::__private::TypedCall<#ty> = __eventbus_call;
@@ -62,16 +45,17 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
             }
         }
         Target::Any | Target::Dead => {
-            let (constructor, event) = match target {
-                Target::Any => (quote!(any), quote!(&args.any_event())),
-                _ => (quote!(dead), quote!(&#root::__private::dead_event(args))),
+            let (constructor, event) = if matches!(handler.target, Target::Any) {
+                (quote!(any), quote!(&args.any_event()))
+            } else {
+                (quote!(dead), quote!(&#root::__private::dead_event(args)))
             };
+            let body = sync_body(handler, &event);
             quote! {
                 fn __eventbus_call(
                     args: &#root::__private::CallArgs<'_>,
                 ) -> ::core::result::Result<(), #root::__private::BoxError> {
-                    let #result = #ident(#event);
-                    #convert
+                    #body
                 }
 
                 #root::__private::inventory::submit! {
@@ -84,5 +68,141 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
         const _: () = {
             #items
         };
+    }
+}
+
+/// Where and how the handler is written.
+fn site(handler: &Handler<'_>) -> TokenStream {
+    let Handler {
+        ident,
+        priority,
+        name,
+        root,
+        extractors,
+        mode,
+        ..
+    } = handler;
+    let ident_str = ident.to_string();
+    let handler_name = if let Some(name) = name {
+        quote!(#name)
+    } else {
+        quote!(::core::concat!(::core::module_path!(), "::", #ident_str))
+    };
+    let location = quote_spanned! {ident.span()=>
+        #root::__private::SourceLocation::new(::core::file!(), ::core::line!(), ::core::column!())
+    };
+    let mode = match mode {
+        Mode::Inline => quote!(Inline),
+        Mode::Background => quote!(Background),
+        Mode::Blocking => quote!(Blocking),
+    };
+    let context = !extractors.is_empty();
+    let requires = extractors.iter().map(|ty| {
+        quote_spanned! {ty.span()=>
+            <#ty as #root::__private::FromContext<'static>>::requirement
+        }
+    });
+    quote! {
+        #root::__private::HandlerSite {
+            handler_name: #handler_name,
+            module_path: ::core::module_path!(),
+            location: #location,
+            priority: #priority,
+            mode: #root::__private::Mode::#mode,
+            context: #context,
+            requires: &[#(#requires),*],
+        }
+    }
+}
+
+/// Names for the handler's parameters after the event.
+fn extractor_names(handler: &Handler<'_>) -> Vec<syn::Ident> {
+    (0..handler.extractors.len())
+        .map(|at| format_ident!("__eventbus_arg{}", at))
+        .collect()
+}
+
+/// `let argN = <T as FromContext>::from_context(ctx)?;` for each parameter
+/// after the event, spanned on its type so a type that is no extractor is
+/// reported there.
+fn extract(handler: &Handler<'_>, context: &TokenStream) -> TokenStream {
+    let root = &handler.root;
+    let names = extractor_names(handler);
+    let lets = handler.extractors.iter().zip(&names).map(|(ty, name)| {
+        quote_spanned! {ty.span()=>
+            let #name = <#ty as #root::__private::FromContext<'_>>::from_context(#context)?;
+        }
+    });
+    quote!(#(#lets)*)
+}
+
+/// The result of the call, bound and read under one span so hygiene
+/// resolves it also when the handler comes from a `macro_rules!`; the
+/// conversion is spanned on the return type, so a wrong one is reported
+/// there.
+fn convert(handler: &Handler<'_>) -> (syn::Ident, TokenStream) {
+    let root = &handler.root;
+    let result = syn::Ident::new("__eventbus_result", handler.output_span);
+    let convert = quote_spanned! {handler.output_span=>
+        #root::__private::IntoHandlerResult::into_handler_result(#result)
+    };
+    (result, convert)
+}
+
+fn sync_body(handler: &Handler<'_>, event: &TokenStream) -> TokenStream {
+    let ident = handler.ident;
+    let names = extractor_names(handler);
+    let extract = if handler.extractors.is_empty() {
+        TokenStream::new()
+    } else {
+        let extract = extract(handler, &quote!(__eventbus_context));
+        quote! {
+            let __eventbus_context = args.context()?;
+            #extract
+        }
+    };
+    let (result, convert) = convert(handler);
+    quote! {
+        #extract
+        let #result = #ident(#event #(, #names)*);
+        #convert
+    }
+}
+
+fn async_call(handler: &Handler<'_>, ty: &syn::Type) -> TokenStream {
+    let Handler {
+        ident, root, asyncness, ..
+    } = handler;
+    let names = extractor_names(handler);
+    let extract = if handler.extractors.is_empty() {
+        TokenStream::new()
+    } else {
+        let extract = extract(handler, &quote!(&*__eventbus_context));
+        quote! {
+            let __eventbus_context = #root::__private::owned_context(
+                context,
+                <#ty as #root::Event>::NAME,
+            )?;
+            #extract
+        }
+    };
+    let (result, convert) = convert(handler);
+    // Spanned on `async`, so a future that is not `Send` is reported on
+    // the handler.
+    let boxed = quote_spanned! {asyncness.span()=>
+        #root::__private::handler_future
+    };
+    quote! {
+        #[allow(unused_variables)]
+        fn __eventbus_call(
+            event: #root::__private::Arc<#ty>,
+            context: ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
+        ) -> #root::__private::HandlerFuture {
+            #boxed(async move {
+                #extract
+                let #result = #ident(&*event #(, #names)*).await;
+                #convert
+            })
+        }
     }
 }

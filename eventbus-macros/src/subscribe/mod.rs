@@ -26,7 +26,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
     let attrs = attr::SubscribeAttrs::parse(&cx, args);
     validate::check_signature(&cx, &function.sig);
-    let model = parse::Handler::from_fn(&cx, &function, attrs);
+    let model = parse::Handler::from_fn(&cx, &function, &attrs);
+    if let Some(model) = &model {
+        validate::check_options(&cx, model, &attrs, &function.sig);
+    }
     match (cx.check(), model) {
         (Ok(()), Some(model)) => {
             let registration = expand::registration(&model);

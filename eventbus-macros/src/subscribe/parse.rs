@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use crate::ctxt::Ctxt;
 use crate::root::Root;
 
-use super::attr::SubscribeAttrs;
+use super::attr::{Mode, SubscribeAttrs};
 
 /// Which events a handler takes, read from its first parameter.
 pub enum Target<'a> {
@@ -21,6 +21,12 @@ pub enum Target<'a> {
 pub struct Handler<'a> {
     pub ident: &'a syn::Ident,
     pub target: Target<'a>,
+    /// The `async` keyword, for an `async fn`.
+    pub asyncness: Option<syn::Token![async]>,
+    /// The types of the parameters after the event, each resolved per call
+    /// through `FromContext`.
+    pub extractors: Vec<&'a syn::Type>,
+    pub mode: Mode,
     /// Where a wrong return type is reported.
     pub output_span: Span,
     pub priority: i32,
@@ -31,8 +37,18 @@ pub struct Handler<'a> {
 impl<'a> Handler<'a> {
     /// The model, or `None` when the first parameter is unusable (an error
     /// is recorded then).
-    pub fn from_fn(cx: &Ctxt, function: &'a syn::ItemFn, attrs: SubscribeAttrs) -> Option<Self> {
+    pub fn from_fn(cx: &Ctxt, function: &'a syn::ItemFn, attrs: &SubscribeAttrs) -> Option<Self> {
         let target = target(cx, &function.sig)?;
+        let extractors = function
+            .sig
+            .inputs
+            .iter()
+            .skip(1)
+            .filter_map(|input| match input {
+                syn::FnArg::Typed(typed) => Some(&*typed.ty),
+                syn::FnArg::Receiver(_) => None,
+            })
+            .collect();
         let output_span = match &function.sig.output {
             syn::ReturnType::Default => function.sig.ident.span(),
             syn::ReturnType::Type(_, ty) => ty.span(),
@@ -40,10 +56,13 @@ impl<'a> Handler<'a> {
         Some(Self {
             ident: &function.sig.ident,
             target,
+            asyncness: function.sig.asyncness,
+            extractors,
+            mode: attrs.mode,
             output_span,
             priority: attrs.priority,
-            name: attrs.name,
-            root: Root::new(attrs.crate_path),
+            name: attrs.name.clone(),
+            root: Root::new(attrs.crate_path.clone()),
         })
     }
 }

@@ -2,14 +2,11 @@
 
 use crate::ctxt::Ctxt;
 
+use super::attr::{Mode, SubscribeAttrs};
+use super::parse::{Handler, Target};
+
 pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
     let name = &sig.ident;
-    if let Some(asyncness) = sig.asyncness {
-        cx.error_spanned_by(
-            asyncness,
-            "`#[subscribe]` does not take `async fn` handlers yet; make the handler a plain `fn`",
-        );
-    }
     if let syn::Safety::Unsafe(unsafety) = sig.safety {
         cx.error_spanned_by(
             unsafety,
@@ -55,9 +52,34 @@ pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
         return;
     }
     for extra in inputs {
+        if let syn::FnArg::Receiver(receiver) = extra {
+            cx.error_spanned_by(receiver, "`self` can only be the first parameter");
+        }
+    }
+}
+
+/// Rules that tie the options to the signature.
+pub fn check_options(cx: &Ctxt, handler: &Handler<'_>, attrs: &SubscribeAttrs, sig: &syn::Signature) {
+    let catch_all = !matches!(handler.target, Target::Event(_));
+    if let (Some(asyncness), true) = (sig.asyncness, catch_all) {
         cx.error_spanned_by(
-            extra,
-            "a handler takes one parameter, the event (`&E`); remove this one",
+            asyncness,
+            "`&AnyEvent` and `&DeadEvent` handlers run inline and cannot be `async`; \
+             make the handler a plain `fn` and spawn from it if needed",
         );
+    }
+    if let Some(token) = &attrs.mode_token {
+        if sig.asyncness.is_some() && attrs.mode == Mode::Blocking {
+            cx.error_spanned_by(
+                token,
+                "`mode = \"blocking\"` runs a plain `fn` on the blocking pool; an `async fn` \
+                 never blocks: remove the mode, or make the handler a plain `fn`",
+            );
+        } else if catch_all && attrs.mode != Mode::Inline {
+            cx.error_spanned_by(
+                token,
+                "`&AnyEvent` and `&DeadEvent` handlers always run inline; remove the mode",
+            );
+        }
     }
 }

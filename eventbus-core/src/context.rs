@@ -1,0 +1,260 @@
+//! What a handler may take besides its event: [`Context`] and [`State`],
+//! through one trait, [`FromContext`].
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::bus::Bus;
+use crate::dispatch::FollowUp;
+use crate::envelope::Envelope;
+use crate::event::Event;
+use crate::handler::BoxError;
+
+/// The delivery a handler is part of: the event's [`Envelope`], the bus,
+/// and a way to publish follow-up events.
+///
+/// A handler takes it as a parameter after the event:
+///
+/// ```
+/// use eventbus::prelude::*;
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// struct PaymentCharged {
+///     order: u32,
+/// }
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// struct ReceiptSent {
+///     order: u32,
+/// }
+///
+/// #[subscribe]
+/// fn send_receipt(payment: &PaymentCharged, ctx: &Context) {
+///     println!("receipt for event {}", ctx.envelope().id);
+///     ctx.publish(ReceiptSent { order: payment.order });
+/// }
+/// ```
+pub struct Context {
+    envelope: Envelope,
+    bus: Bus,
+    depth: u32,
+    follow_ups: Mutex<Vec<FollowUp>>,
+}
+
+impl Context {
+    pub(crate) fn new(envelope: Envelope, bus: Bus, depth: u32) -> Self {
+        Self {
+            envelope,
+            bus,
+            depth,
+            follow_ups: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A context for another handler of the same delivery, with its own
+    /// follow-ups.
+    pub(crate) fn fork(&self) -> Self {
+        Self::new(self.envelope.clone(), self.bus.clone(), self.depth)
+    }
+
+    /// The identity, order and lineage of the event being handled.
+    #[must_use]
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The bus delivering the event. A handler holds it only while it
+    /// runs, so no reference cycle forms.
+    #[must_use]
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// How many events up the chain this one is: 0 for an event published
+    /// from outside any handler.
+    #[must_use]
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Publishes a follow-up event that belongs to this one: it is
+    /// delivered after every handler of the current event has finished
+    /// (breadth-first), with the causation id set to the current event and
+    /// the correlation id inherited. Its failures appear in the report of
+    /// the event that started the chain.
+    ///
+    /// A chain deeper than the bus's `max_cascade_depth`, or longer than
+    /// its `max_cascade_events`, is stopped and reported as a failure.
+    pub fn publish<E: Event>(&self, event: E) {
+        let follow_up = FollowUp::new(event, self.envelope.lineage(), self.depth + 1);
+        self.follow_ups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(follow_up);
+    }
+
+    /// The state of type `T` given to
+    /// [`BusBuilder::state`](crate::BusBuilder::state), if any.
+    #[must_use]
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        self.bus.state::<T>()
+    }
+
+    pub(crate) fn take_follow_ups(&self) -> Vec<FollowUp> {
+        std::mem::take(&mut *self.follow_ups.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("envelope", &self.envelope)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A value given to [`BusBuilder::state`](crate::BusBuilder::state), handed
+/// to every handler that takes `State<T>`: a database pool, a mailer, a
+/// configuration.
+///
+/// It derefs to `T` and is cheap to clone (an `Arc` inside). A handler
+/// whose state was not given makes `build()` fail, naming the handler and
+/// the type.
+///
+/// ```
+/// use eventbus::prelude::*;
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// struct UserSignedUp {
+///     email: String,
+/// }
+///
+/// struct Mailer {
+///     from: &'static str,
+/// }
+///
+/// #[subscribe]
+/// fn welcome(user: &UserSignedUp, mailer: State<Mailer>) {
+///     println!("{} -> {}: welcome!", mailer.from, user.email);
+/// }
+///
+/// let bus = Bus::builder().state(Mailer { from: "hello@example.com" }).build().unwrap();
+/// assert_eq!(bus.publish(UserSignedUp { email: "ada@example.com".into() }).handled(), 1);
+/// ```
+pub struct State<T: ?Sized>(Arc<T>);
+
+impl<T: ?Sized> State<T> {
+    /// The shared value.
+    #[must_use]
+    pub fn arc(&self) -> &Arc<T> {
+        &self.0
+    }
+}
+
+impl<T: ?Sized> Deref for State<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: ?Sized> Clone for State<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for State<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("State").field(&&*self.0).finish()
+    }
+}
+
+/// The values given with `BusBuilder::state`, by type.
+#[derive(Default)]
+pub(crate) struct States {
+    entries: Vec<(TypeId, &'static str, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl States {
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        let id = TypeId::of::<T>();
+        self.entries.retain(|(known, _, _)| *known != id);
+        self.entries
+            .push((id, std::any::type_name::<T>(), Arc::new(value)));
+    }
+
+    pub(crate) fn contains(&self, id: TypeId) -> bool {
+        self.entries.iter().any(|(known, _, _)| *known == id)
+    }
+
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
+        let id = TypeId::of::<T>();
+        let (_, _, value) = self.entries.iter().find(|(known, _, _)| *known == id)?;
+        Arc::clone(value).downcast::<T>().ok().map(State)
+    }
+
+    pub(crate) fn type_names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|(_, name, _)| *name).collect()
+    }
+}
+
+/// What a handler parameter needs from the bus at build time.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Requirement {
+    pub(crate) type_id: TypeId,
+    pub(crate) type_name: &'static str,
+}
+
+/// A handler parameter after the event, resolved for each call from the
+/// delivery's [`Context`]. Implemented by `&Context` and `State<T>`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a handler parameter",
+    label = "not something the bus can hand to a handler",
+    note = "after the event, a handler may take `&Context` or `State<T>` (a value given to `BusBuilder::state`)"
+)]
+pub trait FromContext<'a>: Sized {
+    /// Extracts the parameter.
+    ///
+    /// # Errors
+    ///
+    /// When the value is not there; the call then fails with this error.
+    fn from_context(ctx: &'a Context) -> Result<Self, BoxError>;
+
+    /// What must be given to the bus for this parameter, checked by
+    /// `build()`.
+    #[doc(hidden)]
+    fn requirement() -> Option<Requirement> {
+        None
+    }
+}
+
+impl<'a> FromContext<'a> for &'a Context {
+    fn from_context(ctx: &'a Context) -> Result<Self, BoxError> {
+        Ok(ctx)
+    }
+}
+
+impl<T: Send + Sync + 'static> FromContext<'_> for State<T> {
+    fn from_context(ctx: &Context) -> Result<Self, BoxError> {
+        ctx.state::<T>().ok_or_else(|| {
+            format!(
+                "no state of type `{}` was given to this bus; add `.state(..)` to its builder",
+                std::any::type_name::<T>()
+            )
+            .into()
+        })
+    }
+
+    fn requirement() -> Option<Requirement> {
+        Some(Requirement {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        })
+    }
+}

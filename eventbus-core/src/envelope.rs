@@ -1,0 +1,112 @@
+//! The [`Envelope`]: identity, order and lineage of one published event.
+
+use std::fmt;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+pub use uuid::Uuid;
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Origin {
+    /// Published in this process.
+    Local,
+    /// Delivered from outside the process (a broker, an HTTP request).
+    Remote,
+    /// Read back from the event log.
+    Replay,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Local => "local",
+            Self::Remote => "remote",
+            Self::Replay => "replay",
+        })
+    }
+}
+
+/// Identity, order and lineage of one published event, read by handlers
+/// through [`Context::envelope`](crate::Context::envelope).
+///
+/// The bus builds an envelope only for event types whose handlers read it
+/// (those that take `&Context`); other publishes read no clock and draw no
+/// random bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Envelope {
+    /// A UUID v7: unique, and ordered by creation time.
+    pub id: Uuid,
+    /// Position among the envelopes this bus built: starts at 1, grows by
+    /// one per event, in publish order.
+    pub sequence: u64,
+    /// When the event was published.
+    pub timestamp: SystemTime,
+    /// The id of the root event of the chain this event belongs to; a root
+    /// event's own id.
+    pub correlation_id: Uuid,
+    /// The id of the event whose handler published this one; `None` for a
+    /// root event.
+    pub causation_id: Option<Uuid>,
+    /// Where the event came from.
+    pub origin: Origin,
+}
+
+impl Envelope {
+    /// A root event's envelope.
+    pub(crate) fn root(sequence: u64) -> Self {
+        let id = Uuid::now_v7();
+        Self {
+            id,
+            sequence,
+            timestamp: SystemTime::now(),
+            correlation_id: id,
+            causation_id: None,
+            origin: Origin::Local,
+        }
+    }
+
+    /// The envelope of an event published by a handler of `parent`.
+    pub(crate) fn follow_up(parent: &Lineage, sequence: u64) -> Self {
+        let id = Uuid::now_v7();
+        Self {
+            id,
+            sequence,
+            timestamp: SystemTime::now(),
+            correlation_id: parent.correlation_id,
+            causation_id: Some(parent.id),
+            origin: Origin::Local,
+        }
+    }
+
+    pub(crate) fn lineage(&self) -> Lineage {
+        Lineage {
+            id: self.id,
+            correlation_id: self.correlation_id,
+        }
+    }
+}
+
+/// What a follow-up inherits from the event that caused it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lineage {
+    pub(crate) id: Uuid,
+    pub(crate) correlation_id: Uuid,
+}
+
+/// An event id made at most once, on demand: taken from the envelope when
+/// there is one, drawn when first asked for otherwise.
+#[derive(Debug, Default)]
+pub(crate) struct LazyId(OnceLock<Uuid>);
+
+impl LazyId {
+    pub(crate) fn known(id: Uuid) -> Self {
+        Self(OnceLock::from(id))
+    }
+
+    pub(crate) fn get(&self) -> Uuid {
+        *self.0.get_or_init(Uuid::now_v7)
+    }
+}

@@ -1,0 +1,284 @@
+//! The background queue: [`Bus::emit`] and [`Bus::try_emit`] hand an event
+//! to a bounded queue and return; a worker task delivers it.
+//!
+//! Nothing accepted is dropped: a full queue makes `emit` wait and
+//! `try_emit` hand the event back, and `shutdown` delivers what is queued
+//! before it returns.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+use crate::bus::{Bus, Shared};
+use crate::dispatch::{nested_depth, Cascade, Parent};
+use crate::error::{EmitError, EmitErrorKind};
+use crate::event::Event;
+use crate::tasks::InFlight;
+
+/// How many events wait in a queue by default.
+pub(crate) const DEFAULT_CAPACITY: usize = 1024;
+
+type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A queued event with its type erased.
+trait Queued: Send {
+    /// Delivers on the worker: at once when every handler of the event is
+    /// sync, otherwise through the returned future.
+    fn deliver(self: Box<Self>, shared: &Arc<Shared>) -> Option<Delivery>;
+}
+
+struct Entry<E> {
+    event: E,
+    depth: u32,
+    _in_flight: InFlight,
+}
+
+impl<E: Event> Queued for Entry<E> {
+    fn deliver(self: Box<Self>, shared: &Arc<Shared>) -> Option<Delivery> {
+        let Entry {
+            event,
+            depth,
+            _in_flight: in_flight,
+        } = *self;
+        if shared.all_inline::<E>() {
+            let mut failures = Vec::new();
+            let mut cascade = Cascade::default();
+            shared.deliver_sync(event, Parent::root(depth), &mut failures, &mut cascade);
+            shared.run_cascade_sync(&mut failures, &mut cascade);
+            shared.unobserved(failures);
+            drop(in_flight);
+            return None;
+        }
+        let shared = Arc::clone(shared);
+        Some(Box::pin(async move {
+            let _in_flight = in_flight;
+            let mut failures = Vec::new();
+            let mut cascade = Cascade::default();
+            shared
+                .deliver_async(event, Parent::root(depth), &mut failures, &mut cascade)
+                .await;
+            shared.run_cascade_async(&mut failures, &mut cascade).await;
+            shared.unobserved(failures);
+        }))
+    }
+}
+
+struct State {
+    items: VecDeque<Box<dyn Queued>>,
+    /// No new event is accepted; those already waiting for room still are.
+    closed: bool,
+    /// `emit` calls waiting for room.
+    waiting: usize,
+    worker_running: bool,
+}
+
+/// A bounded queue drained by one worker task, so events emitted from one
+/// task are delivered in the order they were emitted.
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    capacity: usize,
+    has_items: Notify,
+    has_room: Notify,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                closed: false,
+                waiting: 0,
+                worker_running: false,
+            }),
+            capacity: capacity.max(1),
+            has_items: Notify::new(),
+            has_room: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes no new events; the worker ends once the queue is empty.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.has_items.notify_one();
+    }
+
+    /// Whether events are queued or waiting for room.
+    pub(crate) fn is_busy(&self) -> bool {
+        let state = self.lock();
+        !state.items.is_empty() || state.waiting > 0
+    }
+}
+
+impl Shared {
+    /// Whether every handler of `E` runs inline, so a queued `E` can be
+    /// delivered without a future.
+    fn all_inline<E: Event>(&self) -> bool {
+        self.routes
+            .get(E::__meta().slot())
+            .and_then(Option::as_ref)
+            .and_then(|route| route.downcast_ref::<crate::route::TypedRoute<E>>())
+            .is_none_or(|route| route.deferred.is_empty())
+    }
+
+    /// Queues `event` if there is room; hands it back otherwise.
+    fn enqueue<E: Event>(self: &Arc<Self>, state: &mut State, event: E) -> Result<(), EmitError<E>> {
+        if !state.worker_running {
+            let Some(runtime) = self.tasks.runtime() else {
+                return Err(EmitError::new(EmitErrorKind::NoRuntime, event));
+            };
+            runtime.spawn(run_worker(Arc::clone(self)));
+            state.worker_running = true;
+        }
+        state.items.push_back(Box::new(Entry {
+            event,
+            depth: nested_depth(),
+            _in_flight: self.tasks.start(),
+        }));
+        self.queue.has_items.notify_one();
+        Ok(())
+    }
+}
+
+async fn run_worker(shared: Arc<Shared>) {
+    loop {
+        let batch = {
+            let has_items = shared.queue.has_items.notified();
+            tokio::pin!(has_items);
+            has_items.as_mut().enable();
+            let batch = {
+                let mut state = shared.queue.lock();
+                if state.items.is_empty() {
+                    if state.closed && state.waiting == 0 {
+                        state.worker_running = false;
+                        return;
+                    }
+                    None
+                } else {
+                    Some(std::mem::take(&mut state.items))
+                }
+            };
+            if batch.is_none() {
+                has_items.await;
+            }
+            batch
+        };
+        let Some(batch) = batch else {
+            continue;
+        };
+        shared.queue.has_room.notify_waiters();
+        for item in batch {
+            if let Some(delivery) = item.deliver(&shared) {
+                delivery.await;
+            }
+        }
+    }
+}
+
+impl Bus {
+    /// Queues `event` for delivery by the bus's worker and returns; waits
+    /// while the queue is full.
+    ///
+    /// Events emitted from one task are delivered in order. Failures of
+    /// queued deliveries, which no caller sees, are logged as `tracing`
+    /// errors.
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    ///
+    /// #[derive(Event, serde::Serialize, serde::Deserialize)]
+    /// struct Ping;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let bus = Bus::new();
+    /// bus.emit(Ping).await.expect("the bus is running");
+    /// bus.shutdown().await; // delivers everything queued
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Hands the event back in an [`EmitError`] when the bus is shut down,
+    /// or when no tokio runtime runs the caller and none was given to the
+    /// bus.
+    pub async fn emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
+        let shared = &self.shared;
+        let queue = &shared.queue;
+        {
+            let mut state = queue.lock();
+            if state.closed {
+                return Err(EmitError::new(EmitErrorKind::ShutDown, event));
+            }
+            if state.items.len() < queue.capacity {
+                return shared.enqueue(&mut state, event);
+            }
+            state.waiting += 1;
+        }
+        // Admitted before shutdown began: this event is delivered even if
+        // the bus shuts down while it waits for room.
+        let result = loop {
+            let has_room = queue.has_room.notified();
+            tokio::pin!(has_room);
+            has_room.as_mut().enable();
+            {
+                let mut state = queue.lock();
+                if state.items.len() < queue.capacity {
+                    state.waiting -= 1;
+                    break shared.enqueue(&mut state, event);
+                }
+            }
+            has_room.await;
+        };
+        shared.tasks.wake();
+        result
+    }
+
+    /// Queues `event` if there is room, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// Hands the event back in an [`EmitError`] when the queue is full,
+    /// the bus is shut down, or there is no runtime for the worker.
+    pub fn try_emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
+        let shared = &self.shared;
+        let mut state = shared.queue.lock();
+        if state.closed {
+            return Err(EmitError::new(EmitErrorKind::ShutDown, event));
+        }
+        if state.items.len() >= shared.queue.capacity {
+            return Err(EmitError::new(EmitErrorKind::Full, event));
+        }
+        shared.enqueue(&mut state, event)
+    }
+
+    /// Waits until nothing is in flight: the queue is empty and every
+    /// handler the bus spawned has finished.
+    pub async fn idle(&self) {
+        let shared = &self.shared;
+        shared
+            .tasks
+            .wait_until(|| shared.tasks.in_flight() == 0 && !shared.queue.is_busy())
+            .await;
+    }
+
+    /// Stops accepting events, delivers everything queued and in flight,
+    /// then returns. Nothing accepted is lost.
+    ///
+    /// Afterwards `publish` returns a report with one
+    /// [`FailureKind::ShutDown`](crate::FailureKind::ShutDown) failure, and
+    /// `emit`/`try_emit` hand the event back. Follow-ups published during
+    /// the drain, and `emit` calls already waiting for room when shutdown
+    /// began, are delivered.
+    pub async fn shutdown(&self) {
+        self.shared.set_shut_down();
+        self.shared.queue.close();
+        self.idle().await;
+    }
+}
