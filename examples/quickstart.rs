@@ -1,7 +1,10 @@
 //! The whole idea in one file: typed events, handlers found at link time,
-//! failures reported instead of lost, and handlers added at run time.
+//! failures reported instead of lost, handlers added at run time, async
+//! handlers, and a background queue that loses nothing.
 //!
 //! Run it with `cargo run --example quickstart`.
+
+use std::time::Duration;
 
 use eventbus::prelude::*;
 
@@ -48,6 +51,30 @@ fn audit(event: &AnyEvent) {
     );
 }
 
+/// Another event, handled by async handlers.
+#[derive(Event, Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct OrderShipped {
+    item: String,
+}
+
+/// Async handlers run concurrently. Parameters after the event are handed
+/// in by the bus: here the delivery's `Context`, with the envelope.
+#[subscribe]
+async fn mail_customer(shipped: &OrderShipped, ctx: &Context) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    println!(
+        "mail: {} shipped (event #{})",
+        shipped.item,
+        ctx.envelope().sequence
+    );
+}
+
+#[subscribe]
+async fn track_parcel(shipped: &OrderShipped) {
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    println!("tracking: parcel for {} registered", shipped.item);
+}
+
 #[derive(Debug)]
 struct PaymentDeclined {
     amount: u32,
@@ -61,7 +88,8 @@ impl std::fmt::Display for PaymentDeclined {
 
 impl std::error::Error for PaymentDeclined {}
 
-fn main() {
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
     let bus = Bus::new();
 
     println!("-- handlers found at link time --");
@@ -103,4 +131,25 @@ fn main() {
     if let Err(error) = bus.publish_json("shop.order_place", "{}") {
         println!("error: {error}");
     }
+
+    println!("-- async handlers run concurrently; publish_async waits for them --");
+    let report = bus
+        .publish_async(OrderShipped {
+            item: "Book".into(),
+        })
+        .await;
+    println!("handled by {}", report.handled());
+
+    println!("-- emit queues the event and returns; shutdown delivers the queue --");
+    if let Err(error) = bus
+        .emit(OrderShipped {
+            item: "Lamp".into(),
+        })
+        .await
+    {
+        println!("not queued: {error}");
+    }
+    println!("emitted");
+    bus.shutdown().await;
+    println!("shut down; nothing was lost");
 }

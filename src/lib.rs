@@ -37,8 +37,8 @@
 pub use eventbus_core::{
     AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, EmitError, EmitErrorKind,
     Envelope, Event, FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind,
-    IntoHandlerResult, Mode, Origin, PublishError, Report, SourceLocation, State, Subscription, Uuid,
-    DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
+    IntoHandlerResult, Mode, Origin, PublishError, Report, SourceLocation, State, Subscription,
+    Uuid, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by

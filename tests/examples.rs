@@ -1,31 +1,18 @@
 //! Runs each example program and checks what it prints, line for line.
 //!
-//! `cargo test` builds the examples before it runs tests; this file finds
-//! their binaries beside its own.
+//! Each example is run through `cargo run`, so the binary checked is the
+//! one built from the current source.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use eventbus as _;
 
 fn run_example(name: &str) -> String {
-    let test_binary = std::env::current_exe().expect("the test binary knows its own path");
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/<name>
-    let profile_dir = test_binary
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps");
-    let binary: PathBuf = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests with `cargo test`, which builds the examples first",
-        binary.display()
-    );
-    let output = Command::new(&binary)
+    let output = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .unwrap_or_else(|error| panic!("could not run {}: {error}", binary.display()));
+        .unwrap_or_else(|error| panic!("could not run `cargo run --example {name}`: {error}"));
     assert!(
         output.status.success(),
         "example {name} failed: {}\n{}",
@@ -54,7 +41,9 @@ fn quickstart_shows_routing_failures_and_subscriptions() {
         "-- handlers found at link time --\n  \
            10  shop.order_placed -> quickstart::update_inventory\n   \
             0  shop.order_placed -> quickstart::charge_card\n   \
-            0  AnyEvent -> quickstart::audit\n \
+            0  AnyEvent -> quickstart::audit\n   \
+            0  OrderShipped -> quickstart::mail_customer\n   \
+            0  OrderShipped -> quickstart::track_parcel\n \
           -10  shop.order_placed -> quickstart::send_receipt\n\
          -- a small order --\n\
          inventory: 1 x Book reserved\n\
@@ -76,6 +65,80 @@ fn quickstart_shows_routing_failures_and_subscriptions() {
          dashboard: Pen ordered\n\
          handled by 4\n\
          -- bad input is an error, never a silent drop --\n\
-         error: no event type is registered under the name `shop.order_place`; did you mean `shop.order_placed`?\n"
+         error: no event type is registered under the name `shop.order_place`; did you mean `shop.order_placed`?\n\
+         -- async handlers run concurrently; publish_async waits for them --\n\
+         audit: OrderShipped {\"item\":\"Book\"}\n\
+         tracking: parcel for Book registered\n\
+         mail: Book shipped (event #1)\n\
+         handled by 2\n\
+         -- emit queues the event and returns; shutdown delivers the queue --\n\
+         emitted\n\
+         audit: OrderShipped {\"item\":\"Lamp\"}\n\
+         tracking: parcel for Lamp registered\n\
+         mail: Lamp shipped (event #2)\n\
+         shut down; nothing was lost\n"
+    );
+}
+
+#[test]
+fn async_orders_runs_handlers_concurrently_and_fires_and_forgets() {
+    assert_eq!(
+        run_example("async_orders"),
+        "-- publish_async: the handlers run concurrently --\n\
+         Sending notification for order: Python Book\n\
+         Order placed: Python Book. Updating inventory...\n\
+         2 handlers finished; ran concurrently: true\n\
+         -- publish: fire and forget --\n\
+         Event published; continuing... (2 handlers scheduled)\n\
+         Sending notification for order: Rust Book\n\
+         Order placed: Rust Book. Updating inventory...\n\
+         all handlers done\n"
+    );
+}
+
+/// The chain prints one line per event; the ids differ on every run, so
+/// the test checks the lineage they describe.
+#[test]
+fn order_chain_delivers_breadth_first_with_lineage() {
+    let output = run_example("order_chain");
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), 5, "{output}");
+    let field = |line: &str, key: &str| -> String {
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+            .to_owned()
+    };
+    let heads: Vec<String> = lines[..4]
+        .iter()
+        .map(|line| {
+            line.split(" id=")
+                .next()
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            "[depth 0] OrderPlaced",
+            "[depth 1] PaymentCharged",
+            "[depth 2] ReceiptMailed",
+            "[depth 2] InventoryUpdated",
+        ]
+    );
+    let root = field(lines[0], "id=");
+    let payment = field(lines[1], "id=");
+    for line in &lines[..4] {
+        assert_eq!(field(line, "correlation="), root, "{line}");
+    }
+    assert_eq!(field(lines[0], "causation="), "-");
+    assert_eq!(field(lines[1], "causation="), root);
+    assert_eq!(field(lines[2], "causation="), payment);
+    assert_eq!(field(lines[3], "causation="), payment);
+    assert_eq!(
+        lines[4],
+        format!("root event {root}: 1 handler, 0 failures")
     );
 }

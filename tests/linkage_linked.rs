@@ -45,7 +45,7 @@ fn require_fails_when_filter_handlers_leaves_the_handler_out() {
         error.to_string(),
         "no handler of `InvoiceIssued` (`linkage_events::InvoiceIssued`) is registered; if its \
          handlers live in another crate, make sure that crate is linked by naming it once, e.g. \
-         `use my_handlers as _;`, and check the bus's groups and `filter_handlers`"
+         `use my_handlers as _;`, and check the bus's `filter_handlers`"
     );
     assert!(matches!(
         error,

@@ -12,7 +12,7 @@ use linkage_events::InvoiceIssued;
 const MISSING: &str = "no handler of `InvoiceIssued` (`linkage_events::InvoiceIssued`) is \
                        registered; if its handlers live in another crate, make sure that crate \
                        is linked by naming it once, e.g. `use my_handlers as _;`, and check the \
-                       bus's groups and `filter_handlers`";
+                       bus's `filter_handlers`";
 
 #[test]
 fn require_fails_with_the_linking_hint() {

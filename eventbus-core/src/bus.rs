@@ -236,7 +236,12 @@ impl Bus {
         }
         let mut report = Report::new(E::NAME);
         let mut cascade = Cascade::default();
-        let delivered = shared.deliver_sync(event, Parent::root(depth), report.failures_mut(), &mut cascade);
+        let delivered = shared.deliver_sync(
+            event,
+            Parent::root(depth),
+            report.failures_mut(),
+            &mut cascade,
+        );
         shared.run_cascade_sync(report.failures_mut(), &mut cascade);
         delivered.into_report(&mut report);
         report
@@ -257,7 +262,12 @@ impl Bus {
         let mut report = Report::new(E::NAME);
         let mut cascade = Cascade::default();
         let delivered = shared
-            .deliver_async(event, Parent::root(depth), report.failures_mut(), &mut cascade)
+            .deliver_async(
+                event,
+                Parent::root(depth),
+                report.failures_mut(),
+                &mut cascade,
+            )
             .await;
         shared
             .run_cascade_async(report.failures_mut(), &mut cascade)
@@ -394,9 +404,10 @@ impl Shared {
         }
         if depth > self.settings.max_cascade_depth {
             let mut report = Report::new(E::NAME);
-            report
-                .failures_mut()
-                .push(cascade_depth_failure(E::NAME, self.settings.max_cascade_depth));
+            report.failures_mut().push(cascade_depth_failure(
+                E::NAME,
+                self.settings.max_cascade_depth,
+            ));
             return Some(report);
         }
         None

@@ -103,7 +103,12 @@ impl Context {
     }
 
     pub(crate) fn take_follow_ups(&self) -> Vec<FollowUp> {
-        std::mem::take(&mut *self.follow_ups.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .follow_ups
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 }
 

@@ -15,7 +15,7 @@ use crate::envelope::{Envelope, LazyId, Lineage, Uuid};
 use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::registry::{CallArgs, HandlerFuture};
-use crate::report::{panic_message, EventRef, FailureKind, FailureSink, HandlerFailure};
+use crate::report::{take_panic, EventRef, FailureKind, FailureSink, HandlerFailure};
 use crate::route::{run_one, Deferred, DeferredCall, TypedRoute};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -141,7 +141,9 @@ impl<E: Event> PendingEvent for Pending<E> {
         cascade: &'a mut Cascade,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            shared.deliver_async(self.0, parent, failures, cascade).await;
+            shared
+                .deliver_async(self.0, parent, failures, cascade)
+                .await;
         })
     }
 }
@@ -283,7 +285,11 @@ impl Shared {
 
     /// Runs the inline handlers and run-time subscriptions of `delivery`;
     /// returns how many of the event's own handlers ran.
-    fn run_inline<E: Event>(&self, delivery: &Delivery<'_, E>, failures: &mut Vec<HandlerFailure>) -> usize {
+    fn run_inline<E: Event>(
+        &self,
+        delivery: &Delivery<'_, E>,
+        failures: &mut Vec<HandlerFailure>,
+    ) -> usize {
         let slot = delivery.meta.slot();
         // Taken before any handler runs: a subscription made meanwhile is
         // not called by this delivery.
@@ -445,10 +451,16 @@ impl Shared {
     }
 
     /// Delivers the follow-ups in `cascade` on this thread.
-    pub(crate) fn run_cascade_sync(self: &Arc<Self>, failures: &mut Vec<HandlerFailure>, cascade: &mut Cascade) {
+    pub(crate) fn run_cascade_sync(
+        self: &Arc<Self>,
+        failures: &mut Vec<HandlerFailure>,
+        cascade: &mut Cascade,
+    ) {
         while let Some(follow_up) = cascade.next(self, failures) {
             let parent = follow_up.parent();
-            follow_up.event.deliver_sync(self, parent, failures, cascade);
+            follow_up
+                .event
+                .deliver_sync(self, parent, failures, cascade);
         }
     }
 
@@ -475,7 +487,10 @@ impl Shared {
         event: &Arc<E>,
         delivery: &Delivery<'_, E>,
     ) -> Result<BoxFuture<'static, Finished>, HandlerFailure> {
-        let context = delivery.context.as_ref().map(|context| Arc::new(context.fork()));
+        let context = delivery
+            .context
+            .as_ref()
+            .map(|context| Arc::new(context.fork()));
         match deferred.call {
             DeferredCall::Async(call) => {
                 let future = Guarded {
@@ -489,7 +504,12 @@ impl Shared {
                 }))
             }
             DeferredCall::Sync(call) => {
-                let (shared, event, meta, depth) = (Arc::clone(self), Arc::clone(event), delivery.meta, delivery.depth);
+                let (shared, event, meta, depth) = (
+                    Arc::clone(self),
+                    Arc::clone(event),
+                    delivery.meta,
+                    delivery.depth,
+                );
                 let work = move || {
                     let outcome = shared.call_sync(call, &event, meta, context.as_deref(), depth);
                     Finished::new(outcome, context.as_deref())
@@ -515,8 +535,16 @@ impl Shared {
         event: &Arc<E>,
         delivery: &Delivery<'_, E>,
     ) -> Result<(), HandlerFailure> {
-        let context = delivery.context.as_ref().map(|context| Arc::new(context.fork()));
-        let (shared, info, meta, depth) = (Arc::clone(self), deferred.info.clone(), delivery.meta, delivery.depth);
+        let context = delivery
+            .context
+            .as_ref()
+            .map(|context| Arc::new(context.fork()));
+        let (shared, info, meta, depth) = (
+            Arc::clone(self),
+            deferred.info.clone(),
+            delivery.meta,
+            delivery.depth,
+        );
         let id = delivery.id.get();
         let started = match (deferred.call, deferred.mode()) {
             (DeferredCall::Async(call), _) => {
@@ -570,7 +598,7 @@ impl Shared {
         }
         match catch_unwind(AssertUnwindSafe(|| call(event, &args))) {
             Ok(result) => Outcome::from(result),
-            Err(payload) => Outcome::Panicked(panic_message(&*payload)),
+            Err(payload) => Outcome::Panicked(take_panic(payload)),
         }
     }
 
@@ -701,7 +729,7 @@ impl Future for Guarded {
         }
         match catch_unwind(AssertUnwindSafe(|| self.inner.as_mut().poll(cx))) {
             Ok(poll) => poll.map(Outcome::from),
-            Err(payload) => Poll::Ready(Outcome::Panicked(panic_message(&*payload))),
+            Err(payload) => Poll::Ready(Outcome::Panicked(take_panic(payload))),
         }
     }
 }

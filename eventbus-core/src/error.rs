@@ -6,7 +6,7 @@ use crate::report::HandlerFailure;
 
 /// Why [`BusBuilder::build`](crate::BusBuilder::build) refused to build a
 /// bus.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// Two event types are registered under one name, so a name could not
@@ -28,7 +28,7 @@ pub enum BuildError {
     #[error(
         "no handler of `{event_name}` (`{type_path}`) is registered; if its handlers live in \
          another crate, make sure that crate is linked by naming it once, e.g. \
-         `use my_handlers as _;`, and check the bus's groups and `filter_handlers`"
+         `use my_handlers as _;`, and check the bus's `filter_handlers`"
     )]
     MissingHandlers {
         /// The event's name.
@@ -191,6 +191,13 @@ pub enum PublishError {
         /// Each failed call, in the order they ran.
         failures: Vec<HandlerFailure>,
     },
+}
+
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Display` already says everything; `unwrap()` users read this.
+        write!(f, "{self}")
+    }
 }
 
 impl fmt::Debug for PublishError {

@@ -128,7 +128,11 @@ impl Shared {
     }
 
     /// Queues `event` if there is room; hands it back otherwise.
-    fn enqueue<E: Event>(self: &Arc<Self>, state: &mut State, event: E) -> Result<(), EmitError<E>> {
+    fn enqueue<E: Event>(
+        self: &Arc<Self>,
+        state: &mut State,
+        event: E,
+    ) -> Result<(), EmitError<E>> {
         if !state.worker_running {
             let Some(runtime) = self.tasks.runtime() else {
                 return Err(EmitError::new(EmitErrorKind::NoRuntime, event));

@@ -55,7 +55,8 @@ impl<'a> CallArgs<'a> {
     /// Only if the bus did not build a context for a handler that asked
     /// for one, which it always does; kept as an error rather than a panic.
     pub fn context(&self) -> Result<&'a Context, BoxError> {
-        self.context.ok_or_else(|| missing_context(self.meta.name()))
+        self.context
+            .ok_or_else(|| missing_context(self.meta.name()))
     }
 }
 
@@ -276,7 +277,11 @@ impl Registry {
                     info,
                     call: registration.call,
                     context: site.context,
-                    requires: site.requires.iter().filter_map(|requirement| requirement()).collect(),
+                    requires: site
+                        .requires
+                        .iter()
+                        .filter_map(|requirement| requirement())
+                        .collect(),
                 },
             ));
         }
@@ -325,14 +330,30 @@ impl Registry {
     }
 
     /// Registered names close to `name`, closest first, for "did you mean".
+    /// Compares without case, and also with each type's Rust name, so
+    /// `OrderPlaced` finds `shop.order_placed`.
     pub(crate) fn similar_names(&self, name: &str) -> Vec<&'static str> {
+        let wanted = comparable(name);
         let mut scored: Vec<(f64, &'static str)> = self
             .by_name
-            .keys()
-            .map(|known| (strsim::jaro_winkler(name, known), *known))
+            .iter()
+            .map(|(known, meta)| {
+                let type_name = meta.type_path().rsplit("::").next().unwrap_or_default();
+                let score = strsim::jaro_winkler(&wanted, &comparable(known))
+                    .max(strsim::jaro_winkler(&wanted, &comparable(type_name)));
+                (score, *known)
+            })
             .filter(|(score, _)| *score > 0.8)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
         scored.into_iter().take(3).map(|(_, known)| known).collect()
     }
+}
+
+/// A name reduced to what tells names apart: lowercase letters and digits.
+fn comparable(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }

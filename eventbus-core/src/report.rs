@@ -191,6 +191,17 @@ impl fmt::Debug for HandlerFailure {
     }
 }
 
+/// The text of a panic, taking the payload. A payload whose own `drop`
+/// panics is dropped inside `catch_unwind`, so it cannot escape the bus.
+pub(crate) fn take_panic(payload: Box<dyn Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    if let Err(again) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload))) {
+        // Dropping this one could panic as well; leaking it is the safe end.
+        std::mem::forget(again);
+    }
+    message
+}
+
 /// The text of a panic payload: the message of `panic!("...")`, or a note
 /// that the payload was not text.
 pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {

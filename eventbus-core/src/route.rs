@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::registry::{AsyncCall, CallArgs, ErasedCall, HandlerCall, TypedCall};
-use crate::report::{panic_message, FailureSink, HandlerFailure};
+use crate::report::{take_panic, FailureSink, HandlerFailure};
 
 /// A route of any event type, as a bus stores it.
 pub(crate) type AnyRoute = Box<dyn Any + Send + Sync>;
@@ -194,7 +194,7 @@ fn run_all(
                 sink.push(HandlerFailure::from_panic(
                     &infos[current],
                     sink.event(),
-                    panic_message(&*payload),
+                    take_panic(payload),
                 ));
                 next = current + 1;
             }
@@ -214,7 +214,11 @@ pub(crate) fn run_one(
         match catch_unwind(AssertUnwindSafe(call)) {
             Ok(outcome) => outcome,
             Err(payload) => {
-                sink.push(HandlerFailure::from_panic(info, sink.event(), panic_message(&*payload)));
+                sink.push(HandlerFailure::from_panic(
+                    info,
+                    sink.event(),
+                    take_panic(payload),
+                ));
                 return;
             }
         }

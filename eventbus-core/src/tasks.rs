@@ -54,7 +54,10 @@ impl Tasks {
 
     /// Runs `work` on the runtime's blocking pool, counted until it ends.
     /// `None` when there is no runtime.
-    pub(crate) fn spawn_blocking<T, F>(self: &Arc<Self>, work: F) -> Option<tokio::task::JoinHandle<T>>
+    pub(crate) fn spawn_blocking<T, F>(
+        self: &Arc<Self>,
+        work: F,
+    ) -> Option<tokio::task::JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,

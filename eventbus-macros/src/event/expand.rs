@@ -13,7 +13,7 @@ pub fn event_impl(model: &Model) -> TokenStream {
         local,
         root,
     } = model;
-    let ident_str = ident.to_string();
+    let ident_str = syn::ext::IdentExt::unraw(ident).to_string();
     let constructor = if *local { quote!(local) } else { quote!(new) };
     // Spanned on the type's name, so a missing `Serialize` points there.
     let meta = quote_spanned! {ident.span()=>

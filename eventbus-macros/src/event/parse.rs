@@ -18,9 +18,10 @@ impl Model {
         let attrs = EventAttrs::from_attrs(cx, &input.attrs);
         Self {
             ident: input.ident.clone(),
-            name: attrs
-                .name
-                .map_or_else(|| input.ident.to_string(), |name| name.value()),
+            name: attrs.name.map_or_else(
+                || syn::ext::IdentExt::unraw(&input.ident).to_string(),
+                |name| name.value(),
+            ),
             version: attrs.version.unwrap_or(1),
             local: attrs.local,
             root: Root::new(attrs.crate_path),

@@ -26,15 +26,15 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
             }
         }
         Target::Event(ty) => {
-            let body = sync_body(handler, &quote!(event));
+            let body = sync_body(handler, &quote!(__eventbus_event));
             let register = quote_spanned! {ty.span()=>
                 #root::__private::HandlerRegistration::typed::<#ty>(#site, &__EVENTBUS_CALL)
             };
             quote! {
                 #[allow(unused_variables)]
                 fn __eventbus_call(
-                    event: &#ty,
-                    args: &#root::__private::CallArgs<'_>,
+                    __eventbus_event: &#ty,
+                    __eventbus_args: &#root::__private::CallArgs<'_>,
                 ) -> ::core::result::Result<(), #root::__private::BoxError> {
                     #body
                 }
@@ -46,14 +46,17 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
         }
         Target::Any | Target::Dead => {
             let (constructor, event) = if matches!(handler.target, Target::Any) {
-                (quote!(any), quote!(&args.any_event()))
+                (quote!(any), quote!(&__eventbus_args.any_event()))
             } else {
-                (quote!(dead), quote!(&#root::__private::dead_event(args)))
+                (
+                    quote!(dead),
+                    quote!(&#root::__private::dead_event(__eventbus_args)),
+                )
             };
             let body = sync_body(handler, &event);
             quote! {
                 fn __eventbus_call(
-                    args: &#root::__private::CallArgs<'_>,
+                    __eventbus_args: &#root::__private::CallArgs<'_>,
                 ) -> ::core::result::Result<(), #root::__private::BoxError> {
                     #body
                 }
@@ -82,7 +85,7 @@ fn site(handler: &Handler<'_>) -> TokenStream {
         mode,
         ..
     } = handler;
-    let ident_str = ident.to_string();
+    let ident_str = syn::ext::IdentExt::unraw(*ident).to_string();
     let handler_name = if let Some(name) = name {
         quote!(#name)
     } else {
@@ -157,7 +160,7 @@ fn sync_body(handler: &Handler<'_>, event: &TokenStream) -> TokenStream {
     } else {
         let extract = extract(handler, &quote!(__eventbus_context));
         quote! {
-            let __eventbus_context = args.context()?;
+            let __eventbus_context = __eventbus_args.context()?;
             #extract
         }
     };
@@ -171,7 +174,10 @@ fn sync_body(handler: &Handler<'_>, event: &TokenStream) -> TokenStream {
 
 fn async_call(handler: &Handler<'_>, ty: &syn::Type) -> TokenStream {
     let Handler {
-        ident, root, asyncness, ..
+        ident,
+        root,
+        asyncness,
+        ..
     } = handler;
     let names = extractor_names(handler);
     let extract = if handler.extractors.is_empty() {
@@ -180,7 +186,7 @@ fn async_call(handler: &Handler<'_>, ty: &syn::Type) -> TokenStream {
         let extract = extract(handler, &quote!(&*__eventbus_context));
         quote! {
             let __eventbus_context = #root::__private::owned_context(
-                context,
+                __eventbus_context,
                 <#ty as #root::Event>::NAME,
             )?;
             #extract
@@ -195,12 +201,12 @@ fn async_call(handler: &Handler<'_>, ty: &syn::Type) -> TokenStream {
     quote! {
         #[allow(unused_variables)]
         fn __eventbus_call(
-            event: #root::__private::Arc<#ty>,
-            context: ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
+            __eventbus_event: #root::__private::Arc<#ty>,
+            __eventbus_context: ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
         ) -> #root::__private::HandlerFuture {
             #boxed(async move {
                 #extract
-                let #result = #ident(&*event #(, #names)*).await;
+                let #result = #ident(&*__eventbus_event #(, #names)*).await;
                 #convert
             })
         }

@@ -59,7 +59,12 @@ pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
 }
 
 /// Rules that tie the options to the signature.
-pub fn check_options(cx: &Ctxt, handler: &Handler<'_>, attrs: &SubscribeAttrs, sig: &syn::Signature) {
+pub fn check_options(
+    cx: &Ctxt,
+    handler: &Handler<'_>,
+    attrs: &SubscribeAttrs,
+    sig: &syn::Signature,
+) {
     let catch_all = !matches!(handler.target, Target::Event(_));
     if let (Some(asyncness), true) = (sig.asyncness, catch_all) {
         cx.error_spanned_by(
