@@ -228,6 +228,12 @@ impl Bus {
     /// order), then run-time subscriptions in the order they were made. A
     /// handler that fails or panics does not stop the others. When no
     /// handler of the event ran, `&DeadEvent` handlers get it.
+    ///
+    /// Async, background and blocking handlers are spawned on the bus's
+    /// runtime and counted in [`Report::scheduled`]; `idle().await` waits
+    /// for them. Without a runtime they are reported as failed. Follow-up
+    /// events published with [`Context::publish`](crate::Context::publish)
+    /// are delivered before this returns.
     pub fn publish<E: Event>(&self, event: E) -> Report {
         let shared = &self.shared;
         let depth = nested_depth();
