@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::builder::BusBuilder;
 use crate::context::{State, States};
 use crate::dispatch::{cascade_depth_failure, nested_depth, Cascade, Delivered, Parent};
+use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
 use crate::handler::{HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
@@ -81,6 +82,7 @@ impl Shared {
         self.sequence.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    #[inline]
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
     }
@@ -240,15 +242,25 @@ impl Bus {
         if let Some(refused) = shared.refuse::<E>(depth) {
             return refused;
         }
+        {
+            // The common case, kept apart so the report is built once, at
+            // the end, rather than updated in place.
+            let id = LazyId::default();
+            let mut failures = Vec::new();
+            if let Some(handled) = shared.deliver_plain(&event, depth, &id, &mut failures) {
+                let id = if failures.is_empty() {
+                    LazyId::default()
+                } else {
+                    id
+                };
+                return Report::assemble(E::NAME, id, handled, failures);
+            }
+        }
         let mut report = Report::new(E::NAME);
+        let (id, failures) = report.parts_mut();
         let mut cascade = Cascade::default();
-        let delivered = shared.deliver_sync(
-            event,
-            Parent::root(depth),
-            report.failures_mut(),
-            &mut cascade,
-        );
-        shared.run_cascade_sync(report.failures_mut(), &mut cascade);
+        let delivered = shared.deliver_sync(event, Parent::root(depth), id, failures, &mut cascade);
+        shared.run_cascade_sync(failures, &mut cascade);
         delivered.into_report(&mut report);
         report
     }
@@ -266,18 +278,12 @@ impl Bus {
             return refused;
         }
         let mut report = Report::new(E::NAME);
+        let (id, failures) = report.parts_mut();
         let mut cascade = Cascade::default();
         let delivered = shared
-            .deliver_async(
-                event,
-                Parent::root(depth),
-                report.failures_mut(),
-                &mut cascade,
-            )
+            .deliver_async(event, Parent::root(depth), id, failures, &mut cascade)
             .await;
-        shared
-            .run_cascade_async(report.failures_mut(), &mut cascade)
-            .await;
+        shared.run_cascade_async(failures, &mut cascade).await;
         delivered.into_report(&mut report);
         report
     }
@@ -400,7 +406,16 @@ impl fmt::Debug for Bus {
 impl Shared {
     /// The report of an event the bus will not deliver: it is shut down,
     /// or the event would go past the cascade depth limit.
+    #[inline]
     fn refuse<E: Event>(&self, depth: u32) -> Option<Report> {
+        if !self.is_shut_down() && depth <= self.settings.max_cascade_depth {
+            return None;
+        }
+        self.refusal::<E>(depth)
+    }
+
+    #[cold]
+    fn refusal<E: Event>(&self, depth: u32) -> Option<Report> {
         if self.is_shut_down() {
             return Some(Report::refused(
                 E::NAME,
@@ -429,6 +444,5 @@ impl Delivered {
     fn into_report(self, report: &mut Report) {
         report.add_handled(self.handled);
         report.add_scheduled(self.scheduled);
-        report.set_event_id(self.id);
     }
 }

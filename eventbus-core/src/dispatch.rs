@@ -27,6 +27,7 @@ thread_local! {
 
 /// The depth of an event published now: one below the event being handled
 /// on this thread (or in this task), 0 outside any handler.
+#[inline]
 pub(crate) fn nested_depth() -> u32 {
     DEPTH.with(|depth| depth.get().map_or(0, |depth| depth + 1))
 }
@@ -36,12 +37,14 @@ pub(crate) fn nested_depth() -> u32 {
 struct DepthScope(Option<u32>);
 
 impl DepthScope {
+    #[inline]
     fn enter(depth: u32) -> Self {
         Self(DEPTH.with(|current| current.replace(Some(depth))))
     }
 }
 
 impl Drop for DepthScope {
+    #[inline]
     fn drop(&mut self) {
         DEPTH.with(|current| current.set(self.0));
     }
@@ -68,7 +71,6 @@ impl Parent {
 pub(crate) struct Delivered {
     pub(crate) handled: usize,
     pub(crate) scheduled: usize,
-    pub(crate) id: LazyId,
 }
 
 /// An event published with `Context::publish`, waiting for its turn.
@@ -130,7 +132,7 @@ impl<E: Event> PendingEvent for Pending<E> {
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
     ) {
-        shared.deliver_sync(self.0, parent, failures, cascade);
+        shared.deliver_sync(self.0, parent, &LazyId::default(), failures, cascade);
     }
 
     fn deliver_async<'a>(
@@ -141,8 +143,9 @@ impl<E: Event> PendingEvent for Pending<E> {
         cascade: &'a mut Cascade,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            let id = LazyId::default();
             shared
-                .deliver_async(self.0, parent, failures, cascade)
+                .deliver_async(self.0, parent, &id, failures, cascade)
                 .await;
         })
     }
@@ -235,24 +238,58 @@ impl<E> Held<E> {
     }
 }
 
+/// Where the inline handlers of one delivery run: the event and what
+/// goes with it.
+struct Place<'a, E> {
+    meta: &'static EventMeta,
+    event: &'a E,
+    context: Option<&'a Context>,
+    id: &'a LazyId,
+    depth: u32,
+}
+
+impl<'a, E: Event> Place<'a, E> {
+    fn args(&self) -> CallArgs<'a> {
+        CallArgs {
+            meta: self.meta,
+            event: self.event,
+            context: self.context,
+        }
+    }
+
+    fn sink<'s>(&self, failures: &'s mut Vec<HandlerFailure>) -> FailureSink<'s>
+    where
+        'a: 's,
+    {
+        FailureSink {
+            event: EventRef {
+                name: self.meta.name(),
+                id: self.id,
+            },
+            failures,
+        }
+    }
+}
+
 /// The per-delivery state shared by the sync and async paths.
 struct Delivery<'r, E> {
     meta: &'static EventMeta,
     route: Option<&'r TypedRoute<E>>,
     held: Held<E>,
     context: Option<Context>,
-    id: LazyId,
+    id: &'r LazyId,
     depth: u32,
 }
 
 impl Shared {
-    fn prepare<E: Event>(self: &Arc<Self>, event: E, parent: Parent) -> Delivery<'_, E> {
+    fn prepare<'r, E: Event>(
+        self: &'r Arc<Self>,
+        event: E,
+        parent: Parent,
+        id: &'r LazyId,
+    ) -> Delivery<'r, E> {
         let meta = E::__meta();
-        let route = self
-            .routes
-            .get(meta.slot())
-            .and_then(Option::as_ref)
-            .and_then(|route| route.downcast_ref::<TypedRoute<E>>());
+        let route = self.route::<E>(meta.slot());
         let context = route.filter(|route| route.needs_context).map(|_| {
             let sequence = self.next_sequence();
             let envelope = match &parent.lineage {
@@ -262,12 +299,14 @@ impl Shared {
             Context::new(envelope, Bus::from_shared(self), parent.depth)
         });
         let deferred = route.is_some_and(|route| !route.deferred.is_empty());
-        let id = match &context {
-            Some(context) => LazyId::known(context.envelope().id),
+        match &context {
+            Some(context) => id.set(context.envelope().id),
             // Handlers that outlive the call report under the same id.
-            None if deferred => LazyId::known(Uuid::now_v7()),
-            None => LazyId::default(),
-        };
+            None if deferred => {
+                id.get();
+            }
+            None => {}
+        }
         let held = if deferred {
             Held::Shared(Arc::new(event))
         } else {
@@ -290,27 +329,70 @@ impl Shared {
         delivery: &Delivery<'_, E>,
         failures: &mut Vec<HandlerFailure>,
     ) -> usize {
-        let slot = delivery.meta.slot();
+        let place = Place {
+            meta: delivery.meta,
+            event: delivery.held.get(),
+            context: delivery.context.as_ref(),
+            id: delivery.id,
+            depth: delivery.depth,
+        };
+        self.run_handlers(delivery.route, &place, failures)
+    }
+
+    /// Delivers `event` when every handler of its type runs inline and
+    /// none reads the context: no envelope, no follow-ups, nothing to
+    /// share. `None` when the route is not that simple.
+    #[inline]
+    pub(crate) fn deliver_plain<E: Event>(
+        &self,
+        event: &E,
+        depth: u32,
+        id: &LazyId,
+        failures: &mut Vec<HandlerFailure>,
+    ) -> Option<usize> {
+        let meta = E::__meta();
+        let route = self.route::<E>(meta.slot())?;
+        if route.needs_context || !route.deferred.is_empty() {
+            return None;
+        }
+        let place = Place {
+            meta,
+            event,
+            context: None,
+            id,
+            depth,
+        };
+        let handled = self.run_handlers(Some(route), &place, failures);
+        if handled == 0 {
+            self.run_dead(&place, failures);
+        }
+        Some(handled)
+    }
+
+    #[inline]
+    fn route<E: Event>(&self, slot: usize) -> Option<&TypedRoute<E>> {
+        self.routes
+            .get(slot)
+            .and_then(Option::as_ref)
+            .and_then(|route| route.downcast_ref::<TypedRoute<E>>())
+    }
+
+    #[inline]
+    fn run_handlers<E: Event>(
+        &self,
+        route: Option<&TypedRoute<E>>,
+        place: &Place<'_, E>,
+        failures: &mut Vec<HandlerFailure>,
+    ) -> usize {
         // Taken before any handler runs: a subscription made meanwhile is
         // not called by this delivery.
-        let runtime = self.runtime_subs.snapshot(slot);
+        let runtime = self.runtime_subs.snapshot(place.meta.slot());
         let catch = self.settings.catch_panics;
-        let event = delivery.held.get();
-        let args = CallArgs {
-            meta: delivery.meta,
-            event,
-            context: delivery.context.as_ref(),
-        };
-        let mut sink = FailureSink {
-            event: EventRef {
-                name: delivery.meta.name(),
-                id: &delivery.id,
-            },
-            failures,
-        };
-        let _depth = DepthScope::enter(delivery.depth);
-        let mut handled = match delivery.route {
-            Some(route) => route.run_inline(event, &args, catch, &mut sink),
+        let args = place.args();
+        let mut sink = place.sink(failures);
+        let _depth = DepthScope::enter(place.depth);
+        let mut handled = match route {
+            Some(route) => route.run_inline(place.event, &args, catch, &mut sink),
             None => {
                 self.fallback.run(&args, catch, &mut sink);
                 0
@@ -322,29 +404,19 @@ impl Shared {
                     continue;
                 };
                 handled += 1;
-                run_one(&sub.info, catch, &mut sink, || sub.call(event));
+                run_one(&sub.info, catch, &mut sink, || sub.call(place.event));
             }
         }
         handled
     }
 
-    fn run_dead<E: Event>(&self, delivery: &Delivery<'_, E>, failures: &mut Vec<HandlerFailure>) {
+    fn run_dead<E: Event>(&self, place: &Place<'_, E>, failures: &mut Vec<HandlerFailure>) {
         if self.dead.is_empty() {
             return;
         }
-        let args = CallArgs {
-            meta: delivery.meta,
-            event: delivery.held.get(),
-            context: delivery.context.as_ref(),
-        };
-        let mut sink = FailureSink {
-            event: EventRef {
-                name: delivery.meta.name(),
-                id: &delivery.id,
-            },
-            failures,
-        };
-        let _depth = DepthScope::enter(delivery.depth);
+        let args = place.args();
+        let mut sink = place.sink(failures);
+        let _depth = DepthScope::enter(place.depth);
         self.dead.run(&args, self.settings.catch_panics, &mut sink);
     }
 
@@ -353,10 +425,11 @@ impl Shared {
         self: &Arc<Self>,
         event: E,
         parent: Parent,
+        id: &LazyId,
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
     ) -> Delivered {
-        let delivery = self.prepare(event, parent);
+        let delivery = self.prepare(event, parent, id);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
         if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
@@ -381,10 +454,11 @@ impl Shared {
         self: &Arc<Self>,
         event: E,
         parent: Parent,
+        id: &LazyId,
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
     ) -> Delivered {
-        let delivery = self.prepare(event, parent);
+        let delivery = self.prepare(event, parent, id);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
         let mut awaited: Vec<(&HandlerInfo, BoxFuture<'static, Finished>)> = Vec::new();
@@ -418,7 +492,7 @@ impl Shared {
             for (info, finished) in infos.into_iter().zip(results) {
                 let event = EventRef {
                     name: delivery.meta.name(),
-                    id: &delivery.id,
+                    id: delivery.id,
                 };
                 if let Some(failure) = finished.outcome.into_failure(info, event) {
                     failures.push(failure);
@@ -438,16 +512,19 @@ impl Shared {
         cascade: &mut Cascade,
     ) -> Delivered {
         if handled == 0 && scheduled == 0 {
-            self.run_dead(&delivery, failures);
+            let place = Place {
+                meta: delivery.meta,
+                event: delivery.held.get(),
+                context: delivery.context.as_ref(),
+                id: delivery.id,
+                depth: delivery.depth,
+            };
+            self.run_dead(&place, failures);
         }
         if let Some(context) = &delivery.context {
             cascade.extend(context.take_follow_ups());
         }
-        Delivered {
-            handled,
-            scheduled,
-            id: delivery.id,
-        }
+        Delivered { handled, scheduled }
     }
 
     /// Delivers the follow-ups in `cascade` on this thread.
@@ -655,7 +732,7 @@ impl Shared {
             FailureKind::NoRuntime,
             EventRef {
                 name: delivery.meta.name(),
-                id: &delivery.id,
+                id: delivery.id,
             },
             format!(
                 "the {} {} handler {} was not run: no tokio runtime is running on this thread \

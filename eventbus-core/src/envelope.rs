@@ -106,6 +106,13 @@ impl LazyId {
         Self(OnceLock::from(id))
     }
 
+    /// Takes `id` as the event's id, unless one was already made.
+    pub(crate) fn set(&self, id: Uuid) {
+        // A second envelope for the same delivery does not happen; should
+        // it, the first id stays, so ids already reported do not change.
+        let _ = self.0.set(id);
+    }
+
     pub(crate) fn get(&self) -> Uuid {
         *self.0.get_or_init(Uuid::now_v7)
     }

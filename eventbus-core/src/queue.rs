@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::bus::{Bus, Shared};
 use crate::dispatch::{nested_depth, Cascade, Parent};
+use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
 use crate::tasks::InFlight;
@@ -46,7 +47,8 @@ impl<E: Event> Queued for Entry<E> {
         if shared.all_inline::<E>() {
             let mut failures = Vec::new();
             let mut cascade = Cascade::default();
-            shared.deliver_sync(event, Parent::root(depth), &mut failures, &mut cascade);
+            let id = LazyId::default();
+            shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
             shared.run_cascade_sync(&mut failures, &mut cascade);
             shared.unobserved(failures);
             drop(in_flight);
@@ -57,8 +59,9 @@ impl<E: Event> Queued for Entry<E> {
             let _in_flight = in_flight;
             let mut failures = Vec::new();
             let mut cascade = Cascade::default();
+            let id = LazyId::default();
             shared
-                .deliver_async(event, Parent::root(depth), &mut failures, &mut cascade)
+                .deliver_async(event, Parent::root(depth), &id, &mut failures, &mut cascade)
                 .await;
             shared.run_cascade_async(&mut failures, &mut cascade).await;
             shared.unobserved(failures);

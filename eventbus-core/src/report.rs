@@ -251,6 +251,23 @@ impl Report {
         }
     }
 
+    /// A report of a delivery that ran every handler inline.
+    #[inline]
+    pub(crate) fn assemble(
+        event_name: &'static str,
+        event_id: LazyId,
+        handled: usize,
+        failures: Vec<HandlerFailure>,
+    ) -> Self {
+        Self {
+            event_name,
+            event_id,
+            handled,
+            scheduled: 0,
+            failures,
+        }
+    }
+
     /// A report of an event the bus refused to deliver.
     pub(crate) fn refused(event_name: &'static str, kind: FailureKind, message: String) -> Self {
         let mut report = Self::new(event_name);
@@ -266,8 +283,9 @@ impl Report {
         }
     }
 
-    pub(crate) fn set_event_id(&mut self, id: LazyId) {
-        self.event_id = id;
+    /// The event's id cell and the failure list, to deliver into.
+    pub(crate) fn parts_mut(&mut self) -> (&LazyId, &mut Vec<HandlerFailure>) {
+        (&self.event_id, &mut self.failures)
     }
 
     #[inline]

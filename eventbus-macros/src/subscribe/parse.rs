@@ -91,6 +91,23 @@ fn target<'a>(cx: &Ctxt, sig: &'a syn::Signature) -> Option<Target<'a>> {
         );
         return None;
     }
+    if let Some(lifetime) = &reference.lifetime {
+        cx.error_spanned_by(
+            lifetime,
+            format!(
+                "remove the lifetime: write `&{}`; the bus lends the event only for the call",
+                display(&reference.elem)
+            ),
+        );
+        return None;
+    }
+    if let syn::Type::ImplTrait(bounds) = &*reference.elem {
+        cx.error_spanned_by(
+            bounds,
+            "a handler takes one event type: write `&OrderPlaced`, or `&AnyEvent` to see every event",
+        );
+        return None;
+    }
     if let Some(event) = smart_pointee(&reference.elem) {
         cx.error_spanned_by(
             &reference.elem,

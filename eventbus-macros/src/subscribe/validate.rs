@@ -14,7 +14,18 @@ pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
              make it safe and put the `unsafe` block inside",
         );
     }
-    if !sig.generics.params.is_empty() {
+    let only_lifetimes = sig
+        .generics
+        .params
+        .iter()
+        .all(|param| matches!(param, syn::GenericParam::Lifetime(_)));
+    if !sig.generics.params.is_empty() && only_lifetimes {
+        cx.error_spanned_by(
+            &sig.generics.params,
+            "a handler cannot declare lifetimes: the bus lends the event only for the call; \
+             remove them and write the event as `&OrderPlaced`",
+        );
+    } else if !sig.generics.params.is_empty() {
         cx.error_spanned_by(
             &sig.generics.params,
             "a handler cannot be generic: it is registered once, for one event type; \
