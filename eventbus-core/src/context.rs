@@ -234,6 +234,7 @@ pub trait FromContext<'a>: Sized {
     /// What must be given to the bus for this parameter, checked by
     /// `build()`.
     #[doc(hidden)]
+    #[must_use]
     fn requirement() -> Option<Requirement> {
         None
     }

@@ -391,12 +391,11 @@ impl Shared {
         let args = place.args();
         let mut sink = place.sink(failures);
         let _depth = DepthScope::enter(place.depth);
-        let mut handled = match route {
-            Some(route) => route.run_inline(place.event, &args, catch, &mut sink),
-            None => {
-                self.fallback.run(&args, catch, &mut sink);
-                0
-            }
+        let mut handled = if let Some(route) = route {
+            route.run_inline(place.event, &args, catch, &mut sink)
+        } else {
+            self.fallback.run(&args, catch, &mut sink);
+            0
         };
         if let Some(subs) = runtime {
             for sub in subs.iter() {
@@ -558,6 +557,9 @@ impl Shared {
 
     /// Starts an inline async or blocking handler whose result the caller
     /// awaits.
+    // The failure is the cold path; boxing it would not make the common
+    // one faster.
+    #[allow(clippy::result_large_err)]
     fn start_awaited<E: Event>(
         self: &Arc<Self>,
         deferred: &Deferred<E>,
@@ -593,7 +595,7 @@ impl Shared {
                 };
                 let handle = self
                     .spawn_blocking(work)
-                    .ok_or_else(|| self.no_runtime(&deferred.info, delivery))?;
+                    .ok_or_else(|| Self::no_runtime(&deferred.info, delivery))?;
                 Ok(Box::pin(async move {
                     handle.await.unwrap_or_else(|error| Finished {
                         outcome: Outcome::Panicked(error),
@@ -606,6 +608,7 @@ impl Shared {
 
     /// Spawns a handler whose result nobody awaits: it reports its
     /// failures, and those of its follow-ups, as unobserved.
+    #[allow(clippy::result_large_err)]
     fn spawn_detached<E: Event>(
         self: &Arc<Self>,
         deferred: &Deferred<E>,
@@ -653,7 +656,7 @@ impl Shared {
                 })
             }
         };
-        started.ok_or_else(|| self.no_runtime(&deferred.info, delivery))
+        started.ok_or_else(|| Self::no_runtime(&deferred.info, delivery))
     }
 
     fn call_sync<E: Event>(
@@ -688,7 +691,7 @@ impl Shared {
     ) {
         let mut failures = Vec::new();
         let mut cascade = Cascade::default();
-        self.record(finished, info, meta, id, &mut failures, &mut cascade);
+        Self::record(finished, info, meta, id, &mut failures, &mut cascade);
         self.run_cascade_async(&mut failures, &mut cascade).await;
         self.unobserved(failures);
     }
@@ -702,13 +705,12 @@ impl Shared {
     ) {
         let mut failures = Vec::new();
         let mut cascade = Cascade::default();
-        self.record(finished, info, meta, id, &mut failures, &mut cascade);
+        Self::record(finished, info, meta, id, &mut failures, &mut cascade);
         self.run_cascade_sync(&mut failures, &mut cascade);
         self.unobserved(failures);
     }
 
     fn record(
-        &self,
         finished: Finished,
         info: &HandlerInfo,
         meta: &'static EventMeta,
@@ -727,7 +729,7 @@ impl Shared {
         cascade.extend(finished.follow_ups);
     }
 
-    fn no_runtime<E>(&self, info: &HandlerInfo, delivery: &Delivery<'_, E>) -> HandlerFailure {
+    fn no_runtime<E>(info: &HandlerInfo, delivery: &Delivery<'_, E>) -> HandlerFailure {
         HandlerFailure::delivery(
             FailureKind::NoRuntime,
             EventRef {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 use crate::bus::{Bus, Shared};
-use crate::dispatch::{nested_depth, Cascade, Parent};
+use crate::dispatch::{cascade_depth_failure, nested_depth, Cascade, Parent};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
@@ -44,6 +44,15 @@ impl<E: Event> Queued for Entry<E> {
             depth,
             _in_flight: in_flight,
         } = *self;
+        // An event emitted by a handler counts toward the cascade depth
+        // like one published there, so an emit loop stops too.
+        if depth > shared.settings.max_cascade_depth {
+            shared.unobserved(vec![cascade_depth_failure(
+                E::NAME,
+                shared.settings.max_cascade_depth,
+            )]);
+            return None;
+        }
         if shared.all_inline::<E>() {
             let mut failures = Vec::new();
             let mut cascade = Cascade::default();
@@ -153,35 +162,50 @@ impl Shared {
     }
 }
 
+/// The worker's batch in hand. If the worker is dropped before it ends
+/// (its runtime shut down), the events not yet started go back to the
+/// front of the queue and the next `emit` starts a new worker.
+struct Worker {
+    shared: Arc<Shared>,
+    batch: VecDeque<Box<dyn Queued>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let mut state = self.shared.queue.lock();
+        state.worker_running = false;
+        while let Some(item) = self.batch.pop_back() {
+            state.items.push_front(item);
+        }
+    }
+}
+
 async fn run_worker(shared: Arc<Shared>) {
+    let mut worker = Worker {
+        shared,
+        batch: VecDeque::new(),
+    };
     loop {
-        let batch = {
-            let has_items = shared.queue.has_items.notified();
-            tokio::pin!(has_items);
-            has_items.as_mut().enable();
-            let batch = {
-                let mut state = shared.queue.lock();
-                if state.items.is_empty() {
-                    if state.closed && state.waiting == 0 {
-                        state.worker_running = false;
-                        return;
-                    }
-                    None
-                } else {
-                    Some(std::mem::take(&mut state.items))
+        let has_items = worker.shared.queue.has_items.notified();
+        tokio::pin!(has_items);
+        has_items.as_mut().enable();
+        {
+            let mut state = worker.shared.queue.lock();
+            if state.items.is_empty() {
+                if state.closed && state.waiting == 0 {
+                    return;
                 }
-            };
-            if batch.is_none() {
-                has_items.await;
+            } else {
+                worker.batch = std::mem::take(&mut state.items);
             }
-            batch
-        };
-        let Some(batch) = batch else {
+        }
+        if worker.batch.is_empty() {
+            has_items.await;
             continue;
-        };
-        shared.queue.has_room.notify_waiters();
-        for item in batch {
-            if let Some(delivery) = item.deliver(&shared) {
+        }
+        worker.shared.queue.has_room.notify_waiters();
+        while let Some(item) = worker.batch.pop_front() {
+            if let Some(delivery) = item.deliver(&worker.shared) {
                 delivery.await;
             }
         }

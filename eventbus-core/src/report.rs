@@ -390,6 +390,6 @@ impl fmt::Debug for Report {
             .field("handled", &self.handled)
             .field("scheduled", &self.scheduled)
             .field("failures", &self.failures)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

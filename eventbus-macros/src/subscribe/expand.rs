@@ -102,7 +102,7 @@ fn site(handler: &Handler<'_>) -> TokenStream {
     let context = !extractors.is_empty();
     let requires = extractors.iter().map(|ty| {
         quote_spanned! {ty.span()=>
-            <#ty as #root::__private::FromContext<'static>>::requirement
+            <#ty as #root::__private::FromContext<'_>>::requirement
         }
     });
     quote! {
@@ -195,8 +195,13 @@ fn async_call(handler: &Handler<'_>, ty: &syn::Type) -> TokenStream {
     let (result, convert) = convert(handler);
     // Spanned on `async`, so a future that is not `Send` is reported on
     // the handler.
-    let boxed = quote_spanned! {asyncness.span()=>
-        #root::__private::handler_future
+    let span = asyncness.span();
+    let boxed = quote_spanned! {span=>
+        __eventbus_handler_future(async move {
+            #extract
+            let #result = #ident(&*__eventbus_event #(, #names)*).await;
+            #convert
+        })
     };
     quote! {
         #[allow(unused_variables)]
@@ -204,11 +209,8 @@ fn async_call(handler: &Handler<'_>, ty: &syn::Type) -> TokenStream {
             __eventbus_event: #root::__private::Arc<#ty>,
             __eventbus_context: ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
         ) -> #root::__private::HandlerFuture {
-            #boxed(async move {
-                #extract
-                let #result = #ident(&*__eventbus_event #(, #names)*).await;
-                #convert
-            })
+            use #root::__private::handler_future as __eventbus_handler_future;
+            #boxed
         }
     }
 }

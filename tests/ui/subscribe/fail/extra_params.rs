@@ -6,6 +6,6 @@ struct OrderPlaced {
 }
 
 #[subscribe]
-fn update_inventory(_order: &OrderPlaced, _count: u32, _verbose: bool) {}
+fn update_inventory(_order: &OrderPlaced, _count: u32) {}
 
 fn main() {}

@@ -5,7 +5,7 @@ struct OrderPlaced {
     item: String,
 }
 
-#[subscribe]
+#[subscribe(mode = "blocking")]
 async fn update_inventory(_order: &OrderPlaced) {}
 
 fn main() {}

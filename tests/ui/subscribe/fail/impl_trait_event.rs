@@ -1,0 +1,6 @@
+use eventbus::prelude::*;
+
+#[subscribe]
+fn any_event(_event: &impl Event) {}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use eventbus::prelude::*;
+
+#[derive(Event, serde::Serialize, serde::Deserialize)]
+struct OrderPlaced {
+    item: String,
+}
+
+#[subscribe(mode)]
+fn update_inventory(_order: &OrderPlaced) {}
+
+fn main() {}
