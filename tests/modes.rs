@@ -260,7 +260,8 @@ fn handler_info_tells_the_mode_and_kind_of_each_handler() {
         format!("{render:?}"),
         format!(
             "HandlerInfo {{ event_name: \"Render\", handler_name: \"modes::render_blocking\", \
-             location: {}, priority: 1, kind: Sync, mode: Blocking }}",
+             location: {}, priority: 1, kind: Sync, mode: Blocking, group: None, retry: 0, \
+             timeout: None, publishes: [] }}",
             render.location()
         )
     );

@@ -146,7 +146,8 @@ fn handlers_lists_them_in_dispatch_order_with_their_details() {
         format!("{:?}", listed[0]),
         format!(
             "HandlerInfo {{ event_name: \"ordering.ordered\", handler_name: \"ordering::high\", \
-             location: tests/ordering.rs:{HIGH_LINE}, priority: 10, kind: Sync, mode: Inline }}"
+             location: tests/ordering.rs:{HIGH_LINE}, priority: 10, kind: Sync, mode: Inline, \
+             group: None, retry: 0, timeout: None, publishes: [] }}"
         )
     );
 }

@@ -3,12 +3,17 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::bus::{Bus, Settings, Shared};
+use std::any::Any;
+
+use crate::bus::{Bus, Hooks, Settings, Shared};
 use crate::context::States;
+use crate::dead_letter::DeadLetters;
 use crate::error::BuildError;
 use crate::event::{Event, EventMeta};
 use crate::handler::HandlerInfo;
+use crate::layer::{Layer, MetricsLayer, RetryLayer};
 use crate::registry::{HandlerCall, Registry, Resolved};
+use crate::report::HandlerFailure;
 use crate::route::{ErasedRoute, RouteEntry};
 
 type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool>;
@@ -39,6 +44,11 @@ pub struct BusBuilder {
     states: States,
     max_cascade_depth: u32,
     max_cascade_events: usize,
+    layers: Vec<Arc<dyn Layer>>,
+    has_retry_layer: bool,
+    has_timeout_layer: bool,
+    groups: Option<Vec<String>>,
+    hooks: Hooks,
     #[cfg(feature = "tokio")]
     queue_capacity: usize,
     #[cfg(feature = "tokio")]
@@ -60,6 +70,11 @@ impl BusBuilder {
             states: States::default(),
             max_cascade_depth: DEFAULT_MAX_CASCADE_DEPTH,
             max_cascade_events: DEFAULT_MAX_CASCADE_EVENTS,
+            layers: Vec::new(),
+            has_retry_layer: false,
+            has_timeout_layer: false,
+            groups: None,
+            hooks: Hooks::default(),
             #[cfg(feature = "tokio")]
             queue_capacity: crate::queue::DEFAULT_CAPACITY,
             #[cfg(feature = "tokio")]
@@ -71,6 +86,70 @@ impl BusBuilder {
     /// mailer); one value per type, the last one given wins.
     pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.states.insert(value);
+        self
+    }
+
+    /// Adds a layer around every handler call; the first layer added is
+    /// the outermost.
+    ///
+    /// ```
+    /// use eventbus::layer::{MetricsLayer, RetryLayer, RetryPolicy, TracingLayer};
+    /// use eventbus::prelude::*;
+    ///
+    /// let bus = Bus::builder()
+    ///     .layer(TracingLayer::new())
+    ///     .layer(MetricsLayer::new())
+    ///     .layer(RetryLayer::new(RetryPolicy::new(2)))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(bus.metrics().is_some());
+    /// ```
+    pub fn layer<L: Layer>(mut self, layer: L) -> Self {
+        let any: &dyn Any = &layer;
+        if let Some(metrics) = any.downcast_ref::<MetricsLayer>() {
+            self.hooks.metrics = Some(metrics.clone());
+        }
+        self.has_retry_layer |= any.is::<RetryLayer>();
+        #[cfg(feature = "tokio")]
+        {
+            self.has_timeout_layer |= any.is::<crate::layer::TimeoutLayer>();
+        }
+        self.layers.push(Arc::new(layer));
+        self
+    }
+
+    /// Calls `hook` with every final failure (after retries), of every
+    /// handler, whether a caller sees it in a report or not: the place to
+    /// log or count failures once.
+    pub fn on_error(mut self, hook: impl Fn(&HandlerFailure) + Send + Sync + 'static) -> Self {
+        self.hooks.on_error = Some(Box::new(hook));
+        self
+    }
+
+    /// Sends every event whose handler failed after its retries to `sink`,
+    /// as JSON with the failure.
+    pub fn dead_letters(mut self, sink: impl DeadLetters) -> Self {
+        self.hooks.dead_letters = Some(Arc::new(sink));
+        self
+    }
+
+    /// Selects the handler groups this bus runs: a handler with
+    /// `#[subscribe(group = "..")]` runs only on buses whose groups name
+    /// it; handlers without a group always run. Without this call, no
+    /// grouped handler runs.
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    ///
+    /// let billing = Bus::builder().groups(["billing"]).build().unwrap();
+    /// # drop(billing);
+    /// ```
+    pub fn groups<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.groups = Some(groups.into_iter().map(Into::into).collect());
         self
     }
 
@@ -166,6 +245,8 @@ impl BusBuilder {
         let mut dead = Vec::new();
         let mut selected = Vec::new();
 
+        let mut wants_retry = false;
+        let mut wants_timeout = false;
         for registered in &registry.handlers {
             if self
                 .filter
@@ -174,6 +255,17 @@ impl BusBuilder {
             {
                 continue;
             }
+            if let Some(group) = registered.info.group() {
+                let selected = self
+                    .groups
+                    .as_ref()
+                    .is_some_and(|groups| groups.iter().any(|wanted| wanted == group));
+                if !selected {
+                    continue;
+                }
+            }
+            wants_retry |= registered.info.retry() > 0;
+            wants_timeout |= registered.info.timeout().is_some();
             for requirement in &registered.requires {
                 if !self.states.contains(requirement.type_id) {
                     return Err(BuildError::MissingState {
@@ -189,6 +281,7 @@ impl BusBuilder {
                 info: registered.info.clone(),
                 counted,
                 context: registered.context,
+                filter: registered.filter,
             };
             match (registered.target, registered.call) {
                 (Resolved::Event(meta), _) => {
@@ -223,6 +316,19 @@ impl BusBuilder {
             }
         }
 
+        // A handler's own `retry`/`timeout_ms` works without a layer of the
+        // kind added by hand: the bus adds one, innermost.
+        let mut layers = self.layers;
+        if wants_retry && !self.has_retry_layer {
+            layers.push(Arc::new(RetryLayer::default()));
+        }
+        #[cfg(feature = "tokio")]
+        if wants_timeout && !self.has_timeout_layer {
+            layers.push(Arc::new(crate::layer::TimeoutLayer::per_handler()));
+        }
+        #[cfg(not(feature = "tokio"))]
+        let _ = (wants_timeout, self.has_timeout_layer);
+        let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
         let shared = Shared::new(
             routes
                 .into_iter()
@@ -235,8 +341,11 @@ impl BusBuilder {
                 catch_panics: self.catch_panics,
                 max_cascade_depth: self.max_cascade_depth,
                 max_cascade_events: self.max_cascade_events,
+                layers_read_envelope,
             },
             self.states,
+            layers.into_boxed_slice(),
+            self.hooks,
             #[cfg(feature = "tokio")]
             self.runtime,
             #[cfg(feature = "tokio")]
@@ -262,6 +371,8 @@ impl fmt::Debug for BusBuilder {
             .field("states", &self.states.type_names())
             .field("max_cascade_depth", &self.max_cascade_depth)
             .field("max_cascade_events", &self.max_cascade_events)
+            .field("layers", &self.layers.len())
+            .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
 }

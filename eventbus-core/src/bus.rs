@@ -8,12 +8,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::builder::BusBuilder;
-use crate::context::{State, States};
+use crate::context::{Context, State, States};
+use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::dispatch::{cascade_depth_failure, nested_depth, Cascade, Delivered, Parent};
 use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
+use crate::event::EventMeta;
 use crate::handler::{HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
+use crate::invoke::Stack;
+use crate::layer::{Layer, MetricsLayer, MetricsSnapshot};
 use crate::registry::Registry;
 use crate::report::{FailureKind, HandlerFailure, Report};
 use crate::route::{AnyRoute, ErasedRoute};
@@ -24,6 +28,16 @@ pub(crate) struct Settings {
     pub(crate) catch_panics: bool,
     pub(crate) max_cascade_depth: u32,
     pub(crate) max_cascade_events: usize,
+    /// A layer reads envelopes, so every event gets one.
+    pub(crate) layers_read_envelope: bool,
+}
+
+/// Where final failures go besides the caller's report.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) on_error: Option<Box<dyn Fn(&HandlerFailure) + Send + Sync>>,
+    pub(crate) dead_letters: Option<Arc<dyn DeadLetters>>,
+    pub(crate) metrics: Option<MetricsLayer>,
 }
 
 /// Everything one bus and its clones share.
@@ -38,6 +52,9 @@ pub(crate) struct Shared {
     pub(crate) runtime_subs: Arc<RuntimeSubs>,
     pub(crate) settings: Settings,
     pub(crate) states: States,
+    /// Outermost first.
+    pub(crate) layers: Box<[Arc<dyn Layer>]>,
+    pub(crate) hooks: Hooks,
     sequence: AtomicU64,
     /// Live `Bus` values; the queue closes when the last one drops.
     handles: AtomicUsize,
@@ -57,6 +74,8 @@ impl Shared {
         selected: Box<[HandlerInfo]>,
         settings: Settings,
         states: States,
+        layers: Box<[Arc<dyn Layer>]>,
+        hooks: Hooks,
         #[cfg(feature = "tokio")] runtime: Option<tokio::runtime::Handle>,
         #[cfg(feature = "tokio")] queue_capacity: usize,
     ) -> Self {
@@ -68,6 +87,8 @@ impl Shared {
             runtime_subs: Arc::new(RuntimeSubs::new()),
             settings,
             states,
+            layers,
+            hooks,
             sequence: AtomicU64::new(0),
             handles: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
@@ -130,10 +151,49 @@ impl Shared {
         }
     }
 
+    /// The layers and the panic setting, as handler calls need them.
+    #[inline]
+    pub(crate) fn stack(&self) -> Stack<'_> {
+        Stack {
+            layers: &self.layers,
+            catch: self.settings.catch_panics,
+        }
+    }
+
+    /// Whether failures keep their event as JSON (for the dead letters).
+    #[inline]
+    pub(crate) fn captures(&self) -> bool {
+        self.hooks.dead_letters.is_some()
+    }
+
+    /// Keeps the event of `failure` as JSON, when dead letters want it.
+    pub(crate) fn capture(
+        &self,
+        failure: &mut HandlerFailure,
+        meta: &'static EventMeta,
+        event: &dyn Any,
+    ) {
+        if self.captures() {
+            failure.capture(meta, event);
+        }
+    }
+
+    /// Hands final failures to `on_error` and the dead letters.
+    pub(crate) fn settle(&self, failures: &[HandlerFailure]) {
+        for failure in failures {
+            if let Some(on_error) = &self.hooks.on_error {
+                on_error(failure);
+            }
+            if let Some(dead_letters) = &self.hooks.dead_letters {
+                dead_letters.push(DeadLetter::from_failure(failure));
+            }
+        }
+    }
+
     /// Reports failures that no caller will see: those of spawned handlers
     /// and queued events.
-    #[allow(clippy::unused_self)]
     pub(crate) fn unobserved(&self, failures: Vec<HandlerFailure>) {
+        self.settle(&failures);
         for failure in failures {
             tracing::error!(
                 target: "eventbus",
@@ -239,7 +299,7 @@ impl Bus {
     pub fn publish<E: Event>(&self, event: E) -> Report {
         let shared = &self.shared;
         let depth = nested_depth();
-        if let Some(refused) = shared.refuse::<E>(depth) {
+        if let Some(refused) = shared.refuse(&event, depth) {
             return refused;
         }
         {
@@ -248,11 +308,10 @@ impl Bus {
             let id = LazyId::default();
             let mut failures = Vec::new();
             if let Some(handled) = shared.deliver_plain(&event, depth, &id, &mut failures) {
-                let id = if failures.is_empty() {
-                    LazyId::default()
-                } else {
-                    id
-                };
+                if failures.is_empty() {
+                    return Report::assemble(E::NAME, LazyId::default(), handled, failures);
+                }
+                shared.settle(&failures);
                 return Report::assemble(E::NAME, id, handled, failures);
             }
         }
@@ -261,6 +320,7 @@ impl Bus {
         let mut cascade = Cascade::default();
         let delivered = shared.deliver_sync(event, Parent::root(depth), id, failures, &mut cascade);
         shared.run_cascade_sync(failures, &mut cascade);
+        shared.settle(failures);
         delivered.into_report(&mut report);
         report
     }
@@ -274,7 +334,7 @@ impl Bus {
     pub async fn publish_async<E: Event>(&self, event: E) -> Report {
         let shared = &self.shared;
         let depth = nested_depth();
-        if let Some(refused) = shared.refuse::<E>(depth) {
+        if let Some(refused) = shared.refuse(&event, depth) {
             return refused;
         }
         let mut report = Report::new(E::NAME);
@@ -284,8 +344,20 @@ impl Bus {
             .deliver_async(event, Parent::root(depth), id, failures, &mut cascade)
             .await;
         shared.run_cascade_async(failures, &mut cascade).await;
+        shared.settle(failures);
         delivered.into_report(&mut report);
         report
+    }
+
+    /// Per-handler call counts, failures and latencies; `None` unless a
+    /// [`MetricsLayer`] was added to the bus.
+    #[must_use]
+    pub fn metrics(&self) -> Option<MetricsSnapshot> {
+        self.shared
+            .hooks
+            .metrics
+            .as_ref()
+            .map(MetricsLayer::snapshot)
     }
 
     /// The state of type `T` given to [`BusBuilder::state`], if any.
@@ -359,7 +431,7 @@ impl Bus {
             HandlerKind::Sync,
             Mode::Inline,
         );
-        let call = Box::new(move |event: &dyn Any| {
+        let call = Box::new(move |event: &dyn Any, _: Option<&Context>| {
             match event.downcast_ref::<E>() {
             Some(event) => handler(event).into_handler_result(),
             None => Err(format!(
@@ -369,7 +441,9 @@ impl Bus {
             .into()),
         }
         });
-        self.shared.runtime_subs.add(E::__meta().slot(), info, call)
+        self.shared
+            .runtime_subs
+            .add(E::__meta().slot(), info, call, false)
     }
 
     /// Every handler of this bus: link-time handlers in dispatch order, then
@@ -407,31 +481,34 @@ impl Shared {
     /// The report of an event the bus will not deliver: it is shut down,
     /// or the event would go past the cascade depth limit.
     #[inline]
-    fn refuse<E: Event>(&self, depth: u32) -> Option<Report> {
+    fn refuse<E: Event>(&self, event: &E, depth: u32) -> Option<Report> {
         if !self.is_shut_down() && depth <= self.settings.max_cascade_depth {
             return None;
         }
-        self.refusal::<E>(depth)
+        Some(self.refusal(event))
     }
 
     #[cold]
-    fn refusal<E: Event>(&self, depth: u32) -> Option<Report> {
-        if self.is_shut_down() {
-            return Some(Report::refused(
+    fn refusal<E: Event>(&self, event: &E) -> Report {
+        let mut report = if self.is_shut_down() {
+            Report::refused(
                 E::NAME,
                 FailureKind::ShutDown,
                 format!("`{}` was not delivered: the bus is shut down", E::NAME),
-            ));
-        }
-        if depth > self.settings.max_cascade_depth {
+            )
+        } else {
             let mut report = Report::new(E::NAME);
             report.failures_mut().push(cascade_depth_failure(
                 E::NAME,
                 self.settings.max_cascade_depth,
             ));
-            return Some(report);
+            report
+        };
+        for failure in report.failures_mut() {
+            self.capture(failure, E::__meta(), event);
         }
-        None
+        self.settle(report.failures());
+        report
     }
 
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]

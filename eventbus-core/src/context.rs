@@ -102,6 +102,23 @@ impl Context {
         self.bus.state::<T>()
     }
 
+    /// How many follow-ups are queued, to discard those of a failed
+    /// attempt afterwards.
+    pub(crate) fn follow_up_mark(&self) -> usize {
+        self.follow_ups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Drops the follow-ups queued after `mark`: a failed attempt's.
+    pub(crate) fn discard_follow_ups_after(&self, mark: usize) {
+        self.follow_ups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .truncate(mark);
+    }
+
     pub(crate) fn take_follow_ups(&self) -> Vec<FollowUp> {
         std::mem::take(
             &mut *self

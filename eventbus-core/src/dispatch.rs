@@ -1,24 +1,21 @@
 //! Delivering one event to its handlers, and then its follow-ups,
 //! breadth-first, within the cascade limits.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
 
 use crate::bus::{Bus, Shared};
 use crate::context::Context;
-use crate::envelope::{Envelope, LazyId, Lineage, Uuid};
+use crate::deferred::{Finished, JoinAll};
+use crate::envelope::{Envelope, LazyId, Lineage};
 use crate::event::{Event, EventMeta};
-use crate::handler::{BoxError, HandlerInfo, Mode};
-use crate::registry::{CallArgs, HandlerFuture};
-use crate::report::{take_panic, EventRef, FailureKind, FailureSink, HandlerFailure};
-use crate::route::{run_one, Deferred, DeferredCall, TypedRoute};
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::handler::Mode;
+use crate::layer::BoxFuture;
+use crate::registry::CallArgs;
+use crate::report::{EventRef, FailureKind, FailureSink, HandlerFailure};
+use crate::route::{run_one, TypedRoute};
 
 thread_local! {
     /// The cascade depth of the event whose handler runs on this thread.
@@ -34,11 +31,11 @@ pub(crate) fn nested_depth() -> u32 {
 
 /// Marks the current thread as running handlers of an event at `depth`,
 /// until dropped.
-struct DepthScope(Option<u32>);
+pub(crate) struct DepthScope(Option<u32>);
 
 impl DepthScope {
     #[inline]
-    fn enter(depth: u32) -> Self {
+    pub(crate) fn enter(depth: u32) -> Self {
         Self(DEPTH.with(|current| current.replace(Some(depth))))
     }
 }
@@ -101,6 +98,10 @@ impl FollowUp {
 trait PendingEvent: Send {
     fn name(&self) -> &'static str;
 
+    fn meta(&self) -> &'static EventMeta;
+
+    fn event(&self) -> &dyn Any;
+
     fn deliver_sync(
         self: Box<Self>,
         shared: &Arc<Shared>,
@@ -123,6 +124,14 @@ struct Pending<E>(E);
 impl<E: Event> PendingEvent for Pending<E> {
     fn name(&self) -> &'static str {
         E::NAME
+    }
+
+    fn meta(&self) -> &'static EventMeta {
+        E::__meta()
+    }
+
+    fn event(&self) -> &dyn Any {
+        &self.0
     }
 
     fn deliver_sync(
@@ -159,7 +168,7 @@ pub(crate) struct Cascade {
 }
 
 impl Cascade {
-    fn extend(&mut self, follow_ups: Vec<FollowUp>) {
+    pub(crate) fn extend(&mut self, follow_ups: Vec<FollowUp>) {
         self.queue.extend(follow_ups);
     }
 
@@ -172,7 +181,7 @@ impl Cascade {
             if self.delivered >= limits.max_cascade_events {
                 let dropped = self.queue.len() + 1;
                 self.queue.clear();
-                failures.push(HandlerFailure::delivery(
+                let mut failure = HandlerFailure::delivery(
                     FailureKind::CascadeLimit,
                     EventRef {
                         name: follow_up.event.name(),
@@ -184,14 +193,24 @@ impl Cascade {
                         limits.max_cascade_events,
                         follow_up.event.name()
                     ),
-                ));
+                );
+                shared.capture(
+                    &mut failure,
+                    follow_up.event.meta(),
+                    follow_up.event.event(),
+                );
+                failures.push(failure);
                 return None;
             }
             if follow_up.depth > limits.max_cascade_depth {
-                failures.push(cascade_depth_failure(
-                    follow_up.event.name(),
-                    limits.max_cascade_depth,
-                ));
+                let mut failure =
+                    cascade_depth_failure(follow_up.event.name(), limits.max_cascade_depth);
+                shared.capture(
+                    &mut failure,
+                    follow_up.event.meta(),
+                    follow_up.event.event(),
+                );
+                failures.push(failure);
                 continue;
             }
             self.delivered += 1;
@@ -257,16 +276,18 @@ impl<'a, E: Event> Place<'a, E> {
         }
     }
 
-    fn sink<'s>(&self, failures: &'s mut Vec<HandlerFailure>) -> FailureSink<'s>
+    fn sink<'s>(&self, shared: &Shared, failures: &'s mut Vec<HandlerFailure>) -> FailureSink<'s>
     where
         'a: 's,
     {
+        let event: &'a dyn Any = self.event;
         FailureSink {
             event: EventRef {
                 name: self.meta.name(),
                 id: self.id,
             },
             failures,
+            capture: shared.captures().then_some((self.meta, event)),
         }
     }
 }
@@ -290,7 +311,10 @@ impl Shared {
     ) -> Delivery<'r, E> {
         let meta = E::__meta();
         let route = self.route::<E>(meta.slot());
-        let context = route.filter(|route| route.needs_context).map(|_| {
+        let reads_context = self.settings.layers_read_envelope
+            || route.is_some_and(|route| route.needs_context)
+            || self.runtime_subs.reads_envelope(meta.slot());
+        let context = reads_context.then(|| {
             let sequence = self.next_sequence();
             let envelope = match &parent.lineage {
                 None => Envelope::root(sequence),
@@ -322,26 +346,9 @@ impl Shared {
         }
     }
 
-    /// Runs the inline handlers and run-time subscriptions of `delivery`;
-    /// returns how many of the event's own handlers ran.
-    fn run_inline<E: Event>(
-        &self,
-        delivery: &Delivery<'_, E>,
-        failures: &mut Vec<HandlerFailure>,
-    ) -> usize {
-        let place = Place {
-            meta: delivery.meta,
-            event: delivery.held.get(),
-            context: delivery.context.as_ref(),
-            id: delivery.id,
-            depth: delivery.depth,
-        };
-        self.run_handlers(delivery.route, &place, failures)
-    }
-
-    /// Delivers `event` when every handler of its type runs inline and
-    /// none reads the context: no envelope, no follow-ups, nothing to
-    /// share. `None` when the route is not that simple.
+    /// Delivers `event` when every handler of its type runs inline, none
+    /// reads the context and no layer is installed: no envelope, no
+    /// follow-ups, nothing to share. `None` when it is not that simple.
     #[inline]
     pub(crate) fn deliver_plain<E: Event>(
         &self,
@@ -352,7 +359,10 @@ impl Shared {
     ) -> Option<usize> {
         let meta = E::__meta();
         let route = self.route::<E>(meta.slot())?;
-        if route.needs_context || !route.deferred.is_empty() {
+        if !route.is_plain()
+            || !self.layers.is_empty()
+            || self.runtime_subs.reads_envelope(meta.slot())
+        {
             return None;
         }
         let place = Place {
@@ -370,13 +380,15 @@ impl Shared {
     }
 
     #[inline]
-    fn route<E: Event>(&self, slot: usize) -> Option<&TypedRoute<E>> {
+    pub(crate) fn route<E: Event>(&self, slot: usize) -> Option<&TypedRoute<E>> {
         self.routes
             .get(slot)
             .and_then(Option::as_ref)
             .and_then(|route| route.downcast_ref::<TypedRoute<E>>())
     }
 
+    /// Runs the inline handlers and run-time subscriptions of an event;
+    /// returns how many of the event's own handlers ran.
     #[inline]
     fn run_handlers<E: Event>(
         &self,
@@ -387,15 +399,19 @@ impl Shared {
         // Taken before any handler runs: a subscription made meanwhile is
         // not called by this delivery.
         let runtime = self.runtime_subs.snapshot(place.meta.slot());
-        let catch = self.settings.catch_panics;
+        let stack = self.stack();
         let args = place.args();
-        let mut sink = place.sink(failures);
+        let mut sink = place.sink(self, failures);
         let _depth = DepthScope::enter(place.depth);
-        let mut handled = if let Some(route) = route {
-            route.run_inline(place.event, &args, catch, &mut sink)
-        } else {
-            self.fallback.run(&args, catch, &mut sink);
-            0
+        let mut handled = match route {
+            Some(route) if route.is_plain() && stack.layers.is_empty() => {
+                route.run_inline(place.event, &args, stack.catch, &mut sink)
+            }
+            Some(route) => route.run_layered(place.event, &args, stack, &mut sink),
+            None => {
+                self.fallback.run(&args, stack, &mut sink);
+                0
+            }
         };
         if let Some(subs) = runtime {
             for sub in subs.iter() {
@@ -403,7 +419,19 @@ impl Shared {
                     continue;
                 };
                 handled += 1;
-                run_one(&sub.info, catch, &mut sink, || sub.call(place.event));
+                if stack.layers.is_empty() && place.context.is_none() {
+                    run_one(&sub.info, stack.catch, &mut sink, || {
+                        sub.call(place.event, None)
+                    });
+                } else {
+                    let event = sink.event();
+                    let failure = stack.call_sync(&sub.info, event, place.context, &|| {
+                        sub.call(place.event, place.context)
+                    });
+                    if let Some(failure) = failure {
+                        sink.push(failure);
+                    }
+                }
             }
         }
         handled
@@ -414,9 +442,9 @@ impl Shared {
             return;
         }
         let args = place.args();
-        let mut sink = place.sink(failures);
+        let mut sink = place.sink(self, failures);
         let _depth = DepthScope::enter(place.depth);
-        self.dead.run(&args, self.settings.catch_panics, &mut sink);
+        self.dead.run(&args, self.stack(), &mut sink);
     }
 
     /// Delivers `event` on this thread; async handlers are spawned.
@@ -429,11 +457,15 @@ impl Shared {
         cascade: &mut Cascade,
     ) -> Delivered {
         let delivery = self.prepare(event, parent, id);
+        let _span = self.delivery_spans(&delivery);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
         if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
             for deferred in &*route.deferred {
-                match self.spawn_detached(deferred, event, &delivery) {
+                if deferred.filter.is_some_and(|filter| !filter(event)) {
+                    continue;
+                }
+                match self.spawn_detached(deferred, event, &delivery.parts()) {
                     Ok(()) => scheduled += 1,
                     // A call that was due and failed to start counts as
                     // handled, so the event is not taken for dead.
@@ -458,13 +490,20 @@ impl Shared {
         cascade: &mut Cascade,
     ) -> Delivered {
         let delivery = self.prepare(event, parent, id);
-        let mut handled = self.run_inline(&delivery, failures);
+        let mut handled = {
+            let _span = self.delivery_spans(&delivery);
+            self.run_inline(&delivery, failures)
+        };
         let mut scheduled = 0;
-        let mut awaited: Vec<(&HandlerInfo, BoxFuture<'static, Finished>)> = Vec::new();
+        let mut awaited: Vec<BoxFuture<'static, Finished>> = Vec::new();
         if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
+            let parts = delivery.parts();
             for deferred in &*route.deferred {
+                if deferred.filter.is_some_and(|filter| !filter(event)) {
+                    continue;
+                }
                 if deferred.mode() == Mode::Background {
-                    match self.spawn_detached(deferred, event, &delivery) {
+                    match self.spawn_detached(deferred, event, &parts) {
                         Ok(()) => scheduled += 1,
                         Err(failure) => {
                             handled += 1;
@@ -474,32 +513,48 @@ impl Shared {
                     continue;
                 }
                 handled += 1;
-                match self.start_awaited(deferred, event, &delivery) {
-                    Ok(future) => awaited.push((&deferred.info, future)),
+                match self.deferred_call(deferred, event, &parts) {
+                    Ok(future) => awaited.push(future),
                     Err(failure) => failures.push(failure),
                 }
             }
         }
         if !awaited.is_empty() {
-            let (infos, futures): (Vec<_>, Vec<_>) = awaited.into_iter().unzip();
-            let results = JoinAll::new(futures).await;
             // Follow-ups of the inline handlers come first, then those of
             // the awaited ones in handler order.
             if let Some(context) = &delivery.context {
                 cascade.extend(context.take_follow_ups());
             }
-            for (info, finished) in infos.into_iter().zip(results) {
-                let event = EventRef {
-                    name: delivery.meta.name(),
-                    id: delivery.id,
-                };
-                if let Some(failure) = finished.outcome.into_failure(info, event) {
-                    failures.push(failure);
-                }
+            for finished in JoinAll::new(awaited).await {
+                failures.extend(finished.failure);
                 cascade.extend(finished.follow_ups);
             }
         }
         self.finish(delivery, handled, scheduled, failures, cascade)
+    }
+
+    fn run_inline<E: Event>(
+        &self,
+        delivery: &Delivery<'_, E>,
+        failures: &mut Vec<HandlerFailure>,
+    ) -> usize {
+        self.run_handlers(delivery.route, &delivery.place(), failures)
+    }
+
+    /// The spans the layers open around one delivery.
+    fn delivery_spans<E: Event>(
+        &self,
+        delivery: &Delivery<'_, E>,
+    ) -> Vec<tracing::span::EnteredSpan> {
+        if self.layers.is_empty() {
+            return Vec::new();
+        }
+        let envelope = delivery.context.as_ref().map(Context::envelope);
+        self.layers
+            .iter()
+            .filter_map(|layer| layer.delivery_span(delivery.meta.name(), envelope))
+            .map(tracing::Span::entered)
+            .collect()
     }
 
     fn finish<E: Event>(
@@ -511,14 +566,7 @@ impl Shared {
         cascade: &mut Cascade,
     ) -> Delivered {
         if handled == 0 && scheduled == 0 {
-            let place = Place {
-                meta: delivery.meta,
-                event: delivery.held.get(),
-                context: delivery.context.as_ref(),
-                id: delivery.id,
-                depth: delivery.depth,
-            };
-            self.run_dead(&place, failures);
+            self.run_dead(&delivery.place(), failures);
         }
         if let Some(context) = &delivery.context {
             cascade.extend(context.take_follow_ups());
@@ -554,303 +602,42 @@ impl Shared {
                 .await;
         }
     }
-
-    /// Starts an inline async or blocking handler whose result the caller
-    /// awaits.
-    // The failure is the cold path; boxing it would not make the common
-    // one faster.
-    #[allow(clippy::result_large_err)]
-    fn start_awaited<E: Event>(
-        self: &Arc<Self>,
-        deferred: &Deferred<E>,
-        event: &Arc<E>,
-        delivery: &Delivery<'_, E>,
-    ) -> Result<BoxFuture<'static, Finished>, HandlerFailure> {
-        let context = delivery
-            .context
-            .as_ref()
-            .map(|context| Arc::new(context.fork()));
-        match deferred.call {
-            DeferredCall::Async(call) => {
-                let future = Guarded {
-                    inner: call(Arc::clone(event), context.clone()),
-                    depth: delivery.depth,
-                    catch: self.settings.catch_panics,
-                };
-                Ok(Box::pin(async move {
-                    let outcome = future.await;
-                    Finished::new(outcome, context.as_deref())
-                }))
-            }
-            DeferredCall::Sync(call) => {
-                let (shared, event, meta, depth) = (
-                    Arc::clone(self),
-                    Arc::clone(event),
-                    delivery.meta,
-                    delivery.depth,
-                );
-                let work = move || {
-                    let outcome = shared.call_sync(call, &event, meta, context.as_deref(), depth);
-                    Finished::new(outcome, context.as_deref())
-                };
-                let handle = self
-                    .spawn_blocking(work)
-                    .ok_or_else(|| Self::no_runtime(&deferred.info, delivery))?;
-                Ok(Box::pin(async move {
-                    handle.await.unwrap_or_else(|error| Finished {
-                        outcome: Outcome::Panicked(error),
-                        follow_ups: Vec::new(),
-                    })
-                }))
-            }
-        }
-    }
-
-    /// Spawns a handler whose result nobody awaits: it reports its
-    /// failures, and those of its follow-ups, as unobserved.
-    #[allow(clippy::result_large_err)]
-    fn spawn_detached<E: Event>(
-        self: &Arc<Self>,
-        deferred: &Deferred<E>,
-        event: &Arc<E>,
-        delivery: &Delivery<'_, E>,
-    ) -> Result<(), HandlerFailure> {
-        let context = delivery
-            .context
-            .as_ref()
-            .map(|context| Arc::new(context.fork()));
-        let (shared, info, meta, depth) = (
-            Arc::clone(self),
-            deferred.info.clone(),
-            delivery.meta,
-            delivery.depth,
-        );
-        let id = delivery.id.get();
-        let started = match (deferred.call, deferred.mode()) {
-            (DeferredCall::Async(call), _) => {
-                let future = Guarded {
-                    inner: call(Arc::clone(event), context.clone()),
-                    depth,
-                    catch: self.settings.catch_panics,
-                };
-                self.spawn(async move {
-                    let finished = Finished::new(future.await, context.as_deref());
-                    shared.settle_detached(finished, &info, meta, id).await;
-                })
-            }
-            (DeferredCall::Sync(call), Mode::Blocking) => {
-                let event = Arc::clone(event);
-                self.spawn_blocking(move || {
-                    let outcome = shared.call_sync(call, &event, meta, context.as_deref(), depth);
-                    let finished = Finished::new(outcome, context.as_deref());
-                    shared.settle_detached_sync(finished, &info, meta, id);
-                })
-                .map(drop)
-            }
-            (DeferredCall::Sync(call), _) => {
-                let event = Arc::clone(event);
-                self.spawn(async move {
-                    let outcome = shared.call_sync(call, &event, meta, context.as_deref(), depth);
-                    let finished = Finished::new(outcome, context.as_deref());
-                    shared.settle_detached(finished, &info, meta, id).await;
-                })
-            }
-        };
-        started.ok_or_else(|| Self::no_runtime(&deferred.info, delivery))
-    }
-
-    fn call_sync<E: Event>(
-        &self,
-        call: crate::registry::TypedCall<E>,
-        event: &E,
-        meta: &'static EventMeta,
-        context: Option<&Context>,
-        depth: u32,
-    ) -> Outcome {
-        let args = CallArgs {
-            meta,
-            event,
-            context,
-        };
-        let _depth = DepthScope::enter(depth);
-        if !self.settings.catch_panics {
-            return Outcome::from(call(event, &args));
-        }
-        match catch_unwind(AssertUnwindSafe(|| call(event, &args))) {
-            Ok(result) => Outcome::from(result),
-            Err(payload) => Outcome::Panicked(take_panic(payload)),
-        }
-    }
-
-    async fn settle_detached(
-        self: &Arc<Self>,
-        finished: Finished,
-        info: &HandlerInfo,
-        meta: &'static EventMeta,
-        id: Uuid,
-    ) {
-        let mut failures = Vec::new();
-        let mut cascade = Cascade::default();
-        Self::record(finished, info, meta, id, &mut failures, &mut cascade);
-        self.run_cascade_async(&mut failures, &mut cascade).await;
-        self.unobserved(failures);
-    }
-
-    fn settle_detached_sync(
-        self: &Arc<Self>,
-        finished: Finished,
-        info: &HandlerInfo,
-        meta: &'static EventMeta,
-        id: Uuid,
-    ) {
-        let mut failures = Vec::new();
-        let mut cascade = Cascade::default();
-        Self::record(finished, info, meta, id, &mut failures, &mut cascade);
-        self.run_cascade_sync(&mut failures, &mut cascade);
-        self.unobserved(failures);
-    }
-
-    fn record(
-        finished: Finished,
-        info: &HandlerInfo,
-        meta: &'static EventMeta,
-        id: Uuid,
-        failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
-    ) {
-        let id = LazyId::known(id);
-        let event = EventRef {
-            name: meta.name(),
-            id: &id,
-        };
-        if let Some(failure) = finished.outcome.into_failure(info, event) {
-            failures.push(failure);
-        }
-        cascade.extend(finished.follow_ups);
-    }
-
-    fn no_runtime<E>(info: &HandlerInfo, delivery: &Delivery<'_, E>) -> HandlerFailure {
-        HandlerFailure::delivery(
-            FailureKind::NoRuntime,
-            EventRef {
-                name: delivery.meta.name(),
-                id: delivery.id,
-            },
-            format!(
-                "the {} {} handler {} was not run: no tokio runtime is running on this thread \
-                 and none was given with `BusBuilder::runtime`; publish from inside a runtime, \
-                 or give the bus one",
-                info.mode(),
-                info.kind(),
-                info.handler_name()
-            ),
-        )
-    }
 }
 
-/// How one awaited or detached handler call ended.
-pub(crate) enum Outcome {
-    Ok,
-    Failed(BoxError),
-    Panicked(String),
+/// What a deferred handler needs from its delivery, owned or cheap to
+/// copy.
+pub(crate) struct DeliveryParts<'a> {
+    pub(crate) meta: &'static EventMeta,
+    pub(crate) context: Option<&'a Context>,
+    pub(crate) id: &'a LazyId,
+    pub(crate) depth: u32,
 }
 
-impl From<Result<(), BoxError>> for Outcome {
-    fn from(result: Result<(), BoxError>) -> Self {
-        match result {
-            Ok(()) => Self::Ok,
-            Err(error) => Self::Failed(error),
+impl<E: Event> Delivery<'_, E> {
+    fn place(&self) -> Place<'_, E> {
+        Place {
+            meta: self.meta,
+            event: self.held.get(),
+            context: self.context.as_ref(),
+            id: self.id,
+            depth: self.depth,
+        }
+    }
+
+    fn parts(&self) -> DeliveryParts<'_> {
+        DeliveryParts {
+            meta: self.meta,
+            context: self.context.as_ref(),
+            id: self.id,
+            depth: self.depth,
         }
     }
 }
 
-impl Outcome {
-    fn into_failure(self, info: &HandlerInfo, event: EventRef<'_>) -> Option<HandlerFailure> {
-        match self {
-            Self::Ok => None,
-            Self::Failed(error) => Some(HandlerFailure::from_error(info, event, error)),
-            Self::Panicked(message) => Some(HandlerFailure::from_panic(info, event, message)),
-        }
-    }
-}
-
-/// A finished call and the follow-ups it published.
-pub(crate) struct Finished {
-    outcome: Outcome,
-    follow_ups: Vec<FollowUp>,
-}
-
-impl Finished {
-    fn new(outcome: Outcome, context: Option<&Context>) -> Self {
-        Self {
-            outcome,
-            follow_ups: context.map(Context::take_follow_ups).unwrap_or_default(),
-        }
-    }
-}
-
-/// An async handler's future, polled with the cascade depth of its event
-/// set (so `bus.publish` inside it counts toward the limit) and its panics
-/// caught.
-struct Guarded {
-    inner: HandlerFuture,
-    depth: u32,
-    catch: bool,
-}
-
-impl Future for Guarded {
-    type Output = Outcome;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Outcome> {
-        let _depth = DepthScope::enter(self.depth);
-        if !self.catch {
-            return self.inner.as_mut().poll(cx).map(Outcome::from);
-        }
-        match catch_unwind(AssertUnwindSafe(|| self.inner.as_mut().poll(cx))) {
-            Ok(poll) => poll.map(Outcome::from),
-            Err(payload) => Poll::Ready(Outcome::Panicked(take_panic(payload))),
-        }
-    }
-}
-
-/// Polls every future until all have finished; their outputs in order.
-struct JoinAll<T> {
-    futures: Vec<Option<BoxFuture<'static, T>>>,
-    outputs: Vec<Option<T>>,
-}
-
-impl<T> JoinAll<T> {
-    fn new(futures: Vec<BoxFuture<'static, T>>) -> Self {
-        let outputs = futures.iter().map(|_| None).collect();
-        Self {
-            futures: futures.into_iter().map(Some).collect(),
-            outputs,
-        }
-    }
-}
-
-impl<T> Unpin for JoinAll<T> {}
-
-impl<T> Future for JoinAll<T> {
-    type Output = Vec<T>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Vec<T>> {
-        let this = &mut *self;
-        let mut pending = false;
-        for (slot, output) in this.futures.iter_mut().zip(this.outputs.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => {
-                        *output = Some(value);
-                        *slot = None;
-                    }
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            return Poll::Pending;
-        }
-        Poll::Ready(this.outputs.iter_mut().filter_map(Option::take).collect())
+/// Where a failure of a deferred call belongs.
+pub(crate) fn event_ref<'a>(meta: &'static EventMeta, id: &'a LazyId) -> EventRef<'a> {
+    EventRef {
+        name: meta.name(),
+        id,
     }
 }

@@ -131,6 +131,11 @@ impl EventMeta {
         self.codec
     }
 
+    /// The event as JSON; `None` for a local event.
+    pub(crate) fn to_json(&self, event: &dyn Any) -> Option<serde_json::Value> {
+        (self.codec?.to_json)(event)
+    }
+
     /// The route of this type, from its handlers in dispatch order.
     pub(crate) fn build_route(&self, entries: Vec<RouteEntry>) -> AnyRoute {
         (self.build_route)(entries)

@@ -1,6 +1,9 @@
 //! What the bus knows about a handler, and what a handler may return.
 
 use std::fmt;
+use std::time::Duration;
+
+use crate::event::EventMeta;
 
 /// The error type a failing handler hands to the bus.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -99,7 +102,7 @@ impl fmt::Display for SourceLocation {
 ///
 /// [`Bus::handlers`](crate::Bus::handlers) lists them; every
 /// [`HandlerFailure`](crate::HandlerFailure) names one.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HandlerInfo {
     event_name: &'static str,
     handler_name: &'static str,
@@ -107,6 +110,10 @@ pub struct HandlerInfo {
     priority: i32,
     kind: HandlerKind,
     mode: Mode,
+    group: Option<&'static str>,
+    retry: u32,
+    timeout_ms: u64,
+    publishes: &'static [fn() -> &'static EventMeta],
 }
 
 impl HandlerInfo {
@@ -125,7 +132,25 @@ impl HandlerInfo {
             priority,
             kind,
             mode,
+            group: None,
+            retry: 0,
+            timeout_ms: 0,
+            publishes: &[],
         }
+    }
+
+    pub(crate) fn with_options(
+        mut self,
+        group: Option<&'static str>,
+        retry: u32,
+        timeout_ms: u64,
+        publishes: &'static [fn() -> &'static EventMeta],
+    ) -> Self {
+        self.group = group;
+        self.retry = retry;
+        self.timeout_ms = timeout_ms;
+        self.publishes = publishes;
+        self
     }
 
     /// The name of the event the handler takes ([`Event::NAME`](crate::Event::NAME)),
@@ -167,7 +192,43 @@ impl HandlerInfo {
     pub fn mode(&self) -> Mode {
         self.mode
     }
+
+    /// The handler's group (`#[subscribe(group = "..")]`): it runs only on
+    /// buses built with `.groups([..])` naming it. `None` runs everywhere.
+    #[must_use]
+    pub fn group(&self) -> Option<&'static str> {
+        self.group
+    }
+
+    /// How many times a failed call is tried again (`retry = N`).
+    #[must_use]
+    pub fn retry(&self) -> u32 {
+        self.retry
+    }
+
+    /// The handler's own time limit (`timeout_ms = N`).
+    #[must_use]
+    pub fn timeout(&self) -> Option<Duration> {
+        (self.timeout_ms > 0).then(|| Duration::from_millis(self.timeout_ms))
+    }
+
+    /// The names of the events the handler declares it publishes
+    /// (`publishes = [..]`), for [`Bus::graph`](crate::Bus::graph).
+    #[must_use]
+    pub fn publishes(&self) -> Vec<&'static str> {
+        self.publishes.iter().map(|meta| meta().name()).collect()
+    }
 }
+
+impl PartialEq for HandlerInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.handler_name == other.handler_name
+            && self.event_name == other.event_name
+            && self.location == other.location
+    }
+}
+
+impl Eq for HandlerInfo {}
 
 impl fmt::Debug for HandlerInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -178,6 +239,10 @@ impl fmt::Debug for HandlerInfo {
             .field("priority", &self.priority)
             .field("kind", &self.kind)
             .field("mode", &self.mode)
+            .field("group", &self.group)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout())
+            .field("publishes", &self.publishes())
             .finish()
     }
 }

@@ -8,11 +8,15 @@ mod any_event;
 mod builder;
 mod bus;
 mod context;
+mod dead_letter;
+mod deferred;
 mod dispatch;
 mod envelope;
 mod error;
 mod event;
 mod handler;
+mod invoke;
+pub mod layer;
 #[cfg(feature = "tokio")]
 mod queue;
 mod registry;
@@ -26,10 +30,12 @@ pub use any_event::{AnyEvent, DeadEvent};
 pub use builder::{BusBuilder, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS};
 pub use bus::Bus;
 pub use context::{Context, FromContext, State};
+pub use dead_letter::{DeadLetter, DeadLetters, MemoryDeadLetters};
 pub use envelope::{Envelope, Origin, Uuid};
 pub use error::{BuildError, EmitError, EmitErrorKind, PublishError};
 pub use event::Event;
 pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
+pub use layer::Layer;
 pub use report::{FailureKind, HandlerFailure, Report};
 pub use subscription::Subscription;
 
@@ -46,7 +52,7 @@ pub mod __private {
     pub use crate::event::{EventMeta, SerdeEvent};
     pub use crate::handler::{BoxError, IntoHandlerResult, Mode, SourceLocation};
     pub use crate::registry::{
-        owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, HandlerFuture,
+        owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, Filter, HandlerFuture,
         HandlerRegistration, HandlerSite, TypedCall,
     };
 

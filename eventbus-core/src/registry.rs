@@ -18,6 +18,11 @@ use crate::handler::{BoxError, HandlerInfo, HandlerKind, Mode, SourceLocation};
 #[doc(hidden)]
 pub type TypedCall<E> = fn(&E, &CallArgs<'_>) -> Result<(), BoxError>;
 
+/// A `#[subscribe(filter = ..)]` function: the call is made only when it
+/// returns true.
+#[doc(hidden)]
+pub type Filter<E> = fn(&E) -> bool;
+
 /// The future an async handler's wrapper returns.
 #[doc(hidden)]
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
@@ -128,6 +133,14 @@ pub struct HandlerSite {
     pub context: bool,
     /// What each of those parameters needs from the bus.
     pub requires: &'static [fn() -> Option<Requirement>],
+    /// `group = ".."`: the handler runs only on buses that select it.
+    pub group: Option<&'static str>,
+    /// `retry = N`: how many times a failed call is tried again.
+    pub retry: u32,
+    /// `timeout_ms = N`; 0 for none.
+    pub timeout_ms: u64,
+    /// `publishes = [..]`: the events the handler may publish.
+    pub publishes: &'static [fn() -> &'static EventMeta],
 }
 
 /// A registered handler; submitted by `#[subscribe]`.
@@ -136,26 +149,44 @@ pub struct HandlerRegistration {
     target: Target,
     site: HandlerSite,
     call: HandlerCall,
+    /// A [`Filter<E>`] for the handler's event type `E`.
+    filter: Option<&'static (dyn Any + Send + Sync)>,
 }
 
 impl HandlerRegistration {
     /// A handler of the event type `E`.
     #[must_use]
-    pub const fn typed<E: Event>(site: HandlerSite, call: &'static TypedCall<E>) -> Self {
+    pub const fn typed<E: Event>(
+        site: HandlerSite,
+        call: &'static TypedCall<E>,
+        filter: Option<&'static Filter<E>>,
+    ) -> Self {
         Self {
             target: Target::Event(E::__meta),
             site,
             call: HandlerCall::Typed(call),
+            filter: match filter {
+                Some(filter) => Some(filter),
+                None => None,
+            },
         }
     }
 
     /// An `async fn` handler of the event type `E`.
     #[must_use]
-    pub const fn typed_async<E: Event>(site: HandlerSite, call: &'static AsyncCall<E>) -> Self {
+    pub const fn typed_async<E: Event>(
+        site: HandlerSite,
+        call: &'static AsyncCall<E>,
+        filter: Option<&'static Filter<E>>,
+    ) -> Self {
         Self {
             target: Target::Event(E::__meta),
             site,
             call: HandlerCall::Async(call),
+            filter: match filter {
+                Some(filter) => Some(filter),
+                None => None,
+            },
         }
     }
 
@@ -166,6 +197,7 @@ impl HandlerRegistration {
             target: Target::Any,
             site,
             call: HandlerCall::Erased(call),
+            filter: None,
         }
     }
 
@@ -176,6 +208,7 @@ impl HandlerRegistration {
             target: Target::Dead,
             site,
             call: HandlerCall::Erased(call),
+            filter: None,
         }
     }
 }
@@ -199,6 +232,7 @@ pub(crate) struct RegisteredHandler {
     pub(crate) call: HandlerCall,
     pub(crate) context: bool,
     pub(crate) requires: Vec<Requirement>,
+    pub(crate) filter: Option<&'static (dyn Any + Send + Sync)>,
 }
 
 /// Two event types that claim one name.
@@ -269,7 +303,8 @@ impl Registry {
                 site.priority,
                 kind,
                 site.mode,
-            );
+            )
+            .with_options(site.group, site.retry, site.timeout_ms, site.publishes);
             keyed.push((
                 site,
                 RegisteredHandler {
@@ -282,6 +317,7 @@ impl Registry {
                         .iter()
                         .filter_map(|requirement| requirement())
                         .collect(),
+                    filter: registration.filter,
                 },
             ));
         }

@@ -5,7 +5,9 @@ use std::fmt;
 
 use crate::envelope::{LazyId, Uuid};
 use crate::error::PublishError;
+use crate::event::EventMeta;
 use crate::handler::{BoxError, HandlerInfo};
+use crate::layer::{Panicked, TimedOut};
 
 /// Why a handler call, or a whole delivery, failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +25,9 @@ pub enum FailureKind {
     /// A chain of follow-up events went deeper than `max_cascade_depth`
     /// or longer than `max_cascade_events`, and was stopped.
     CascadeLimit,
+    /// The handler did not finish within its time limit and was cancelled
+    /// (a blocking one is abandoned; its thread runs on).
+    Timeout,
 }
 
 impl fmt::Display for FailureKind {
@@ -33,6 +38,7 @@ impl fmt::Display for FailureKind {
             Self::NoRuntime => "found no runtime",
             Self::ShutDown => "found the bus shut down",
             Self::CascadeLimit => "hit the cascade limit",
+            Self::Timeout => "timed out",
         })
     }
 }
@@ -49,6 +55,8 @@ pub struct HandlerFailure {
     message: String,
     error: Option<BoxError>,
     attempts: u32,
+    /// The event as JSON, kept for the dead letters.
+    payload: Option<serde_json::Value>,
 }
 
 /// The event a failure belongs to.
@@ -68,7 +76,43 @@ impl HandlerFailure {
             message: error.to_string(),
             error: Some(error),
             attempts: 1,
+            payload: None,
         }
+    }
+
+    /// The failure of a call through the layers: a [`Panicked`] error is a
+    /// panic, a [`TimedOut`] one a timeout.
+    pub(crate) fn from_call(
+        handler: &HandlerInfo,
+        event: EventRef<'_>,
+        error: BoxError,
+        attempts: u32,
+    ) -> Self {
+        let mut failure = if let Some(panicked) = error.downcast_ref::<Panicked>() {
+            Self::from_panic(handler, event, panicked.message().to_owned())
+        } else {
+            let kind = if error.is::<TimedOut>() {
+                FailureKind::Timeout
+            } else {
+                FailureKind::Error
+            };
+            let mut failure = Self::from_error(handler, event, error);
+            failure.kind = kind;
+            failure
+        };
+        failure.attempts = attempts.max(1);
+        failure
+    }
+
+    /// Keeps the event as JSON, for the dead letters.
+    pub(crate) fn capture(&mut self, meta: &'static EventMeta, event: &dyn Any) {
+        if self.payload.is_none() {
+            self.payload = meta.to_json(event);
+        }
+    }
+
+    pub(crate) fn payload(&self) -> Option<&serde_json::Value> {
+        self.payload.as_ref()
     }
 
     pub(crate) fn from_panic(handler: &HandlerInfo, event: EventRef<'_>, message: String) -> Self {
@@ -80,6 +124,7 @@ impl HandlerFailure {
             message,
             error: None,
             attempts: 1,
+            payload: None,
         }
     }
 
@@ -94,6 +139,7 @@ impl HandlerFailure {
             message,
             error: None,
             attempts: 0,
+            payload: None,
         }
     }
 
@@ -371,6 +417,8 @@ impl Report {
 pub(crate) struct FailureSink<'a> {
     pub(crate) event: EventRef<'a>,
     pub(crate) failures: &'a mut Vec<HandlerFailure>,
+    /// The event, when failures keep it as JSON for the dead letters.
+    pub(crate) capture: Option<(&'static EventMeta, &'a dyn Any)>,
 }
 
 impl FailureSink<'_> {
@@ -378,7 +426,10 @@ impl FailureSink<'_> {
         self.event
     }
 
-    pub(crate) fn push(&mut self, failure: HandlerFailure) {
+    pub(crate) fn push(&mut self, mut failure: HandlerFailure) {
+        if let Some((meta, event)) = self.capture {
+            failure.capture(meta, event);
+        }
         self.failures.push(failure);
     }
 }

@@ -7,7 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, Mode};
-use crate::registry::{AsyncCall, CallArgs, ErasedCall, HandlerCall, TypedCall};
+use crate::invoke::Stack;
+use crate::registry::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, TypedCall};
 use crate::report::{take_panic, FailureSink, HandlerFailure};
 
 /// A route of any event type, as a bus stores it.
@@ -21,10 +22,14 @@ pub(crate) struct RouteEntry {
     pub(crate) counted: bool,
     /// Whether the handler takes parameters after the event.
     pub(crate) context: bool,
+    /// A [`Filter<E>`] for the handler's event type.
+    pub(crate) filter: Option<&'static (dyn Any + Send + Sync)>,
 }
 
 enum Call<E> {
     Typed(TypedCall<E>),
+    /// A handler with `filter = ..`: called only when the filter says so.
+    Filtered(TypedCall<E>, Filter<E>),
     Erased(ErasedCall),
 }
 
@@ -33,6 +38,7 @@ enum Call<E> {
 pub(crate) struct Deferred<E> {
     pub(crate) info: HandlerInfo,
     pub(crate) call: DeferredCall<E>,
+    pub(crate) filter: Option<Filter<E>>,
 }
 
 pub(crate) enum DeferredCall<E> {
@@ -66,6 +72,8 @@ pub(crate) struct TypedRoute<E> {
     pub(crate) deferred: Box<[Deferred<E>]>,
     /// Whether any handler reads the context, so the bus must build one.
     pub(crate) needs_context: bool,
+    /// Whether any inline handler has a filter.
+    filtered: bool,
 }
 
 /// Builds the route of `E`; stored in `E`'s metadata as a plain `fn` so
@@ -77,25 +85,35 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
     let mut infos = Vec::new();
     let mut deferred = Vec::new();
     let mut counted = 0;
+    let mut filtered = false;
     for entry in entries {
         let (call, info) = (entry.call, entry.info);
+        let filter = entry
+            .filter
+            .map(|filter| *filter.downcast_ref::<Filter<E>>().expect(PAIRED));
         match call {
             HandlerCall::Typed(call) => {
                 let call = *call.downcast_ref::<TypedCall<E>>().expect(PAIRED);
                 if info.mode() == Mode::Inline {
-                    calls.push(Call::Typed(call));
+                    filtered |= filter.is_some();
+                    calls.push(match filter {
+                        Some(filter) => Call::Filtered(call, filter),
+                        None => Call::Typed(call),
+                    });
                     infos.push(info);
                     counted += usize::from(entry.counted);
                 } else {
                     deferred.push(Deferred {
                         info,
                         call: DeferredCall::Sync(call),
+                        filter,
                     });
                 }
             }
             HandlerCall::Async(call) => deferred.push(Deferred {
                 info,
                 call: DeferredCall::Async(*call.downcast_ref::<AsyncCall<E>>().expect(PAIRED)),
+                filter,
             }),
             HandlerCall::Erased(call) => {
                 calls.push(Call::Erased(call));
@@ -110,12 +128,20 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
         counted,
         deferred: deferred.into_boxed_slice(),
         needs_context,
+        filtered,
     })
 }
 
 impl<E: Event> TypedRoute<E> {
-    /// Runs the inline handlers; returns how many of them are the event's
-    /// own.
+    /// Whether every handler runs inline, unfiltered, without a context:
+    /// the case `publish` keeps fast.
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        !self.needs_context && !self.filtered && self.deferred.is_empty()
+    }
+
+    /// Runs the inline handlers of a plain route with no layers; returns
+    /// how many of them are the event's own.
     #[inline]
     pub(crate) fn run_inline(
         &self,
@@ -125,12 +151,60 @@ impl<E: Event> TypedRoute<E> {
         sink: &mut FailureSink<'_>,
     ) -> usize {
         run_all(&self.infos, catch, sink, |at| match &self.calls[at] {
-            Call::Typed(call) => call(event, args),
+            Call::Typed(call) | Call::Filtered(call, _) => call(event, args),
             Call::Erased(call) => call(args),
         });
         self.counted
     }
+
+    /// Runs the inline handlers one by one through the layers, checking
+    /// filters; returns how many of the event's own handlers ran.
+    pub(crate) fn run_layered(
+        &self,
+        event: &E,
+        args: &CallArgs<'_>,
+        stack: Stack<'_>,
+        sink: &mut FailureSink<'_>,
+    ) -> usize {
+        let mut handled = self.counted;
+        for (call, info) in self.calls.iter().zip(&*self.infos) {
+            let handler = match call {
+                Call::Filtered(call, filter) => {
+                    if !filter(event) {
+                        // Skipped: neither handled nor failed.
+                        handled -= 1;
+                        continue;
+                    }
+                    Handler::Typed(*call)
+                }
+                Call::Typed(call) => Handler::Typed(*call),
+                Call::Erased(call) => Handler::Erased(*call),
+            };
+            let run = || match handler {
+                Handler::Typed(call) => call(event, args),
+                Handler::Erased(call) => call(args),
+            };
+            if let Some(failure) = stack.call_sync(info, sink.event(), args.context, &run) {
+                sink.push(failure);
+            }
+        }
+        handled
+    }
 }
+
+enum Handler<E> {
+    Typed(TypedCall<E>),
+    Erased(ErasedCall),
+}
+
+// By hand, as for `DeferredCall`: fn pointers are Copy whatever `E` is.
+impl<E> Clone for Handler<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Handler<E> {}
 
 /// Handlers that see events without their type: the catch-alls of event
 /// types no bus has a route for, and the `&DeadEvent` handlers.
@@ -153,8 +227,17 @@ impl ErasedRoute {
         self.calls.is_empty()
     }
 
-    pub(crate) fn run(&self, args: &CallArgs<'_>, catch: bool, sink: &mut FailureSink<'_>) {
-        run_all(&self.infos, catch, sink, |at| (self.calls[at])(args));
+    pub(crate) fn run(&self, args: &CallArgs<'_>, stack: Stack<'_>, sink: &mut FailureSink<'_>) {
+        if stack.layers.is_empty() {
+            run_all(&self.infos, stack.catch, sink, |at| (self.calls[at])(args));
+            return;
+        }
+        for (call, info) in self.calls.iter().zip(&*self.infos) {
+            if let Some(failure) = stack.call_sync(info, sink.event(), args.context, &|| call(args))
+            {
+                sink.push(failure);
+            }
+        }
     }
 }
 

@@ -14,10 +14,12 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 
+use crate::context::Context;
 use crate::handler::{BoxError, HandlerInfo};
 
 /// A type-erased run-time handler.
-pub(crate) type DynCall = Box<dyn Fn(&dyn Any) -> Result<(), BoxError> + Send + Sync>;
+pub(crate) type DynCall =
+    Box<dyn Fn(&dyn Any, Option<&Context>) -> Result<(), BoxError> + Send + Sync>;
 
 /// The run-time handlers of one event slot, in subscription order.
 pub(crate) type SlotSubs = Arc<[Arc<Sub>]>;
@@ -39,6 +41,8 @@ pub(crate) struct Sub {
     id: u64,
     pub(crate) info: HandlerInfo,
     call: DynCall,
+    /// A recorder, which keeps each event's envelope: the bus builds one.
+    reads_envelope: bool,
     in_flight: AtomicUsize,
     removed: AtomicBool,
     idle: Mutex<()>,
@@ -59,8 +63,8 @@ impl Sub {
         Some(CallGuard { sub: self })
     }
 
-    pub(crate) fn call(&self, event: &dyn Any) -> Result<(), BoxError> {
-        (self.call)(event)
+    pub(crate) fn call(&self, event: &dyn Any, context: Option<&Context>) -> Result<(), BoxError> {
+        (self.call)(event, context)
     }
 
     fn leave(&self) {
@@ -107,6 +111,8 @@ impl Drop for CallGuard<'_> {
 /// The run-time handlers of one bus, shared by its clones.
 pub(crate) struct RuntimeSubs {
     live: AtomicUsize,
+    /// Live subscriptions that read the envelope.
+    envelope_readers: AtomicUsize,
     table: ArcSwap<Vec<Option<SlotSubs>>>,
     writer: Mutex<()>,
 }
@@ -115,6 +121,7 @@ impl RuntimeSubs {
     pub(crate) fn new() -> Self {
         Self {
             live: AtomicUsize::new(0),
+            envelope_readers: AtomicUsize::new(0),
             table: ArcSwap::from_pointee(Vec::new()),
             writer: Mutex::new(()),
         }
@@ -132,6 +139,16 @@ impl RuntimeSubs {
 
     fn snapshot_of(&self, slot: usize) -> Option<SlotSubs> {
         self.table.load().get(slot).cloned().flatten()
+    }
+
+    /// Whether a live subscription of `slot` reads the envelope.
+    #[inline]
+    pub(crate) fn reads_envelope(&self, slot: usize) -> bool {
+        if self.envelope_readers.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        self.snapshot_of(slot)
+            .is_some_and(|subs| subs.iter().any(|sub| sub.reads_envelope))
     }
 
     /// Every live run-time handler, in subscription order, for
@@ -152,17 +169,22 @@ impl RuntimeSubs {
         slot: usize,
         info: HandlerInfo,
         call: DynCall,
+        reads_envelope: bool,
     ) -> Subscription {
         let sub = Arc::new(Sub {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             info,
             call,
+            reads_envelope,
             in_flight: AtomicUsize::new(0),
             removed: AtomicBool::new(false),
             idle: Mutex::new(()),
             idle_changed: Condvar::new(),
         });
         self.edit(slot, |subs| subs.push(Arc::clone(&sub)));
+        if reads_envelope {
+            self.envelope_readers.fetch_add(1, Ordering::Release);
+        }
         self.live.fetch_add(1, Ordering::Release);
         Subscription {
             subs: Arc::downgrade(self),
@@ -173,13 +195,16 @@ impl RuntimeSubs {
     }
 
     fn remove(&self, slot: usize, id: u64) {
-        let mut removed = false;
+        let mut removed = None;
         self.edit(slot, |subs| {
-            let before = subs.len();
-            subs.retain(|sub| sub.id != id);
-            removed = subs.len() != before;
+            if let Some(at) = subs.iter().position(|sub| sub.id == id) {
+                removed = Some(subs.remove(at));
+            }
         });
-        if removed {
+        if let Some(sub) = removed {
+            if sub.reads_envelope {
+                self.envelope_readers.fetch_sub(1, Ordering::Release);
+            }
             self.live.fetch_sub(1, Ordering::Release);
         }
     }

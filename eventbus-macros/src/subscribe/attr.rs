@@ -6,13 +6,31 @@ use syn::parse::Parser;
 use crate::ctxt::Ctxt;
 use crate::root::{parse_crate_path, parse_str};
 
+use syn::parse::Parse;
+
+/// Parses a whole-number option, or says what to write.
+fn parse_count(meta: &syn::meta::ParseNestedMeta<'_>, example: &str) -> syn::Result<syn::LitInt> {
+    meta.value()?.parse::<syn::LitInt>().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("this option takes a whole number, e.g. `{example}`"),
+        )
+    })
+}
+
 const VALID: &str = "`priority = N`, `mode = \"inline\" | \"background\" | \"blocking\"`, \
-                     `name = \"...\"` or `crate = \"...\"`";
+                     `group = \"...\"`, `retry = N`, `timeout_ms = N`, `filter = path::to_fn`, \
+                     `publishes = [Event, ..]`, `name = \"...\"` or `crate = \"...\"`";
 
 /// Each option that takes a value, with an example of one.
 const VALUE_EXAMPLES: &[(&str, &str)] = &[
     ("priority", "priority = 10"),
     ("mode", "mode = \"background\""),
+    ("group", "group = \"billing\""),
+    ("retry", "retry = 3"),
+    ("timeout_ms", "timeout_ms = 500"),
+    ("filter", "filter = only_large_orders"),
+    ("publishes", "publishes = [PaymentCharged]"),
     ("name", "name = \"send_receipt\""),
     ("crate", "crate = \"my_eventbus\""),
 ];
@@ -34,6 +52,11 @@ pub struct SubscribeAttrs {
     pub mode_token: Option<syn::LitStr>,
     pub name: Option<syn::LitStr>,
     pub crate_path: Option<syn::Path>,
+    pub group: Option<syn::LitStr>,
+    pub retry: u32,
+    pub timeout_ms: Option<syn::LitInt>,
+    pub filter: Option<syn::Path>,
+    pub publishes: Vec<syn::Type>,
 }
 
 impl SubscribeAttrs {
@@ -101,6 +124,53 @@ impl SubscribeAttrs {
                         ),
                     }
                     out.mode_token = Some(value);
+                }
+                "group" => {
+                    let value = parse_str(&meta, "group = \"billing\"")?;
+                    if value.value().trim().is_empty() {
+                        cx.error_spanned_by(
+                            &value,
+                            "a group name cannot be empty; write e.g. `group = \"billing\"`",
+                        );
+                    }
+                    out.group = Some(value);
+                }
+                "retry" => {
+                    let value = parse_count(&meta, "retry = 3")?;
+                    match value.base10_parse::<u32>() {
+                        Ok(retry) => out.retry = retry,
+                        Err(_) => cx.error_spanned_by(
+                            &value,
+                            "`retry` is how many times a failed call is tried again: a whole number, e.g. `retry = 3`",
+                        ),
+                    }
+                }
+                "timeout_ms" => {
+                    let value = parse_count(&meta, "timeout_ms = 500")?;
+                    match value.base10_parse::<u64>() {
+                        Ok(0) | Err(_) => cx.error_spanned_by(
+                            &value,
+                            "`timeout_ms` is a limit in milliseconds above zero, e.g. `timeout_ms = 500`",
+                        ),
+                        Ok(_) => out.timeout_ms = Some(value),
+                    }
+                }
+                "filter" => {
+                    let value = meta.value()?;
+                    let path: syn::Path = value.parse().map_err(|error| {
+                        syn::Error::new(
+                            error.span(),
+                            "`filter` names a function `fn(&E) -> bool`, e.g. `filter = only_large_orders`",
+                        )
+                    })?;
+                    out.filter = Some(path);
+                }
+                "publishes" => {
+                    let value = meta.value()?;
+                    let content;
+                    syn::bracketed!(content in value);
+                    let types = content.parse_terminated(syn::Type::parse, syn::Token![,])?;
+                    out.publishes = types.into_iter().collect();
                 }
                 "name" => {
                     let value = parse_str(&meta, "name = \"send_receipt\"")?;

@@ -14,21 +14,24 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
         Target::Event(ty) if handler.asyncness.is_some() => {
             let call = async_call(handler, ty);
             // Spanned on the event type, so "not an event" is reported there.
+            let (filter_item, filter) = filter(handler, ty);
             let register = quote_spanned! {ty.span()=>
-                #root::__private::HandlerRegistration::typed_async::<#ty>(#site, &__EVENTBUS_CALL)
+                #root::__private::HandlerRegistration::typed_async::<#ty>(#site, &__EVENTBUS_CALL, #filter)
             };
             quote! {
                 #call
 
                 static __EVENTBUS_CALL: #root::__private::AsyncCall<#ty> = __eventbus_call;
+                #filter_item
 
                 #root::__private::inventory::submit! { #register }
             }
         }
         Target::Event(ty) => {
             let body = sync_body(handler, &quote!(__eventbus_event));
+            let (filter_item, filter) = filter(handler, ty);
             let register = quote_spanned! {ty.span()=>
-                #root::__private::HandlerRegistration::typed::<#ty>(#site, &__EVENTBUS_CALL)
+                #root::__private::HandlerRegistration::typed::<#ty>(#site, &__EVENTBUS_CALL, #filter)
             };
             quote! {
                 #[allow(unused_variables)]
@@ -40,6 +43,7 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
                 }
 
                 static __EVENTBUS_CALL: #root::__private::TypedCall<#ty> = __eventbus_call;
+                #filter_item
 
                 #root::__private::inventory::submit! { #register }
             }
@@ -74,6 +78,26 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
     }
 }
 
+/// The `filter = path` function as a static, and the argument that
+/// registers it.
+fn filter(handler: &Handler<'_>, ty: &syn::Type) -> (TokenStream, TokenStream) {
+    let root = &handler.root;
+    match &handler.filter {
+        Some(path) => {
+            // Spanned on the path, so a function of the wrong type is
+            // reported there.
+            let item = quote_spanned! {path.span()=>
+                static __EVENTBUS_FILTER: #root::__private::Filter<#ty> = #path;
+            };
+            (
+                item,
+                quote!(::core::option::Option::Some(&__EVENTBUS_FILTER)),
+            )
+        }
+        None => (TokenStream::new(), quote!(::core::option::Option::None)),
+    }
+}
+
 /// Where and how the handler is written.
 fn site(handler: &Handler<'_>) -> TokenStream {
     let Handler {
@@ -83,9 +107,27 @@ fn site(handler: &Handler<'_>) -> TokenStream {
         root,
         extractors,
         mode,
+        group,
+        retry,
+        timeout_ms,
+        publishes,
         ..
     } = handler;
     let ident_str = syn::ext::IdentExt::unraw(*ident).to_string();
+    let group = match group {
+        Some(group) => quote!(::core::option::Option::Some(#group)),
+        None => quote!(::core::option::Option::None),
+    };
+    let timeout_ms = match timeout_ms {
+        Some(limit) => quote!(#limit),
+        None => quote!(0),
+    };
+    // Spanned on each type, so "not an event" is reported there.
+    let publishes = publishes.iter().map(|ty| {
+        quote_spanned! {ty.span()=>
+            <#ty as #root::Event>::__meta
+        }
+    });
     let handler_name = if let Some(name) = name {
         quote!(#name)
     } else {
@@ -114,6 +156,10 @@ fn site(handler: &Handler<'_>) -> TokenStream {
             mode: #root::__private::Mode::#mode,
             context: #context,
             requires: &[#(#requires),*],
+            group: #group,
+            retry: #retry,
+            timeout_ms: #timeout_ms,
+            publishes: &[#(#publishes),*],
         }
     }
 }

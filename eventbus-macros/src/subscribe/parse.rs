@@ -32,6 +32,11 @@ pub struct Handler<'a> {
     pub priority: i32,
     pub name: Option<syn::LitStr>,
     pub root: Root,
+    pub group: Option<syn::LitStr>,
+    pub retry: u32,
+    pub timeout_ms: Option<syn::LitInt>,
+    pub filter: Option<syn::Path>,
+    pub publishes: Vec<syn::Type>,
 }
 
 impl<'a> Handler<'a> {
@@ -63,6 +68,11 @@ impl<'a> Handler<'a> {
             priority: attrs.priority,
             name: attrs.name.clone(),
             root: Root::new(attrs.crate_path.clone()),
+            group: attrs.group.clone(),
+            retry: attrs.retry,
+            timeout_ms: attrs.timeout_ms.clone(),
+            filter: attrs.filter.clone(),
+            publishes: attrs.publishes.clone(),
         })
     }
 }

@@ -84,6 +84,23 @@ pub fn check_options(
              make the handler a plain `fn` and spawn from it if needed",
         );
     }
+    if let Some(timeout) = &attrs.timeout_ms {
+        if sig.asyncness.is_none() && attrs.mode != Mode::Blocking {
+            cx.error_spanned_by(
+                timeout,
+                "`timeout_ms` applies to async and blocking handlers: a plain `fn` running on the \
+                 publishing thread cannot be stopped; make it an `async fn`, or add \
+                 `mode = \"blocking\"`",
+            );
+        }
+    }
+    if let (Some(filter), true) = (&attrs.filter, catch_all) {
+        cx.error_spanned_by(
+            filter,
+            "`filter` applies to handlers of one event type; `&AnyEvent` and `&DeadEvent` \
+             handlers can check the event themselves",
+        );
+    }
     if let Some(token) = &attrs.mode_token {
         if sig.asyncness.is_some() && attrs.mode == Mode::Blocking {
             cx.error_spanned_by(

@@ -1,0 +1,243 @@
+//! Handlers that do not run inline on the publishing thread: async,
+//! background and blocking ones, awaited by `publish_async` or spawned.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::bus::Shared;
+use crate::context::Context;
+use crate::dispatch::{event_ref, Cascade, DeliveryParts, FollowUp};
+use crate::envelope::LazyId;
+use crate::event::{Event, EventMeta};
+use crate::handler::{BoxError, HandlerInfo, Mode};
+use crate::layer::{BoxFuture, Panicked};
+use crate::registry::{CallArgs, HandlerFuture, TypedCall};
+use crate::report::{FailureKind, HandlerFailure};
+use crate::route::{Deferred, DeferredCall};
+
+/// A finished call and the follow-ups it published.
+pub(crate) struct Finished {
+    pub(crate) failure: Option<HandlerFailure>,
+    pub(crate) follow_ups: Vec<FollowUp>,
+}
+
+/// What a deferred call owns, so its future can outlive the publish.
+struct Owned<E> {
+    shared: Arc<Shared>,
+    event: Arc<E>,
+    meta: &'static EventMeta,
+    context: Option<Arc<Context>>,
+    info: HandlerInfo,
+    id: LazyId,
+    depth: u32,
+}
+
+impl Shared {
+    /// The future of one deferred call, run through the layers: awaited by
+    /// `publish_async`, or spawned.
+    #[allow(clippy::result_large_err)] // the failure is the cold path
+    pub(crate) fn deferred_call<E: Event>(
+        self: &Arc<Self>,
+        deferred: &Deferred<E>,
+        event: &Arc<E>,
+        parts: &DeliveryParts<'_>,
+    ) -> Result<BoxFuture<'static, Finished>, HandlerFailure> {
+        if deferred.mode() == Mode::Blocking && !self.has_runtime() {
+            return Err(self.no_runtime(&deferred.info, parts, &**event));
+        }
+        let owned = Owned {
+            shared: Arc::clone(self),
+            event: Arc::clone(event),
+            meta: parts.meta,
+            // Each deferred handler has its own follow-ups.
+            context: parts.context.map(|context| Arc::new(context.fork())),
+            info: deferred.info.clone(),
+            id: LazyId::known(parts.id.get()),
+            depth: parts.depth,
+        };
+        let call = deferred.call;
+        Ok(Box::pin(async move {
+            let stack = owned.shared.stack();
+            let event = event_ref(owned.meta, &owned.id);
+            let context = owned.context.as_deref();
+            let failure = match (call, owned.info.mode()) {
+                (DeferredCall::Async(call), _) => {
+                    let make = || call(Arc::clone(&owned.event), owned.context.clone());
+                    stack
+                        .call_async(&owned.info, event, context, owned.depth, &make)
+                        .await
+                }
+                (DeferredCall::Sync(call), Mode::Blocking) => {
+                    let make = || owned.blocking(call);
+                    stack
+                        .call_async(&owned.info, event, context, owned.depth, &make)
+                        .await
+                }
+                (DeferredCall::Sync(call), _) => {
+                    let args = CallArgs {
+                        meta: owned.meta,
+                        event: &*owned.event,
+                        context,
+                    };
+                    let _depth = crate::dispatch::DepthScope::enter(owned.depth);
+                    stack.call_sync(&owned.info, event, context, &|| call(&owned.event, &args))
+                }
+            };
+            let failure = failure.map(|mut failure| {
+                owned
+                    .shared
+                    .capture(&mut failure, owned.meta, &*owned.event);
+                failure
+            });
+            Finished {
+                failure,
+                follow_ups: context.map(Context::take_follow_ups).unwrap_or_default(),
+            }
+        }))
+    }
+
+    /// Spawns a deferred call nobody awaits: it reports its failure, and
+    /// those of its follow-ups, as unobserved.
+    #[allow(clippy::result_large_err)] // the failure is the cold path
+    pub(crate) fn spawn_detached<E: Event>(
+        self: &Arc<Self>,
+        deferred: &Deferred<E>,
+        event: &Arc<E>,
+        parts: &DeliveryParts<'_>,
+    ) -> Result<(), HandlerFailure> {
+        let future = self.deferred_call(deferred, event, parts)?;
+        let shared = Arc::clone(self);
+        self.spawn(async move {
+            let finished = future.await;
+            let mut failures: Vec<HandlerFailure> = finished.failure.into_iter().collect();
+            let mut cascade = Cascade::default();
+            cascade.extend(finished.follow_ups);
+            shared.run_cascade_async(&mut failures, &mut cascade).await;
+            shared.unobserved(failures);
+        })
+        .ok_or_else(|| self.no_runtime(&deferred.info, parts, &**event))
+    }
+
+    fn has_runtime(&self) -> bool {
+        #[cfg(feature = "tokio")]
+        {
+            self.tasks.runtime().is_some()
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            false
+        }
+    }
+}
+
+impl<E: Event> Owned<E> {
+    /// One attempt of a blocking handler: the call, on the blocking pool.
+    fn blocking(&self, call: TypedCall<E>) -> HandlerFuture {
+        let (event, context, meta, depth) = (
+            Arc::clone(&self.event),
+            self.context.clone(),
+            self.meta,
+            self.depth,
+        );
+        let catch = self.shared.settings.catch_panics;
+        let work = move || {
+            let args = CallArgs {
+                meta,
+                event: &*event,
+                context: context.as_deref(),
+            };
+            let _depth = crate::dispatch::DepthScope::enter(depth);
+            if catch {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&event, &args)))
+                    .unwrap_or_else(|payload| {
+                        Err(Box::new(Panicked::new(crate::report::take_panic(payload))) as BoxError)
+                    })
+            } else {
+                call(&event, &args)
+            }
+        };
+        match self.shared.spawn_blocking(work) {
+            Some(handle) => Box::pin(async move {
+                handle
+                    .await
+                    .unwrap_or_else(|ended| Err(Box::new(Panicked::new(ended)) as BoxError))
+            }),
+            None => Box::pin(std::future::ready(Err(BoxError::from(
+                "the blocking pool is gone: its runtime shut down",
+            )))),
+        }
+    }
+}
+
+impl Shared {
+    fn no_runtime(
+        &self,
+        info: &HandlerInfo,
+        parts: &DeliveryParts<'_>,
+        event: &dyn Any,
+    ) -> HandlerFailure {
+        let mut failure = no_runtime(info, parts);
+        self.capture(&mut failure, parts.meta, event);
+        failure
+    }
+}
+
+fn no_runtime(info: &HandlerInfo, parts: &DeliveryParts<'_>) -> HandlerFailure {
+    HandlerFailure::delivery(
+        FailureKind::NoRuntime,
+        event_ref(parts.meta, parts.id),
+        format!(
+            "the {} {} handler {} was not run: no tokio runtime is running on this thread \
+             and none was given with `BusBuilder::runtime`; publish from inside a runtime, \
+             or give the bus one",
+            info.mode(),
+            info.kind(),
+            info.handler_name()
+        ),
+    )
+}
+
+/// Polls every future until all have finished; their outputs in order.
+pub(crate) struct JoinAll<T> {
+    futures: Vec<Option<BoxFuture<'static, T>>>,
+    outputs: Vec<Option<T>>,
+}
+
+impl<T> JoinAll<T> {
+    pub(crate) fn new(futures: Vec<BoxFuture<'static, T>>) -> Self {
+        let outputs = futures.iter().map(|_| None).collect();
+        Self {
+            futures: futures.into_iter().map(Some).collect(),
+            outputs,
+        }
+    }
+}
+
+impl<T> Unpin for JoinAll<T> {}
+
+impl<T> Future for JoinAll<T> {
+    type Output = Vec<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Vec<T>> {
+        let this = &mut *self;
+        let mut pending = false;
+        for (slot, output) in this.futures.iter_mut().zip(this.outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.outputs.iter_mut().filter_map(Option::take).collect())
+    }
+}

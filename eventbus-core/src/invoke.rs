@@ -1,0 +1,126 @@
+//! One handler call through the layer stack, with panics caught and the
+//! follow-ups of a failed attempt discarded.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::context::Context;
+use crate::dispatch::DepthScope;
+use crate::handler::{BoxError, HandlerInfo};
+use crate::layer::{BoxFuture, Call, Layer, Next, NextAsync, Panicked};
+use crate::registry::HandlerFuture;
+use crate::report::{take_panic, EventRef, HandlerFailure};
+
+/// What every call needs besides the handler.
+#[derive(Clone, Copy)]
+pub(crate) struct Stack<'a> {
+    pub(crate) layers: &'a [Arc<dyn Layer>],
+    pub(crate) catch: bool,
+}
+
+impl Stack<'_> {
+    /// Runs a sync handler call through the layers; the failure, if any,
+    /// names `info` and counts the attempts made.
+    pub(crate) fn call_sync(
+        self,
+        info: &HandlerInfo,
+        event: EventRef<'_>,
+        context: Option<&Context>,
+        handler: &dyn Fn() -> Result<(), BoxError>,
+    ) -> Option<HandlerFailure> {
+        let call = Call::new(event.name, event.id, context.map(Context::envelope), info);
+        let innermost = || {
+            let mark = context.map(Context::follow_up_mark);
+            let result = guard(self.catch, handler);
+            if let (Err(_), Some(context), Some(mark)) = (&result, context, mark) {
+                context.discard_follow_ups_after(mark);
+            }
+            result
+        };
+        // The layers run inside a catch too, so a panicking layer is a
+        // failure of this call and not of the bus.
+        let result = guard(self.catch, &|| {
+            Next::new(self.layers, &call, &innermost).run()
+        });
+        result
+            .err()
+            .map(|error| HandlerFailure::from_call(info, event, error, call.attempts()))
+    }
+
+    /// Runs an async handler call through the layers; `make` starts the
+    /// handler (again, on a retry).
+    pub(crate) async fn call_async(
+        self,
+        info: &HandlerInfo,
+        event: EventRef<'_>,
+        context: Option<&Context>,
+        depth: u32,
+        make: &(dyn Fn() -> HandlerFuture + Send + Sync),
+    ) -> Option<HandlerFailure> {
+        let call = Call::new(event.name, event.id, context.map(Context::envelope), info);
+        let catch = self.catch;
+        let innermost = move || -> BoxFuture<'_, Result<(), BoxError>> {
+            let mark = context.map(Context::follow_up_mark);
+            let attempt = Guarded {
+                inner: make(),
+                depth,
+                catch,
+            };
+            Box::pin(async move {
+                let result = attempt.await;
+                if let (Err(_), Some(context), Some(mark)) = (&result, context, mark) {
+                    context.discard_follow_ups_after(mark);
+                }
+                result
+            })
+        };
+        let layered = Guarded {
+            inner: NextAsync::new(self.layers, &call, &innermost).run(),
+            depth,
+            catch,
+        };
+        let result = layered.await;
+        result
+            .err()
+            .map(|error| HandlerFailure::from_call(info, event, error, call.attempts()))
+    }
+}
+
+/// Calls `f`, turning a panic into a [`Panicked`] error when `catch`.
+fn guard(catch: bool, f: &dyn Fn() -> Result<(), BoxError>) -> Result<(), BoxError> {
+    if !catch {
+        return f();
+    }
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|payload| Err(Box::new(Panicked::new(take_panic(payload)))))
+}
+
+/// A future polled with the cascade depth of its event set (so
+/// `bus.publish` inside an async handler counts toward the limit) and,
+/// when `catch`, its panics turned into [`Panicked`] errors.
+pub(crate) struct Guarded<F> {
+    pub(crate) inner: F,
+    pub(crate) depth: u32,
+    pub(crate) catch: bool,
+}
+
+impl<F> Future for Guarded<F>
+where
+    F: Future<Output = Result<(), BoxError>> + Unpin,
+{
+    type Output = Result<(), BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let _depth = DepthScope::enter(self.depth);
+        if !self.catch {
+            return Pin::new(&mut self.inner).poll(cx);
+        }
+        match catch_unwind(AssertUnwindSafe(|| Pin::new(&mut self.inner).poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => Poll::Ready(Err(Box::new(Panicked::new(take_panic(payload))))),
+        }
+    }
+}
