@@ -35,10 +35,11 @@
 //! that crate is linked: see the README's "Pitfalls" section.
 
 pub use eventbus_core::{
-    AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, EmitError, EmitErrorKind,
-    Envelope, Event, FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind,
-    IntoHandlerResult, Mode, Origin, PublishError, Report, SourceLocation, State, Subscription,
-    Uuid, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
+    layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
+    DeadLetters, EmitError, EmitErrorKind, Envelope, Event, FailureKind, FromContext,
+    HandlerFailure, HandlerInfo, HandlerKind, IntoHandlerResult, Layer, MemoryDeadLetters, Mode,
+    Origin, PublishError, Report, SourceLocation, State, Subscription, Uuid,
+    DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by
@@ -77,11 +78,14 @@ pub use eventbus_macros::Event;
 /// context need a name" and "cannot find function".
 pub use eventbus_macros::subscribe;
 
+#[cfg(feature = "testing")]
+pub use eventbus_core::testing;
+
 /// The names most programs need: `use eventbus::prelude::*;`.
 pub mod prelude {
     pub use crate::{
         subscribe, AnyEvent, Bus, BusBuilder, Context, DeadEvent, Event, HandlerFailure,
-        HandlerInfo, Report, State, Subscription,
+        HandlerInfo, Layer, Report, State, Subscription,
     };
 }
 

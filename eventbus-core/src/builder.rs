@@ -12,7 +12,7 @@ use crate::error::BuildError;
 use crate::event::{Event, EventMeta};
 use crate::handler::HandlerInfo;
 use crate::layer::{Layer, MetricsLayer, RetryLayer};
-use crate::registry::{HandlerCall, Registry, Resolved};
+use crate::registry::{HandlerCall, RegisteredHandler, Registry, Resolved};
 use crate::report::HandlerFailure;
 use crate::route::{ErasedRoute, RouteEntry};
 
@@ -222,7 +222,7 @@ impl BusBuilder {
     /// [`BuildError::DuplicateEventName`] when two event types share a
     /// name, [`BuildError::MissingHandlers`] when a type given to
     /// [`require`](Self::require) has no handler on this bus.
-    pub fn build(self) -> Result<Bus, BuildError> {
+    pub fn build(mut self) -> Result<Bus, BuildError> {
         let registry = Registry::get();
         if let Some(clash) = registry.clash {
             return Err(BuildError::DuplicateEventName {
@@ -248,33 +248,12 @@ impl BusBuilder {
         let mut wants_retry = false;
         let mut wants_timeout = false;
         for registered in &registry.handlers {
-            if self
-                .filter
-                .as_ref()
-                .is_some_and(|keep| !keep(&registered.info))
-            {
+            if !self.selects(&registered.info) {
                 continue;
-            }
-            if let Some(group) = registered.info.group() {
-                let selected = self
-                    .groups
-                    .as_ref()
-                    .is_some_and(|groups| groups.iter().any(|wanted| wanted == group));
-                if !selected {
-                    continue;
-                }
             }
             wants_retry |= registered.info.retry() > 0;
             wants_timeout |= registered.info.timeout().is_some();
-            for requirement in &registered.requires {
-                if !self.states.contains(requirement.type_id) {
-                    return Err(BuildError::MissingState {
-                        handler: registered.info.handler_name(),
-                        type_name: requirement.type_name,
-                        given: self.states.type_names(),
-                    });
-                }
-            }
+            self.check_state(registered)?;
             selected.push(registered.info.clone());
             let entry = |counted| RouteEntry {
                 call: registered.call,
@@ -316,18 +295,7 @@ impl BusBuilder {
             }
         }
 
-        // A handler's own `retry`/`timeout_ms` works without a layer of the
-        // kind added by hand: the bus adds one, innermost.
-        let mut layers = self.layers;
-        if wants_retry && !self.has_retry_layer {
-            layers.push(Arc::new(RetryLayer::default()));
-        }
-        #[cfg(feature = "tokio")]
-        if wants_timeout && !self.has_timeout_layer {
-            layers.push(Arc::new(crate::layer::TimeoutLayer::per_handler()));
-        }
-        #[cfg(not(feature = "tokio"))]
-        let _ = (wants_timeout, self.has_timeout_layer);
+        let layers = self.finish_layers(wants_retry, wants_timeout);
         let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
         let shared = Shared::new(
             routes
@@ -344,7 +312,7 @@ impl BusBuilder {
                 layers_read_envelope,
             },
             self.states,
-            layers.into_boxed_slice(),
+            layers,
             self.hooks,
             #[cfg(feature = "tokio")]
             self.runtime,
@@ -352,6 +320,54 @@ impl BusBuilder {
             self.queue_capacity,
         );
         Ok(Bus::from_shared(&Arc::new(shared)))
+    }
+}
+
+impl BusBuilder {
+    /// Whether a link-time handler is part of this bus: kept by
+    /// `filter_handlers`, and in a selected group if it has one.
+    fn selects(&self, info: &HandlerInfo) -> bool {
+        if self.filter.as_ref().is_some_and(|keep| !keep(info)) {
+            return false;
+        }
+        info.group().is_none_or(|group| {
+            self.groups
+                .as_ref()
+                .is_some_and(|groups| groups.iter().any(|wanted| wanted == group))
+        })
+    }
+
+    /// Fails when a selected handler takes a state that was not given.
+    fn check_state(&self, registered: &RegisteredHandler) -> Result<(), BuildError> {
+        match registered
+            .requires
+            .iter()
+            .find(|requirement| !self.states.contains(requirement.type_id))
+        {
+            Some(requirement) => Err(BuildError::MissingState {
+                handler: registered.info.handler_name(),
+                type_name: requirement.type_name,
+                given: self.states.type_names(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The layers, outermost first. A handler's own `retry`/`timeout_ms`
+    /// works without a layer of that kind added by hand: the bus adds one,
+    /// innermost.
+    fn finish_layers(&mut self, wants_retry: bool, wants_timeout: bool) -> Box<[Arc<dyn Layer>]> {
+        let mut layers = std::mem::take(&mut self.layers);
+        if wants_retry && !self.has_retry_layer {
+            layers.push(Arc::new(RetryLayer::default()));
+        }
+        #[cfg(feature = "tokio")]
+        if wants_timeout && !self.has_timeout_layer {
+            layers.push(Arc::new(crate::layer::TimeoutLayer::per_handler()));
+        }
+        #[cfg(not(feature = "tokio"))]
+        let _ = (wants_timeout, self.has_timeout_layer);
+        layers.into_boxed_slice()
     }
 }
 

@@ -32,10 +32,13 @@ pub(crate) struct Settings {
     pub(crate) layers_read_envelope: bool,
 }
 
+/// What `BusBuilder::on_error` is given.
+pub(crate) type ErrorHook = Box<dyn Fn(&HandlerFailure) + Send + Sync>;
+
 /// Where final failures go besides the caller's report.
 #[derive(Default)]
 pub(crate) struct Hooks {
-    pub(crate) on_error: Option<Box<dyn Fn(&HandlerFailure) + Send + Sync>>,
+    pub(crate) on_error: Option<ErrorHook>,
     pub(crate) dead_letters: Option<Arc<dyn DeadLetters>>,
     pub(crate) metrics: Option<MetricsLayer>,
 }

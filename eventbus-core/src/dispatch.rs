@@ -418,6 +418,12 @@ impl Shared {
                 let Some(_call) = sub.enter() else {
                     continue;
                 };
+                if sub.observer {
+                    // A recorder sees the event and its envelope; it is no
+                    // handler, and cannot fail the delivery.
+                    let _ = sub.call(place.event, place.context);
+                    continue;
+                }
                 handled += 1;
                 if stack.layers.is_empty() && place.context.is_none() {
                     run_one(&sub.info, stack.catch, &mut sink, || {

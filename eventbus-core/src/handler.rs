@@ -230,6 +230,8 @@ impl PartialEq for HandlerInfo {
 
 impl Eq for HandlerInfo {}
 
+// `publishes` is shown resolved to event names, not as fn pointers.
+#[allow(clippy::missing_fields_in_debug)]
 impl fmt::Debug for HandlerInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HandlerInfo")

@@ -14,6 +14,7 @@ mod dispatch;
 mod envelope;
 mod error;
 mod event;
+mod graph;
 mod handler;
 mod invoke;
 pub mod layer;
@@ -25,6 +26,9 @@ mod route;
 mod subscription;
 #[cfg(feature = "tokio")]
 mod tasks;
+/// Test support: [`Bus::record`] and [`Recorded`](testing::Recorded).
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use any_event::{AnyEvent, DeadEvent};
 pub use builder::{BusBuilder, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS};

@@ -166,13 +166,13 @@ impl<E: Event> TypedRoute<E> {
         stack: Stack<'_>,
         sink: &mut FailureSink<'_>,
     ) -> usize {
-        let mut handled = self.counted;
+        let mut ran = self.counted;
         for (call, info) in self.calls.iter().zip(&*self.infos) {
             let handler = match call {
                 Call::Filtered(call, filter) => {
                     if !filter(event) {
                         // Skipped: neither handled nor failed.
-                        handled -= 1;
+                        ran -= 1;
                         continue;
                     }
                     Handler::Typed(*call)
@@ -188,7 +188,7 @@ impl<E: Event> TypedRoute<E> {
                 sink.push(failure);
             }
         }
-        handled
+        ran
     }
 }
 

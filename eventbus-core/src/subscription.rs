@@ -41,8 +41,9 @@ pub(crate) struct Sub {
     id: u64,
     pub(crate) info: HandlerInfo,
     call: DynCall,
-    /// A recorder, which keeps each event's envelope: the bus builds one.
-    reads_envelope: bool,
+    /// An observer (a test recorder): it reads each event's envelope, so
+    /// the bus builds one, and it is no handler: not counted, not layered.
+    pub(crate) observer: bool,
     in_flight: AtomicUsize,
     removed: AtomicBool,
     idle: Mutex<()>,
@@ -148,7 +149,7 @@ impl RuntimeSubs {
             return false;
         }
         self.snapshot_of(slot)
-            .is_some_and(|subs| subs.iter().any(|sub| sub.reads_envelope))
+            .is_some_and(|subs| subs.iter().any(|sub| sub.observer))
     }
 
     /// Every live run-time handler, in subscription order, for
@@ -161,7 +162,10 @@ impl RuntimeSubs {
             .flat_map(|subs| subs.iter())
             .collect();
         subs.sort_by_key(|sub| sub.id);
-        subs.into_iter().map(|sub| sub.info.clone()).collect()
+        subs.into_iter()
+            .filter(|sub| !sub.observer)
+            .map(|sub| sub.info.clone())
+            .collect()
     }
 
     pub(crate) fn add(
@@ -169,20 +173,20 @@ impl RuntimeSubs {
         slot: usize,
         info: HandlerInfo,
         call: DynCall,
-        reads_envelope: bool,
+        observer: bool,
     ) -> Subscription {
         let sub = Arc::new(Sub {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             info,
             call,
-            reads_envelope,
+            observer,
             in_flight: AtomicUsize::new(0),
             removed: AtomicBool::new(false),
             idle: Mutex::new(()),
             idle_changed: Condvar::new(),
         });
         self.edit(slot, |subs| subs.push(Arc::clone(&sub)));
-        if reads_envelope {
+        if observer {
             self.envelope_readers.fetch_add(1, Ordering::Release);
         }
         self.live.fetch_add(1, Ordering::Release);
@@ -202,7 +206,7 @@ impl RuntimeSubs {
             }
         });
         if let Some(sub) = removed {
-            if sub.reads_envelope {
+            if sub.observer {
                 self.envelope_readers.fetch_sub(1, Ordering::Release);
             }
             self.live.fetch_sub(1, Ordering::Release);

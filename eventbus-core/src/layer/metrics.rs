@@ -47,8 +47,11 @@ pub const LATENCY_BUCKETS: [Duration; 7] = [
 /// ```
 #[derive(Clone, Default)]
 pub struct MetricsLayer {
-    registry: Arc<RwLock<HashMap<(&'static str, &'static str), Arc<Stats>>>>,
+    registry: Arc<RwLock<HashMap<HandlerKey, Arc<Stats>>>>,
 }
+
+/// A handler's name and its event's name.
+type HandlerKey = (&'static str, &'static str);
 
 #[derive(Default)]
 struct Stats {

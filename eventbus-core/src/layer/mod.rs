@@ -196,19 +196,15 @@ impl<'a> Next<'a> {
     ///
     /// The handler's error, or that of a layer further in.
     pub fn run(&self) -> Result<(), BoxError> {
-        match self.layers.split_first() {
-            Some((layer, rest)) => layer.call(
-                self.call,
-                Next {
-                    layers: rest,
-                    ..*self
-                },
-            ),
-            None => {
-                self.call.count_attempt();
-                (self.handler)()
-            }
+        if let Some((layer, rest)) = self.layers.split_first() {
+            let next = Next {
+                layers: rest,
+                ..*self
+            };
+            return layer.call(self.call, next);
         }
+        self.call.count_attempt();
+        (self.handler)()
     }
 }
 
@@ -247,20 +243,17 @@ impl<'a> NextAsync<'a> {
 
     /// Calls the next layer, or the handler. May be called more than once
     /// (to retry): each call starts the handler anew.
+    #[must_use = "the handler runs when the future is awaited"]
     pub fn run(&self) -> BoxFuture<'a, Result<(), BoxError>> {
-        match self.layers.split_first() {
-            Some((layer, rest)) => layer.call_async(
-                self.call,
-                NextAsync {
-                    layers: rest,
-                    ..*self
-                },
-            ),
-            None => {
-                self.call.count_attempt();
-                (self.handler)()
-            }
+        if let Some((layer, rest)) = self.layers.split_first() {
+            let next = NextAsync {
+                layers: rest,
+                ..*self
+            };
+            return layer.call_async(self.call, next);
         }
+        self.call.count_attempt();
+        (self.handler)()
     }
 }
 

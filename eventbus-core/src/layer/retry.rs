@@ -84,7 +84,7 @@ impl RetryPolicy {
             return wait;
         }
         let half = wait / 2;
-        let spread = u64::try_from((wait - half).as_nanos()).unwrap_or(u64::MAX);
+        let spread = u64::try_from(wait.saturating_sub(half).as_nanos()).unwrap_or(u64::MAX);
         half + Duration::from_nanos(random() % spread.max(1))
     }
 }

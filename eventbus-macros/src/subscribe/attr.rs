@@ -86,120 +86,138 @@ impl SubscribeAttrs {
                     format!("the subscribe option `{key}` needs a value, e.g. `{example}`"),
                 ));
             }
-            match key.as_str() {
-                "priority" => {
-                    let input = meta.value()?;
-                    let minus: Option<syn::Token![-]> = input.parse()?;
-                    let value: syn::LitInt = input.parse().map_err(|error| {
-                        syn::Error::new(
-                            error.span(),
-                            "the priority must be a whole number, e.g. `priority = 10` or `priority = -5`",
-                        )
-                    })?;
-                    let parsed = value
-                        .base10_parse::<i64>()
-                        .ok()
-                        .map(|number| if minus.is_some() { -number } else { number })
-                        .and_then(|number| i32::try_from(number).ok());
-                    match parsed {
-                        Some(priority) => out.priority = priority,
-                        None => cx.error_spanned_by(
-                            &value,
-                            "the priority must fit in an `i32` (from -2147483648 to 2147483647)",
-                        ),
-                    }
-                }
-                "mode" => {
-                    let value = parse_str(&meta, "mode = \"background\"")?;
-                    match value.value().as_str() {
-                        "inline" => out.mode = Mode::Inline,
-                        "background" => out.mode = Mode::Background,
-                        "blocking" => out.mode = Mode::Blocking,
-                        other => cx.error_spanned_by(
-                            &value,
-                            format!(
-                                "unknown mode `{other}`; expected `\"inline\"` (the default), \
-                                 `\"background\"` or `\"blocking\"`"
-                            ),
-                        ),
-                    }
-                    out.mode_token = Some(value);
-                }
-                "group" => {
-                    let value = parse_str(&meta, "group = \"billing\"")?;
-                    if value.value().trim().is_empty() {
-                        cx.error_spanned_by(
-                            &value,
-                            "a group name cannot be empty; write e.g. `group = \"billing\"`",
-                        );
-                    }
-                    out.group = Some(value);
-                }
-                "retry" => {
-                    let value = parse_count(&meta, "retry = 3")?;
-                    match value.base10_parse::<u32>() {
-                        Ok(retry) => out.retry = retry,
-                        Err(_) => cx.error_spanned_by(
-                            &value,
-                            "`retry` is how many times a failed call is tried again: a whole number, e.g. `retry = 3`",
-                        ),
-                    }
-                }
-                "timeout_ms" => {
-                    let value = parse_count(&meta, "timeout_ms = 500")?;
-                    match value.base10_parse::<u64>() {
-                        Ok(0) | Err(_) => cx.error_spanned_by(
-                            &value,
-                            "`timeout_ms` is a limit in milliseconds above zero, e.g. `timeout_ms = 500`",
-                        ),
-                        Ok(_) => out.timeout_ms = Some(value),
-                    }
-                }
-                "filter" => {
-                    let value = meta.value()?;
-                    let path: syn::Path = value.parse().map_err(|error| {
-                        syn::Error::new(
-                            error.span(),
-                            "`filter` names a function `fn(&E) -> bool`, e.g. `filter = only_large_orders`",
-                        )
-                    })?;
-                    out.filter = Some(path);
-                }
-                "publishes" => {
-                    let value = meta.value()?;
-                    let content;
-                    syn::bracketed!(content in value);
-                    let types = content.parse_terminated(syn::Type::parse, syn::Token![,])?;
-                    out.publishes = types.into_iter().collect();
-                }
-                "name" => {
-                    let value = parse_str(&meta, "name = \"send_receipt\"")?;
-                    if value.value().trim().is_empty() {
-                        cx.error_spanned_by(
-                            &value,
-                            "a handler name cannot be empty; write e.g. `name = \"send_receipt\"`",
-                        );
-                    }
-                    out.name = Some(value);
-                }
-                "crate" => {
-                    let value = parse_str(&meta, "crate = \"my_eventbus\"")?;
-                    match parse_crate_path(&value) {
-                        Ok(path) => out.crate_path = Some(path),
-                        Err(error) => cx.syn_error(error),
-                    }
-                }
-                _ => {
-                    return Err(meta.error(format!(
-                        "unknown subscribe option `{key}`; expected {VALID}"
-                    )));
-                }
-            }
-            Ok(())
+            out.option(cx, &key, &meta)
         });
         if let Err(error) = parser.parse2(args) {
             cx.syn_error(error);
         }
         out
     }
+
+    /// Reads the value of one option, `key`.
+    fn option(
+        &mut self,
+        cx: &Ctxt,
+        key: &str,
+        meta: &syn::meta::ParseNestedMeta<'_>,
+    ) -> syn::Result<()> {
+        match key {
+            "priority" => {
+                if let Some(priority) = parse_priority(cx, meta)? {
+                    self.priority = priority;
+                }
+            }
+            "mode" => {
+                let value = parse_str(meta, "mode = \"background\"")?;
+                match value.value().as_str() {
+                    "inline" => self.mode = Mode::Inline,
+                    "background" => self.mode = Mode::Background,
+                    "blocking" => self.mode = Mode::Blocking,
+                    other => cx.error_spanned_by(
+                        &value,
+                        format!(
+                            "unknown mode `{other}`; expected `\"inline\"` (the default), \
+                             `\"background\"` or `\"blocking\"`"
+                        ),
+                    ),
+                }
+                self.mode_token = Some(value);
+            }
+            "group" => {
+                let value = parse_str(meta, "group = \"billing\"")?;
+                if value.value().trim().is_empty() {
+                    cx.error_spanned_by(
+                        &value,
+                        "a group name cannot be empty; write e.g. `group = \"billing\"`",
+                    );
+                }
+                self.group = Some(value);
+            }
+            "retry" => {
+                let value = parse_count(meta, "retry = 3")?;
+                match value.base10_parse::<u32>() {
+                    Ok(retry) => self.retry = retry,
+                    Err(_) => cx.error_spanned_by(
+                        &value,
+                        "`retry` is how many times a failed call is tried again: a whole number, e.g. `retry = 3`",
+                    ),
+                }
+            }
+            "timeout_ms" => {
+                let value = parse_count(meta, "timeout_ms = 500")?;
+                match value.base10_parse::<u64>() {
+                    Ok(0) | Err(_) => cx.error_spanned_by(
+                        &value,
+                        "`timeout_ms` is a limit in milliseconds above zero, e.g. `timeout_ms = 500`",
+                    ),
+                    Ok(_) => self.timeout_ms = Some(value),
+                }
+            }
+            "filter" => {
+                let value = meta.value()?;
+                let path: syn::Path = value.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`filter` names a function `fn(&E) -> bool`, e.g. `filter = only_large_orders`",
+                    )
+                })?;
+                self.filter = Some(path);
+            }
+            "publishes" => {
+                let value = meta.value()?;
+                let content;
+                syn::bracketed!(content in value);
+                let types = content.parse_terminated(syn::Type::parse, syn::Token![,])?;
+                self.publishes = types.into_iter().collect();
+            }
+            "name" => {
+                let value = parse_str(meta, "name = \"send_receipt\"")?;
+                if value.value().trim().is_empty() {
+                    cx.error_spanned_by(
+                        &value,
+                        "a handler name cannot be empty; write e.g. `name = \"send_receipt\"`",
+                    );
+                }
+                self.name = Some(value);
+            }
+            "crate" => {
+                let value = parse_str(meta, "crate = \"my_eventbus\"")?;
+                match parse_crate_path(&value) {
+                    Ok(path) => self.crate_path = Some(path),
+                    Err(error) => cx.syn_error(error),
+                }
+            }
+            _ => {
+                return Err(meta.error(format!(
+                    "unknown subscribe option `{key}`; expected {VALID}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads `priority = N`, negative numbers included; `None` after reporting
+/// a number out of range.
+fn parse_priority(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<i32>> {
+    let input = meta.value()?;
+    let minus: Option<syn::Token![-]> = input.parse()?;
+    let value: syn::LitInt = input.parse().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            "the priority must be a whole number, e.g. `priority = 10` or `priority = -5`",
+        )
+    })?;
+    let parsed = value
+        .base10_parse::<i64>()
+        .ok()
+        .map(|number| if minus.is_some() { -number } else { number })
+        .and_then(|number| i32::try_from(number).ok());
+    if parsed.is_none() {
+        cx.error_spanned_by(
+            &value,
+            "the priority must fit in an `i32` (from -2147483648 to 2147483647)",
+        );
+    }
+    Ok(parsed)
 }

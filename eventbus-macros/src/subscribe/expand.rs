@@ -114,13 +114,15 @@ fn site(handler: &Handler<'_>) -> TokenStream {
         ..
     } = handler;
     let ident_str = syn::ext::IdentExt::unraw(*ident).to_string();
-    let group = match group {
-        Some(group) => quote!(::core::option::Option::Some(#group)),
-        None => quote!(::core::option::Option::None),
+    let group = if let Some(group) = group {
+        quote!(::core::option::Option::Some(#group))
+    } else {
+        quote!(::core::option::Option::None)
     };
-    let timeout_ms = match timeout_ms {
-        Some(limit) => quote!(#limit),
-        None => quote!(0),
+    let timeout_ms = if let Some(limit) = timeout_ms {
+        quote!(#limit)
+    } else {
+        quote!(0)
     };
     // Spanned on each type, so "not an event" is reported there.
     let publishes = publishes.iter().map(|ty| {
