@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use eventbus::layer::TracingLayer;
 use eventbus::prelude::*;
 
 /// An event is plain data with `#[derive(Event)]`.
@@ -90,7 +91,15 @@ impl std::error::Error for PaymentDeclined {}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let bus = Bus::new();
+    // Log every delivery and handler call, and each failure, to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let bus = Bus::builder()
+        .layer(TracingLayer::new())
+        .build()
+        .expect("no two event types share a name");
 
     println!("-- handlers found at link time --");
     for handler in bus.handlers() {

@@ -69,13 +69,13 @@ fn quickstart_shows_routing_failures_and_subscriptions() {
          -- async handlers run concurrently; publish_async waits for them --\n\
          audit: OrderShipped {\"item\":\"Book\"}\n\
          tracking: parcel for Book registered\n\
-         mail: Book shipped (event #1)\n\
+         mail: Book shipped (event #4)\n\
          handled by 2\n\
          -- emit queues the event and returns; shutdown delivers the queue --\n\
          emitted\n\
          audit: OrderShipped {\"item\":\"Lamp\"}\n\
          tracking: parcel for Lamp registered\n\
-         mail: Lamp shipped (event #2)\n\
+         mail: Lamp shipped (event #5)\n\
          shut down; nothing was lost\n"
     );
 }
@@ -140,5 +140,39 @@ fn order_chain_delivers_breadth_first_with_lineage() {
     assert_eq!(
         lines[4],
         format!("root event {root}: 1 handler, 0 failures")
+    );
+}
+
+#[test]
+fn production_retries_breaks_the_circuit_and_keeps_dead_letters() {
+    assert_eq!(
+        run_example("production"),
+        "-- two good orders: the first gateway call fails, the retry succeeds --\n\
+         mail: receipt for order 1 sent\n\
+         order 1: ok = true\n\
+         mail: receipt for order 2 sent\n\
+         order 2: ok = true\n\
+         -- stolen cards: every attempt fails, each event becomes a dead letter --\n\
+         -- after two failed orders in a row the circuit opens --\n\
+         order 3: handler production::charge_card returned an error on shop.order_placed: card stolen refused (attempts: 3)\n\
+         order 4: handler production::charge_card returned an error on shop.order_placed: card stolen refused (attempts: 3)\n\
+         order 5: handler production::charge_card returned an error on shop.order_placed: circuit open for production::charge_card (attempts: 0)\n\
+         -- handler metrics --\n\
+         production::charge_card on shop.order_placed: 5 calls, 3 failed\n\
+         production::mail_receipt on billing.payment_charged: 2 calls, 0 failed\n\
+         -- dead letters --\n\
+         shop.order_placed {\"card\":\"stolen\",\"order\":3} -> card stolen refused\n\
+         shop.order_placed {\"card\":\"stolen\",\"order\":4} -> card stolen refused\n\
+         shop.order_placed {\"card\":\"stolen\",\"order\":5} -> circuit open for production::charge_card\n\
+         on_error calls: 3\n\
+         -- event graph (Mermaid) --\n\
+         flowchart LR\n    \
+             e0([\"billing.payment_charged\"])\n    \
+             e1([\"shop.order_placed\"])\n    \
+             h0[\"production::charge_card [billing]\"]\n    \
+             e1 --> h0\n    \
+             h0 -.-> e0\n    \
+             h1[\"production::mail_receipt [mail]\"]\n    \
+             e0 --> h1\n"
     );
 }

@@ -100,7 +100,7 @@ impl HandlerFailure {
             failure.kind = kind;
             failure
         };
-        failure.attempts = attempts.max(1);
+        failure.attempts = attempts;
         failure
     }
 
