@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use eventbus::layer::{Call, MetricsLayer, Next, TracingLayer};
@@ -33,9 +33,7 @@ static GATEWAY_CALLS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
 #[subscribe(group = "billing", retry = 2, publishes = [PaymentCharged])]
 fn charge_card(order: &OrderPlaced, ctx: &Context) -> Result<(), String> {
-    let mut calls = GATEWAY_CALLS
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner());
+    let mut calls = GATEWAY_CALLS.lock().unwrap_or_else(PoisonError::into_inner);
     calls.push(order.order);
     let attempt = calls.iter().filter(|seen| **seen == order.order).count();
     if order.card == "stolen" {
@@ -78,9 +76,7 @@ impl CircuitBreaker {
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, u32>> {
-        self.failures
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

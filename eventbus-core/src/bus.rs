@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::builder::BusBuilder;
+use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::context::{Context, State, States};
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::dispatch::{cascade_depth_failure, nested_depth, Cascade, Delivered, Parent};
+use crate::dispatch::{nested_depth, Delivered, Parent};
 use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::bus::Bus;
-use crate::dispatch::FollowUp;
+use crate::cascade::FollowUp;
 use crate::envelope::Envelope;
 use crate::event::Event;
 use crate::handler::BoxError;

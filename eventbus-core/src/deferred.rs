@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::bus::Shared;
+use crate::cascade::{Cascade, FollowUp};
 use crate::context::Context;
-use crate::dispatch::{event_ref, Cascade, DeliveryParts, FollowUp};
+use crate::dispatch::{event_ref, DeliveryParts};
 use crate::envelope::LazyId;
 use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, Mode};

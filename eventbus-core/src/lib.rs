@@ -7,6 +7,7 @@
 mod any_event;
 mod builder;
 mod bus;
+mod cascade;
 mod context;
 mod dead_letter;
 mod deferred;

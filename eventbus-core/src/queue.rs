@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 use crate::bus::{Bus, Shared};
-use crate::dispatch::{cascade_depth_failure, nested_depth, Cascade, Parent};
+use crate::cascade::{cascade_depth_failure, Cascade};
+use crate::dispatch::{nested_depth, Parent};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
