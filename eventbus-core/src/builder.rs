@@ -295,7 +295,8 @@ impl BusBuilder {
             }
         }
 
-        let layers = self.finish_layers(wants_retry, wants_timeout);
+        let policy_layers = self.policy_layers(wants_retry, wants_timeout);
+        let layers: Box<[Arc<dyn Layer>]> = std::mem::take(&mut self.layers).into_boxed_slice();
         let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
         let shared = Shared::new(
             routes
@@ -313,6 +314,7 @@ impl BusBuilder {
             },
             self.states,
             layers,
+            policy_layers,
             self.hooks,
             #[cfg(feature = "tokio")]
             self.runtime,
@@ -353,11 +355,12 @@ impl BusBuilder {
         }
     }
 
-    /// The layers, outermost first. A handler's own `retry`/`timeout_ms`
-    /// works without a layer of that kind added by hand: the bus adds one,
-    /// innermost.
-    fn finish_layers(&mut self, wants_retry: bool, wants_timeout: bool) -> Box<[Arc<dyn Layer>]> {
-        let mut layers = std::mem::take(&mut self.layers);
+    /// The layers for handlers with their own `retry`/`timeout_ms`,
+    /// outermost first: those added, and, when no layer of that kind was
+    /// added by hand, one the bus adds, innermost. Other handlers do not
+    /// go through these.
+    fn policy_layers(&self, wants_retry: bool, wants_timeout: bool) -> Box<[Arc<dyn Layer>]> {
+        let mut layers = self.layers.clone();
         if wants_retry && !self.has_retry_layer {
             layers.push(Arc::new(RetryLayer::default()));
         }

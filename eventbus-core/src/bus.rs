@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     pub(crate) states: States,
     /// Outermost first.
     pub(crate) layers: Box<[Arc<dyn Layer>]>,
+    /// `layers` and the retry/timeout layers added for handlers' own
+    /// options; used for those handlers only.
+    pub(crate) policy_layers: Box<[Arc<dyn Layer>]>,
     pub(crate) hooks: Hooks,
     sequence: AtomicU64,
     /// Live `Bus` values; the queue closes when the last one drops.
@@ -79,6 +82,7 @@ impl Shared {
         settings: Settings,
         states: States,
         layers: Box<[Arc<dyn Layer>]>,
+        policy_layers: Box<[Arc<dyn Layer>]>,
         hooks: Hooks,
         #[cfg(feature = "tokio")] runtime: Option<tokio::runtime::Handle>,
         #[cfg(feature = "tokio")] queue_capacity: usize,
@@ -92,6 +96,7 @@ impl Shared {
             settings,
             states,
             layers,
+            policy_layers,
             hooks,
             sequence: AtomicU64::new(0),
             handles: AtomicUsize::new(0),
@@ -160,6 +165,7 @@ impl Shared {
     pub(crate) fn stack(&self) -> Stack<'_> {
         Stack {
             layers: &self.layers,
+            policy_layers: &self.policy_layers,
             catch: self.settings.catch_panics,
         }
     }

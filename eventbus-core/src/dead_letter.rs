@@ -59,11 +59,7 @@ impl fmt::Display for DeadLetter {
                 self.attempts,
                 self.message
             ),
-            None => write!(
-                f,
-                "{} {} was not delivered: {}",
-                self.event_name, self.event_id, self.message
-            ),
+            None => write!(f, "{} {}: {}", self.event_name, self.event_id, self.message),
         }
     }
 }

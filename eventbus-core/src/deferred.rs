@@ -60,7 +60,7 @@ impl Shared {
             depth: parts.depth,
         };
         let call = deferred.call;
-        Ok(Box::pin(async move {
+        let future: BoxFuture<'static, Finished> = Box::pin(async move {
             let stack = owned.shared.stack();
             let event = event_ref(owned.meta, &owned.id);
             let context = owned.context.as_deref();
@@ -97,6 +97,11 @@ impl Shared {
                 failure,
                 follow_ups: context.map(Context::take_follow_ups).unwrap_or_default(),
             }
+        });
+        // Inside the layers' delivery spans, outermost first, wherever the
+        // future is polled.
+        Ok(parts.spans.iter().rev().fold(future, |future, span| {
+            Box::pin(tracing::Instrument::instrument(future, span.clone()))
         }))
     }
 

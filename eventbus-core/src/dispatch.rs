@@ -136,6 +136,8 @@ struct Delivery<'r, E> {
     context: Option<Context>,
     id: &'r LazyId,
     depth: u32,
+    /// The layers' spans around this delivery; deferred calls carry them.
+    spans: Vec<tracing::Span>,
 }
 
 impl Shared {
@@ -176,6 +178,7 @@ impl Shared {
             meta,
             route,
             held,
+            spans: self.delivery_spans(meta, context.as_ref()),
             context,
             id,
             depth: parent.depth,
@@ -299,7 +302,7 @@ impl Shared {
         cascade: &mut Cascade,
     ) -> Delivered {
         let delivery = self.prepare(event, parent, id);
-        let _span = self.delivery_spans(&delivery);
+        let _spans = enter(&delivery.spans);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
         if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
@@ -318,7 +321,7 @@ impl Shared {
                 }
             }
         }
-        self.finish(delivery, handled, scheduled, failures, cascade)
+        self.finish(&delivery, handled, scheduled, failures, cascade)
     }
 
     /// Delivers `event`, awaiting its async and blocking handlers
@@ -333,7 +336,7 @@ impl Shared {
     ) -> Delivered {
         let delivery = self.prepare(event, parent, id);
         let mut handled = {
-            let _span = self.delivery_spans(&delivery);
+            let _spans = enter(&delivery.spans);
             self.run_inline(&delivery, failures)
         };
         let mut scheduled = 0;
@@ -372,7 +375,7 @@ impl Shared {
                 cascade.extend(finished.follow_ups);
             }
         }
-        self.finish(delivery, handled, scheduled, failures, cascade)
+        self.finish(&delivery, handled, scheduled, failures, cascade)
     }
 
     fn run_inline<E: Event>(
@@ -383,25 +386,25 @@ impl Shared {
         self.run_handlers(delivery.route, &delivery.place(), failures)
     }
 
-    /// The spans the layers open around one delivery.
-    fn delivery_spans<E: Event>(
+    /// The spans the layers open around one delivery, outermost first.
+    fn delivery_spans(
         &self,
-        delivery: &Delivery<'_, E>,
-    ) -> Vec<tracing::span::EnteredSpan> {
+        meta: &'static EventMeta,
+        context: Option<&Context>,
+    ) -> Vec<tracing::Span> {
         if self.layers.is_empty() {
             return Vec::new();
         }
-        let envelope = delivery.context.as_ref().map(Context::envelope);
+        let envelope = context.map(Context::envelope);
         self.layers
             .iter()
-            .filter_map(|layer| layer.delivery_span(delivery.meta.name(), envelope))
-            .map(tracing::Span::entered)
+            .filter_map(|layer| layer.delivery_span(meta.name(), envelope))
             .collect()
     }
 
     fn finish<E: Event>(
         &self,
-        delivery: Delivery<'_, E>,
+        delivery: &Delivery<'_, E>,
         handled: usize,
         scheduled: usize,
         failures: &mut Vec<HandlerFailure>,
@@ -424,6 +427,7 @@ pub(crate) struct DeliveryParts<'a> {
     pub(crate) context: Option<&'a Context>,
     pub(crate) id: &'a LazyId,
     pub(crate) depth: u32,
+    pub(crate) spans: &'a [tracing::Span],
 }
 
 impl<E: Event> Delivery<'_, E> {
@@ -443,8 +447,14 @@ impl<E: Event> Delivery<'_, E> {
             context: self.context.as_ref(),
             id: self.id,
             depth: self.depth,
+            spans: &self.spans,
         }
     }
+}
+
+/// Enters each span, outermost first, until the guards drop.
+fn enter(spans: &[tracing::Span]) -> Vec<tracing::span::Entered<'_>> {
+    spans.iter().map(tracing::Span::enter).collect()
 }
 
 /// Where a failure of a deferred call belongs.

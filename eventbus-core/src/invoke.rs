@@ -17,11 +17,28 @@ use crate::report::{take_panic, EventRef, HandlerFailure};
 /// What every call needs besides the handler.
 #[derive(Clone, Copy)]
 pub(crate) struct Stack<'a> {
+    /// The layers added to the bus.
     pub(crate) layers: &'a [Arc<dyn Layer>],
+    /// The same, with the retry and timeout layers the bus adds for
+    /// handlers that set `retry` or `timeout_ms`.
+    pub(crate) policy_layers: &'a [Arc<dyn Layer>],
     pub(crate) catch: bool,
 }
 
-impl Stack<'_> {
+/// Whether a handler's own options need the policy layers.
+pub(crate) fn has_policy(info: &HandlerInfo) -> bool {
+    info.retry() > 0 || info.timeout().is_some()
+}
+
+impl<'a> Stack<'a> {
+    fn layers_for(&self, info: &HandlerInfo) -> &'a [Arc<dyn Layer>] {
+        if has_policy(info) {
+            self.policy_layers
+        } else {
+            self.layers
+        }
+    }
+
     /// Runs a sync handler call through the layers; the failure, if any,
     /// names `info` and counts the attempts made.
     pub(crate) fn call_sync(
@@ -42,9 +59,8 @@ impl Stack<'_> {
         };
         // The layers run inside a catch too, so a panicking layer is a
         // failure of this call and not of the bus.
-        let result = guard(self.catch, &|| {
-            Next::new(self.layers, &call, &innermost).run()
-        });
+        let layers = self.layers_for(info);
+        let result = guard(self.catch, &|| Next::new(layers, &call, &innermost).run());
         result
             .err()
             .map(|error| HandlerFailure::from_call(info, event, error, call.attempts()))
@@ -77,8 +93,13 @@ impl Stack<'_> {
                 result
             })
         };
+        let layers = self.layers_for(info);
+        // The stack is entered on the first poll, inside the catch: a layer
+        // that panics while making its future fails this call only.
+        let stacked: BoxFuture<'_, Result<(), BoxError>> =
+            Box::pin(async { NextAsync::new(layers, &call, &innermost).run().await });
         let layered = Guarded {
-            inner: NextAsync::new(self.layers, &call, &innermost).run(),
+            inner: stacked,
             depth,
             catch,
         };

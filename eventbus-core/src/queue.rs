@@ -48,10 +48,9 @@ impl<E: Event> Queued for Entry<E> {
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
         if depth > shared.settings.max_cascade_depth {
-            shared.unobserved(vec![cascade_depth_failure(
-                E::NAME,
-                shared.settings.max_cascade_depth,
-            )]);
+            let mut failure = cascade_depth_failure(E::NAME, shared.settings.max_cascade_depth);
+            shared.capture(&mut failure, E::__meta(), &event);
+            shared.unobserved(vec![failure]);
             return None;
         }
         if shared.all_inline::<E>() {

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, Mode};
-use crate::invoke::Stack;
+use crate::invoke::{has_policy, Stack};
 use crate::registry::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, TypedCall};
 use crate::report::{take_panic, FailureSink, HandlerFailure};
 
@@ -72,7 +72,8 @@ pub(crate) struct TypedRoute<E> {
     pub(crate) deferred: Box<[Deferred<E>]>,
     /// Whether any handler reads the context, so the bus must build one.
     pub(crate) needs_context: bool,
-    /// Whether any inline handler has a filter.
+    /// Whether any inline handler has a filter, or its own retry or
+    /// timeout: then each call goes through the layered path.
     filtered: bool,
 }
 
@@ -95,7 +96,7 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
             HandlerCall::Typed(call) => {
                 let call = *call.downcast_ref::<TypedCall<E>>().expect(PAIRED);
                 if info.mode() == Mode::Inline {
-                    filtered |= filter.is_some();
+                    filtered |= filter.is_some() || has_policy(&info);
                     calls.push(match filter {
                         Some(filter) => Call::Filtered(call, filter),
                         None => Call::Typed(call),
@@ -212,12 +213,15 @@ impl<E> Copy for Handler<E> {}
 pub(crate) struct ErasedRoute {
     calls: Box<[ErasedCall]>,
     infos: Box<[HandlerInfo]>,
+    /// Whether a handler has its own retry.
+    policies: bool,
 }
 
 impl ErasedRoute {
     pub(crate) fn new(entries: Vec<(ErasedCall, HandlerInfo)>) -> Self {
         let (calls, infos) = entries.into_iter().unzip::<_, _, Vec<_>, Vec<_>>();
         Self {
+            policies: infos.iter().any(has_policy),
             calls: calls.into_boxed_slice(),
             infos: infos.into_boxed_slice(),
         }
@@ -228,7 +232,7 @@ impl ErasedRoute {
     }
 
     pub(crate) fn run(&self, args: &CallArgs<'_>, stack: Stack<'_>, sink: &mut FailureSink<'_>) {
-        if stack.layers.is_empty() {
+        if stack.layers.is_empty() && !self.policies {
             run_all(&self.infos, stack.catch, sink, |at| (self.calls[at])(args));
             return;
         }
