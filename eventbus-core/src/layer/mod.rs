@@ -83,8 +83,9 @@ pub trait Layer: Send + Sync + 'static {
         false
     }
 
-    /// A span to enter while one event is delivered (its handlers and
-    /// follow-ups): the tracing layer's "one span per publish".
+    /// A span to enter while one event's handlers run (sync and async);
+    /// each follow-up event gets its own, with the same correlation id:
+    /// the tracing layer's "one span per publish".
     fn delivery_span(
         &self,
         event_name: &'static str,
