@@ -1,7 +1,12 @@
-//! `publish` to sync handlers against the baselines it must beat: a loop
-//! over boxed closures and a naive `HashMap<TypeId, Vec<Box<dyn Fn>>>` bus.
+//! `publish` to sync handlers, side by side with the baselines it is
+//! measured against, in one run: a direct call, a loop over boxed closures,
+//! a naive `HashMap<TypeId, Vec<Box<dyn Fn>>>` bus (plain and behind an
+//! `RwLock`), and `tokio::sync::broadcast`. Then `publish` with a run-time
+//! subscription present, and while another thread subscribes and
+//! unsubscribes in a loop.
 //!
-//! Run with `cargo bench --bench publish`.
+//! Every case runs the same handler body: a `black_box`ed counter
+//! increment. Run with `cargo bench --bench publish`.
 
 // `criterion_group!` writes an undocumented public function.
 #![allow(missing_docs)]
@@ -9,24 +14,33 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use eventbus::prelude::*;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The handler body shared by every case.
+/// The handler body shared by every case: a counter increment the
+/// optimizer cannot remove (a plain load and store, no locked instruction).
 #[inline(never)]
 fn body(value: u64) {
-    COUNTER.fetch_add(black_box(value), Ordering::Relaxed);
+    COUNTER.store(
+        COUNTER.load(Ordering::Relaxed) + black_box(value),
+        Ordering::Relaxed,
+    );
 }
 
-#[derive(Event, serde::Serialize, serde::Deserialize)]
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct One(u64);
 
-#[derive(Event, serde::Serialize, serde::Deserialize)]
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct Ten(u64);
+
+/// Has no link-time handler: only run-time subscriptions.
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
+struct Subscribed(u64);
 
 #[subscribe]
 fn one_handler(event: &One) {
@@ -51,7 +65,7 @@ fn closures(count: usize) -> Closures {
         .collect()
 }
 
-type NaiveBus = HashMap<TypeId, Vec<Box<dyn Fn(&dyn Any)>>>;
+type NaiveBus = HashMap<TypeId, Vec<Box<dyn Fn(&dyn Any) + Send + Sync>>>;
 
 fn naive_bus(count: usize) -> NaiveBus {
     let mut bus: NaiveBus = HashMap::new();
@@ -75,24 +89,34 @@ fn naive_publish<E: Any>(bus: &NaiveBus, event: &E) {
     }
 }
 
+fn bench_eventbus<E: Event>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    bus: &Bus,
+    make: impl Fn(u64) -> E,
+) {
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let report = bus.publish(make(black_box(1)));
+            black_box(report.handled())
+        });
+    });
+}
+
 fn publish(c: &mut Criterion) {
     let bus = Bus::new();
-    for (count, name) in [(1, "1 handler"), (10, "10 handlers")] {
-        let mut group = c.benchmark_group(format!("publish/{name}"));
+    for count in [1, 10] {
+        let mut group = c.benchmark_group(format!("publish/{count} handler(s)"));
         if count == 1 {
-            group.bench_function("eventbus", |b| {
+            bench_eventbus(&mut group, "eventbus", &bus, One);
+            group.bench_function("direct call", |b| {
                 b.iter(|| {
-                    let report = bus.publish(One(black_box(1)));
-                    black_box(report.handled())
+                    let event = One(black_box(1));
+                    body(event.0);
                 });
             });
         } else {
-            group.bench_function("eventbus", |b| {
-                b.iter(|| {
-                    let report = bus.publish(Ten(black_box(1)));
-                    black_box(report.handled())
-                });
-            });
+            bench_eventbus(&mut group, "eventbus", &bus, Ten);
         }
         let boxed = closures(count);
         group.bench_function("Vec<Box<dyn Fn>>", |b| {
@@ -107,13 +131,63 @@ fn publish(c: &mut Criterion) {
         group.bench_function("naive HashMap bus", |b| {
             b.iter(|| naive_publish(&naive, &One(black_box(1))));
         });
+        let locked = RwLock::new(naive_bus(count));
+        group.bench_function("naive HashMap bus + RwLock", |b| {
+            b.iter(|| {
+                let bus = locked
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                naive_publish(&bus, &One(black_box(1)));
+            });
+        });
+        let (sender, _) = tokio::sync::broadcast::channel::<One>(16);
+        let mut receivers: Vec<_> = (0..count).map(|_| sender.subscribe()).collect();
+        group.bench_function("tokio broadcast", |b| {
+            b.iter(|| {
+                let _ = sender.send(One(black_box(1)));
+                for receiver in &mut receivers {
+                    if let Ok(event) = receiver.try_recv() {
+                        body(event.0);
+                    }
+                }
+            });
+        });
         group.finish();
     }
+}
+
+fn runtime_subscriptions(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publish/run-time subscription");
+    let bus = Bus::new();
+    let subscription = bus.subscribe(|event: &Subscribed| body(event.0));
+    bench_eventbus(&mut group, "one subscription", &bus, Subscribed);
+
+    // Another thread subscribes and unsubscribes in a loop meanwhile.
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (bus, stop) = (bus.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let extra = bus.subscribe(|event: &Subscribed| body(event.0));
+                drop(extra);
+            }
+        })
+    };
+    bench_eventbus(
+        &mut group,
+        "while another thread subscribes",
+        &bus,
+        Subscribed,
+    );
+    stop.store(true, Ordering::Relaxed);
+    churn.join().expect("the churn thread ends");
+    drop(subscription);
+    group.finish();
 }
 
 criterion_group!(
     name = benches;
     config = Criterion::default();
-    targets = publish
+    targets = publish, runtime_subscriptions
 );
 criterion_main!(benches);

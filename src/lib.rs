@@ -34,6 +34,8 @@
 //! Handlers live wherever you like, in any crate of the program, as long as
 //! that crate is linked: see the README's "Pitfalls" section.
 
+#![forbid(unsafe_code)]
+
 pub use eventbus_core::{
     layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
     DeadLetters, EmitError, EmitErrorKind, Envelope, Event, FailureKind, FromContext,

@@ -4,6 +4,8 @@
 //! Use it through the `eventbus` crate, which adds the `#[derive(Event)]`
 //! and `#[subscribe]` macros; this crate has no macros of its own.
 
+#![forbid(unsafe_code)]
+
 mod any_event;
 mod builder;
 mod bus;

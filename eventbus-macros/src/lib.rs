@@ -10,6 +10,8 @@
 //! it, `expand` writes the code. Errors are collected, not returned at the
 //! first one, so the user sees all of them at once.
 
+#![forbid(unsafe_code)]
+
 mod ctxt;
 mod event;
 mod root;

@@ -2,6 +2,8 @@
 //! `::eventbus` does not resolve here and the macros work only through
 //! their `crate = "..."` option.
 
+#![forbid(unsafe_code)]
+
 use bus_renamed::{subscribe, Context, Event};
 
 /// An event whose derive names the runtime through `crate = "..."`.

@@ -1,5 +1,7 @@
 //! Test fixture: the only handler of `linkage_events::InvoiceIssued`.
 
+#![forbid(unsafe_code)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use eventbus::subscribe;

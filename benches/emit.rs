@@ -1,0 +1,102 @@
+//! Throughput of the background queue: one producer thread `emit`s 1M
+//! events to the bus's worker, against a `crossbeam-channel` bounded
+//! channel of the same capacity with one consumer thread running the same
+//! handler body.
+//!
+//! Run with `cargo bench --bench emit`.
+
+// `criterion_group!` writes an undocumented public function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use eventbus::prelude::*;
+
+const EVENTS: u64 = 1_000_000;
+const CAPACITY: usize = 1024;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The handler body shared by every case.
+#[inline(never)]
+fn body(value: u64) {
+    COUNTER.store(
+        COUNTER.load(Ordering::Relaxed) + black_box(value),
+        Ordering::Relaxed,
+    );
+}
+
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
+struct Tick(u64);
+
+#[subscribe]
+fn on_tick(event: &Tick) {
+    body(event.0);
+}
+
+/// Emits `EVENTS` events from this thread and waits until the worker has
+/// delivered them all.
+fn emit_all(runtime: &tokio::runtime::Runtime) -> Duration {
+    let bus = Bus::builder()
+        .queue_capacity(CAPACITY)
+        .runtime(runtime.handle().clone())
+        .build()
+        .expect("the bench's handlers need no state");
+    let started = Instant::now();
+    runtime.block_on(async {
+        for n in 0..EVENTS {
+            if bus.emit(Tick(n)).await.is_err() {
+                unreachable!("the bus is running");
+            }
+        }
+        bus.shutdown().await;
+    });
+    started.elapsed()
+}
+
+/// The same through a crossbeam channel: this thread sends, one thread
+/// receives and runs the body.
+fn crossbeam_all() -> Duration {
+    let (sender, receiver) = crossbeam_channel::bounded::<Tick>(CAPACITY);
+    let started = Instant::now();
+    let consumer = std::thread::spawn(move || {
+        for event in receiver {
+            body(event.0);
+        }
+    });
+    for n in 0..EVENTS {
+        if sender.send(Tick(n)).is_err() {
+            unreachable!("the consumer runs until the channel closes");
+        }
+    }
+    drop(sender);
+    consumer.join().expect("the consumer ends");
+    started.elapsed()
+}
+
+fn emit(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a runtime for the worker");
+    let mut group = c.benchmark_group("emit/1M events");
+    group.throughput(Throughput::Elements(EVENTS));
+    group.sample_size(10);
+    group.bench_function("eventbus emit", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| emit_all(&runtime)).sum());
+    });
+    group.bench_function("crossbeam-channel", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| crossbeam_all()).sum());
+    });
+    group.finish();
+}
+
+criterion_group!(
+    name = benches;
+    config = Criterion::default();
+    targets = emit
+);
+criterion_main!(benches);

@@ -1,0 +1,98 @@
+//! `publish_async` to 1 and 10 async handlers on a current-thread runtime,
+//! against `futures::future::join_all` over the same boxed futures.
+//!
+//! Run with `cargo bench --bench publish_async`.
+
+// `criterion_group!` writes an undocumented public function.
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use eventbus::prelude::*;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The handler body shared by every case.
+#[inline(never)]
+fn body(value: u64) {
+    COUNTER.store(
+        COUNTER.load(Ordering::Relaxed) + black_box(value),
+        Ordering::Relaxed,
+    );
+}
+
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
+struct One(u64);
+
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
+struct Ten(u64);
+
+#[subscribe]
+async fn one_handler(event: &One) {
+    body(event.0);
+}
+
+macro_rules! ten_handlers {
+    ($($name:ident)*) => {$(
+        #[subscribe]
+        async fn $name(event: &Ten) {
+            body(event.0);
+        }
+    )*};
+}
+ten_handlers!(t0 t1 t2 t3 t4 t5 t6 t7 t8 t9);
+
+type BoxedFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The baseline's handlers: the same body in boxed futures that own the
+/// shared event.
+fn boxed_futures(count: usize, event: &std::sync::Arc<One>) -> Vec<BoxedFuture> {
+    (0..count)
+        .map(|_| {
+            let event = std::sync::Arc::clone(event);
+            Box::pin(async move { body(event.0) }) as BoxedFuture
+        })
+        .collect()
+}
+
+fn publish_async(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    let bus = Bus::new();
+    for count in [1, 10] {
+        let mut group = c.benchmark_group(format!("publish_async/{count} handler(s)"));
+        group.bench_function("eventbus", |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let report = if count == 1 {
+                        bus.publish_async(One(black_box(1))).await
+                    } else {
+                        bus.publish_async(Ten(black_box(1))).await
+                    };
+                    black_box(report.handled())
+                })
+            });
+        });
+        group.bench_function("join_all", |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let event = std::sync::Arc::new(One(black_box(1)));
+                    futures::future::join_all(boxed_futures(count, &event)).await;
+                });
+            });
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(
+    name = benches;
+    config = Criterion::default();
+    targets = publish_async
+);
+criterion_main!(benches);
