@@ -76,8 +76,24 @@ impl<'a> Stack<'a> {
         depth: u32,
         make: &(dyn Fn() -> HandlerFuture + Send + Sync),
     ) -> Option<HandlerFailure> {
-        let call = Call::new(event.name, event.id, context.map(Context::envelope), info);
         let catch = self.catch;
+        if self.layers_for(info).is_empty() {
+            // No layer: one attempt, polled directly.
+            let mark = context.map(Context::follow_up_mark);
+            let result = Guarded {
+                inner: make(),
+                depth,
+                catch,
+            }
+            .await;
+            if let (Err(_), Some(context), Some(mark)) = (&result, context, mark) {
+                context.discard_follow_ups_after(mark);
+            }
+            return result
+                .err()
+                .map(|error| HandlerFailure::from_call(info, event, error, 1));
+        }
+        let call = Call::new(event.name, event.id, context.map(Context::envelope), info);
         let innermost = move || -> BoxFuture<'_, Result<(), BoxError>> {
             let mark = context.map(Context::follow_up_mark);
             let attempt = Guarded {

@@ -35,16 +35,11 @@ trait Queued: Send {
 struct Entry<E> {
     event: E,
     depth: u32,
-    _in_flight: InFlight,
 }
 
 impl<E: Event> Queued for Entry<E> {
     fn deliver(self: Box<Self>, shared: &Arc<Shared>) -> Option<Delivery> {
-        let Entry {
-            event,
-            depth,
-            _in_flight: in_flight,
-        } = *self;
+        let Entry { event, depth } = *self;
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
         if depth > shared.settings.max_cascade_depth {
@@ -53,19 +48,26 @@ impl<E: Event> Queued for Entry<E> {
             shared.unobserved(vec![failure]);
             return None;
         }
+        let id = LazyId::default();
+        let mut failures = Vec::new();
+        if shared
+            .deliver_plain(&event, depth, &id, &mut failures)
+            .is_some()
+        {
+            if !failures.is_empty() {
+                shared.unobserved(failures);
+            }
+            return None;
+        }
         if shared.all_inline::<E>() {
-            let mut failures = Vec::new();
             let mut cascade = Cascade::default();
-            let id = LazyId::default();
             shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
             shared.run_cascade_sync(&mut failures, &mut cascade);
             shared.unobserved(failures);
-            drop(in_flight);
             return None;
         }
         let shared = Arc::clone(shared);
         Some(Box::pin(async move {
-            let _in_flight = in_flight;
             let mut failures = Vec::new();
             let mut cascade = Cascade::default();
             let id = LazyId::default();
@@ -152,12 +154,16 @@ impl Shared {
             runtime.spawn(run_worker(Arc::clone(self)));
             state.worker_running = true;
         }
+        let was_empty = state.items.is_empty();
         state.items.push_back(Box::new(Entry {
             event,
             depth: nested_depth(),
-            _in_flight: self.tasks.start(),
         }));
-        self.queue.has_items.notify_one();
+        // The worker waits only after finding the queue empty; while it
+        // has items it comes back for more, so one wake-up per batch does.
+        if was_empty {
+            self.queue.has_items.notify_one();
+        }
         Ok(())
     }
 }
@@ -168,6 +174,8 @@ impl Shared {
 struct Worker {
     shared: Arc<Shared>,
     batch: VecDeque<Box<dyn Queued>>,
+    /// Counts the batch in hand as work in flight, for `idle`.
+    in_flight: Option<InFlight>,
 }
 
 impl Drop for Worker {
@@ -184,6 +192,7 @@ async fn run_worker(shared: Arc<Shared>) {
     let mut worker = Worker {
         shared,
         batch: VecDeque::new(),
+        in_flight: None,
     };
     loop {
         let has_items = worker.shared.queue.has_items.notified();
@@ -197,6 +206,9 @@ async fn run_worker(shared: Arc<Shared>) {
                 }
             } else {
                 worker.batch = std::mem::take(&mut state.items);
+                // Counted before the lock is released, so `idle` never sees
+                // the batch neither queued nor in flight.
+                worker.in_flight = Some(worker.shared.tasks.start());
             }
         }
         if worker.batch.is_empty() {
@@ -209,6 +221,7 @@ async fn run_worker(shared: Arc<Shared>) {
                 delivery.await;
             }
         }
+        worker.in_flight = None;
     }
 }
 

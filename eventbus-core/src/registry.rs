@@ -3,7 +3,7 @@
 //! first bus built in the process resolves the lot once.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -264,8 +264,10 @@ impl Registry {
 
     fn resolve() -> Self {
         let mut events: Vec<&'static EventMeta> = Vec::new();
+        // Each type's metadata is one `static`: its address identifies it.
+        let mut seen: HashSet<*const EventMeta> = HashSet::new();
         let mut note = |meta: &'static EventMeta| {
-            if !events.iter().any(|known| std::ptr::eq(*known, meta)) {
+            if seen.insert(std::ptr::from_ref(meta)) {
                 events.push(meta);
             }
         };
