@@ -8,8 +8,6 @@
 // `criterion_group!` writes an undocumented public function.
 #![allow(missing_docs)]
 
-use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -18,16 +16,9 @@ use eventbus::prelude::*;
 const EVENTS: u64 = 1_000_000;
 const CAPACITY: usize = 1024;
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+mod support;
 
-/// The handler body shared by every case.
-#[inline(never)]
-fn body(value: u64) {
-    COUNTER.store(
-        COUNTER.load(Ordering::Relaxed) + black_box(value),
-        Ordering::Relaxed,
-    );
-}
+use support::body;
 
 #[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct Tick(u64);

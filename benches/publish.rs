@@ -14,23 +14,15 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use eventbus::prelude::*;
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+mod support;
 
-/// The handler body shared by every case: a counter increment the
-/// optimizer cannot remove (a plain load and store, no locked instruction).
-#[inline(never)]
-fn body(value: u64) {
-    COUNTER.store(
-        COUNTER.load(Ordering::Relaxed) + black_box(value),
-        Ordering::Relaxed,
-    );
-}
+use support::body;
 
 #[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct One(u64);

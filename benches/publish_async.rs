@@ -9,21 +9,13 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use eventbus::prelude::*;
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+mod support;
 
-/// The handler body shared by every case.
-#[inline(never)]
-fn body(value: u64) {
-    COUNTER.store(
-        COUNTER.load(Ordering::Relaxed) + black_box(value),
-        Ordering::Relaxed,
-    );
-}
+use support::body;
 
 #[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct One(u64);
