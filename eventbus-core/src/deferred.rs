@@ -14,6 +14,7 @@ use crate::dispatch::{event_ref, DeliveryParts};
 use crate::envelope::LazyId;
 use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, Mode};
+use crate::invoke::guard;
 use crate::layer::{BoxFuture, Panicked};
 use crate::registry::{CallArgs, HandlerFuture, TypedCall};
 use crate::report::{FailureKind, HandlerFailure};
@@ -156,14 +157,7 @@ impl<E: Event> Owned<E> {
                 context: context.as_deref(),
             };
             let _depth = crate::dispatch::DepthScope::enter(depth);
-            if catch {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&event, &args)))
-                    .unwrap_or_else(|payload| {
-                        Err(Box::new(Panicked::new(crate::report::take_panic(payload))) as BoxError)
-                    })
-            } else {
-                call(&event, &args)
-            }
+            guard(catch, &|| call(&event, &args))
         };
         match self.shared.spawn_blocking(work) {
             Some(handle) => Box::pin(async move {

@@ -15,7 +15,7 @@ use crate::handler::Mode;
 use crate::layer::BoxFuture;
 use crate::registry::CallArgs;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
-use crate::route::{run_one, TypedRoute};
+use crate::route::{run_one, Deferred, TypedRoute};
 
 thread_local! {
     /// The cascade depth of the event whose handler runs on this thread.
@@ -310,15 +310,14 @@ impl Shared {
                 if deferred.filter.is_some_and(|filter| !filter(event)) {
                     continue;
                 }
-                match self.spawn_detached(deferred, event, &delivery.parts()) {
-                    Ok(()) => scheduled += 1,
-                    // A call that was due and failed to start counts as
-                    // handled, so the event is not taken for dead.
-                    Err(failure) => {
-                        handled += 1;
-                        failures.push(failure);
-                    }
-                }
+                let parts = delivery.parts();
+                self.spawn_counted(
+                    deferred,
+                    event,
+                    &parts,
+                    (&mut handled, &mut scheduled),
+                    failures,
+                );
             }
         }
         self.finish(&delivery, handled, scheduled, failures, cascade)
@@ -348,13 +347,13 @@ impl Shared {
                     continue;
                 }
                 if deferred.mode() == Mode::Background {
-                    match self.spawn_detached(deferred, event, &parts) {
-                        Ok(()) => scheduled += 1,
-                        Err(failure) => {
-                            handled += 1;
-                            failures.push(failure);
-                        }
-                    }
+                    self.spawn_counted(
+                        deferred,
+                        event,
+                        &parts,
+                        (&mut handled, &mut scheduled),
+                        failures,
+                    );
                     continue;
                 }
                 handled += 1;
@@ -376,6 +375,26 @@ impl Shared {
             }
         }
         self.finish(&delivery, handled, scheduled, failures, cascade)
+    }
+
+    /// Spawns a call nobody awaits and counts it as scheduled. A call that
+    /// was due and failed to start counts as handled, so the event is not
+    /// taken for dead.
+    fn spawn_counted<E: Event>(
+        self: &Arc<Self>,
+        deferred: &Deferred<E>,
+        event: &Arc<E>,
+        parts: &DeliveryParts<'_>,
+        (handled, scheduled): (&mut usize, &mut usize),
+        failures: &mut Vec<HandlerFailure>,
+    ) {
+        match self.spawn_detached(deferred, event, parts) {
+            Ok(()) => *scheduled += 1,
+            Err(failure) => {
+                *handled += 1;
+                failures.push(failure);
+            }
+        }
     }
 
     fn run_inline<E: Event>(

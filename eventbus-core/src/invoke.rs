@@ -127,7 +127,7 @@ impl<'a> Stack<'a> {
 }
 
 /// Calls `f`, turning a panic into a [`Panicked`] error when `catch`.
-fn guard(catch: bool, f: &dyn Fn() -> Result<(), BoxError>) -> Result<(), BoxError> {
+pub(crate) fn guard(catch: bool, f: &dyn Fn() -> Result<(), BoxError>) -> Result<(), BoxError> {
     if !catch {
         return f();
     }

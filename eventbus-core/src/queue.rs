@@ -134,10 +134,7 @@ impl Shared {
     /// Whether every handler of `E` runs inline, so a queued `E` can be
     /// delivered without a future.
     fn all_inline<E: Event>(&self) -> bool {
-        self.routes
-            .get(E::__meta().slot())
-            .and_then(Option::as_ref)
-            .and_then(|route| route.downcast_ref::<crate::route::TypedRoute<E>>())
+        self.route::<E>(E::__meta().slot())
             .is_none_or(|route| route.deferred.is_empty())
     }
 
