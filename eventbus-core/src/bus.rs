@@ -306,24 +306,37 @@ impl Bus {
     /// for them. Without a runtime they are reported as failed. Follow-up
     /// events published with [`Context::publish`](crate::Context::publish)
     /// are delivered before this returns.
+    #[inline]
     pub fn publish<E: Event>(&self, event: E) -> Report {
-        let shared = &self.shared;
+        let shared = &*self.shared;
         let depth = nested_depth();
+        if shared.accepts(depth) {
+            match shared.deliver_plain(&event, depth) {
+                Some(Ok(handled)) if handled > 0 => {
+                    return Report::assemble(E::NAME, LazyId::default(), handled, Vec::new());
+                }
+                Some(outcome) => {
+                    let report = shared.finish_plain(&event, depth, outcome);
+                    shared.settle(report.failures());
+                    return report;
+                }
+                None => {}
+            }
+        }
+        self.publish_general(event, depth)
+    }
+
+    /// Everything `publish` does beyond plain handlers, kept out of line so
+    /// the plain case stays small.
+    #[inline(never)]
+    fn publish_general<E: Event>(&self, event: E, depth: u32) -> Report {
+        let shared = &self.shared;
         if let Some(refused) = shared.refuse(&event, depth) {
             return refused;
         }
-        {
-            // The common case, kept apart so the report is built once, at
-            // the end, rather than updated in place.
-            let id = LazyId::default();
-            let mut failures = Vec::new();
-            if let Some(handled) = shared.deliver_plain(&event, depth, &id, &mut failures) {
-                if failures.is_empty() {
-                    return Report::assemble(E::NAME, LazyId::default(), handled, failures);
-                }
-                shared.settle(&failures);
-                return Report::assemble(E::NAME, id, handled, failures);
-            }
+        if let Some(report) = shared.deliver_plain_with_subs(&event, depth) {
+            shared.settle(report.failures());
+            return report;
         }
         let mut report = Report::new(E::NAME);
         let (id, failures) = report.parts_mut();
@@ -488,11 +501,18 @@ impl fmt::Debug for Bus {
 }
 
 impl Shared {
+    /// Whether an event published at `depth` is delivered: the bus is not
+    /// shut down and the cascade is within its limit.
+    #[inline]
+    pub(crate) fn accepts(&self, depth: u32) -> bool {
+        !self.is_shut_down() && depth <= self.settings.max_cascade_depth
+    }
+
     /// The report of an event the bus will not deliver: it is shut down,
     /// or the event would go past the cascade depth limit.
     #[inline]
     fn refuse<E: Event>(&self, event: &E, depth: u32) -> Option<Report> {
-        if !self.is_shut_down() && depth <= self.settings.max_cascade_depth {
+        if self.accepts(depth) {
             return None;
         }
         Some(self.refusal(event))

@@ -14,36 +14,40 @@ use crate::event::{Event, EventMeta};
 use crate::handler::Mode;
 use crate::layer::BoxFuture;
 use crate::registry::CallArgs;
+use crate::report::Report;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
-use crate::route::{run_one, Deferred, TypedRoute};
+use crate::route::{run_one, Deferred, Stopped, TypedRoute};
 
 thread_local! {
-    /// The cascade depth of the event whose handler runs on this thread.
-    static DEPTH: Cell<Option<u32>> = const { Cell::new(None) };
+    /// The cascade depth of an event published now on this thread: one
+    /// below the event whose handler runs here, 0 outside any handler.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The depth of an event published now: one below the event being handled
 /// on this thread (or in this task), 0 outside any handler.
 #[inline]
 pub(crate) fn nested_depth() -> u32 {
-    DEPTH.with(|depth| depth.get().map_or(0, |depth| depth + 1))
+    DEPTH.with(Cell::get)
 }
 
 /// Marks the current thread as running handlers of an event at `depth`,
 /// until dropped.
-pub(crate) struct DepthScope(Option<u32>);
+pub(crate) struct DepthScope(u32);
 
 impl DepthScope {
     #[inline]
     pub(crate) fn enter(depth: u32) -> Self {
-        Self(DEPTH.with(|current| current.replace(Some(depth))))
+        Self(DEPTH.with(|current| current.replace(depth.saturating_add(1))))
     }
 }
 
 impl Drop for DepthScope {
     #[inline]
     fn drop(&mut self) {
-        DEPTH.with(|current| current.set(self.0));
+        // Not `DEPTH.set`: it goes through a lazy initializer that is not
+        // inlined, a third of a plain publish.
+        DEPTH.with(|depth| depth.set(self.0));
     }
 }
 
@@ -186,16 +190,83 @@ impl Shared {
     }
 
     /// Delivers `event` when every handler of its type runs inline, none
-    /// reads the context and no layer is installed: no envelope, no
-    /// follow-ups, nothing to share. `None` when it is not that simple.
+    /// reads the context, no layer is installed and the bus has no
+    /// run-time subscription: no envelope, no follow-ups, nothing to share.
+    /// `None` when it is not that simple.
+    ///
+    /// `Ok(handled)` with `handled > 0` is the whole story; anything else
+    /// goes to [`Shared::finish_plain`]. The caller builds the report, so
+    /// it is written once, where it is returned.
     #[inline]
     pub(crate) fn deliver_plain<E: Event>(
         &self,
         event: &E,
         depth: u32,
-        id: &LazyId,
-        failures: &mut Vec<HandlerFailure>,
-    ) -> Option<usize> {
+    ) -> Option<Result<usize, Box<Stopped>>> {
+        let meta = E::__meta();
+        let route = self.route::<E>(meta.slot())?;
+        if !route.is_plain() || !self.layers.is_empty() || !self.runtime_subs.is_empty() {
+            return None;
+        }
+        let args = CallArgs {
+            meta,
+            event,
+            context: None,
+        };
+        let _depth = DepthScope::enter(depth);
+        Some(route.run_until_failure(event, &args, self.settings.catch_panics))
+    }
+
+    /// The rest of [`Shared::deliver_plain`] after a handler failed, or
+    /// when only catch-alls saw the event. The failures are not settled.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn finish_plain<E: Event>(
+        &self,
+        event: &E,
+        depth: u32,
+        outcome: Result<usize, Box<Stopped>>,
+    ) -> Report {
+        let meta = E::__meta();
+        let id = LazyId::default();
+        let mut failures = Vec::new();
+        let place = Place {
+            meta,
+            event,
+            context: None,
+            id: &id,
+            depth,
+        };
+        let handled = match (outcome, self.route::<E>(meta.slot())) {
+            (Ok(handled), _) => handled,
+            (Err(stopped), Some(route)) => {
+                let args = place.args();
+                let mut sink = place.sink(self, &mut failures);
+                let _depth = DepthScope::enter(depth);
+                route.resume(
+                    *stopped,
+                    event,
+                    &args,
+                    self.settings.catch_panics,
+                    &mut sink,
+                )
+            }
+            (Err(_), None) => unreachable!("a plain delivery has a route"),
+        };
+        if handled == 0 {
+            self.run_dead(&place, &mut failures);
+        }
+        Report::assemble(E::NAME, id, handled, failures)
+    }
+
+    /// Delivers `event` like [`Shared::deliver_plain`] on a bus that has
+    /// run-time subscriptions; `None` when it is not that simple. The
+    /// failures are not settled.
+    pub(crate) fn deliver_plain_with_subs<E: Event>(
+        &self,
+        event: &E,
+        depth: u32,
+    ) -> Option<Report> {
         let meta = E::__meta();
         let route = self.route::<E>(meta.slot())?;
         if !route.is_plain()
@@ -204,18 +275,20 @@ impl Shared {
         {
             return None;
         }
+        let id = LazyId::default();
+        let mut failures = Vec::new();
         let place = Place {
             meta,
             event,
             context: None,
-            id,
+            id: &id,
             depth,
         };
-        let handled = self.run_handlers(Some(route), &place, failures);
+        let handled = self.run_handlers(Some(route), &place, &mut failures);
         if handled == 0 {
-            self.run_dead(&place, failures);
+            self.run_dead(&place, &mut failures);
         }
-        Some(handled)
+        Some(Report::assemble(E::NAME, id, handled, failures))
     }
 
     #[inline]

@@ -48,17 +48,19 @@ impl<E: Event> Queued for Entry<E> {
             shared.unobserved(vec![failure]);
             return None;
         }
-        let id = LazyId::default();
-        let mut failures = Vec::new();
-        if shared
-            .deliver_plain(&event, depth, &id, &mut failures)
-            .is_some()
-        {
-            if !failures.is_empty() {
-                shared.unobserved(failures);
+        let report = match shared.deliver_plain(&event, depth) {
+            Some(Ok(handled)) if handled > 0 => return None,
+            Some(outcome) => Some(shared.finish_plain(&event, depth, outcome)),
+            None => shared.deliver_plain_with_subs(&event, depth),
+        };
+        if let Some(report) = report {
+            if !report.is_ok() {
+                shared.unobserved(report.into_failures());
             }
             return None;
         }
+        let id = LazyId::default();
+        let mut failures = Vec::new();
         if shared.all_inline::<E>() {
             let mut cascade = Cascade::default();
             shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);

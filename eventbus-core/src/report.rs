@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::mem::ManuallyDrop;
 
 use crate::envelope::{LazyId, Uuid};
 use crate::error::PublishError;
@@ -282,7 +283,24 @@ pub struct Report {
     event_id: LazyId,
     handled: usize,
     scheduled: usize,
-    failures: Vec<HandlerFailure>,
+    /// Dropped by hand in `Drop`, out of line, so dropping a report with no
+    /// failure is a single test the caller's code inlines.
+    failures: ManuallyDrop<Vec<HandlerFailure>>,
+}
+
+impl Drop for Report {
+    #[inline]
+    fn drop(&mut self) {
+        if self.failures.capacity() != 0 {
+            drop_failures(&mut self.failures);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_failures(failures: &mut Vec<HandlerFailure>) {
+    drop(std::mem::take(failures));
 }
 
 impl Report {
@@ -293,7 +311,7 @@ impl Report {
             event_id: LazyId::default(),
             handled: 0,
             scheduled: 0,
-            failures: Vec::new(),
+            failures: ManuallyDrop::new(Vec::new()),
         }
     }
 
@@ -310,7 +328,7 @@ impl Report {
             event_id,
             handled,
             scheduled: 0,
-            failures,
+            failures: ManuallyDrop::new(failures),
         }
     }
 
@@ -330,6 +348,10 @@ impl Report {
     }
 
     /// The event's id cell and the failure list, to deliver into.
+    pub(crate) fn into_failures(mut self) -> Vec<HandlerFailure> {
+        std::mem::take(&mut self.failures)
+    }
+
     pub(crate) fn parts_mut(&mut self) -> (&LazyId, &mut Vec<HandlerFailure>) {
         (&self.event_id, &mut self.failures)
     }
@@ -401,13 +423,13 @@ impl Report {
     /// # Errors
     ///
     /// [`PublishError::HandlersFailed`] when at least one handler failed.
-    pub fn into_result(self) -> Result<(), PublishError> {
+    pub fn into_result(mut self) -> Result<(), PublishError> {
         if self.failures.is_empty() {
             Ok(())
         } else {
             Err(PublishError::HandlersFailed {
                 event_name: self.event_name,
-                failures: self.failures,
+                failures: std::mem::take(&mut self.failures),
             })
         }
     }
@@ -440,7 +462,7 @@ impl fmt::Debug for Report {
             .field("event_name", &self.event_name)
             .field("handled", &self.handled)
             .field("scheduled", &self.scheduled)
-            .field("failures", &self.failures)
+            .field("failures", &*self.failures)
             .finish_non_exhaustive()
     }
 }

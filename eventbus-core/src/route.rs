@@ -72,9 +72,20 @@ pub(crate) struct TypedRoute<E> {
     pub(crate) deferred: Box<[Deferred<E>]>,
     /// Whether any handler reads the context, so the bus must build one.
     pub(crate) needs_context: bool,
-    /// Whether any inline handler has a filter, or its own retry or
-    /// timeout: then each call goes through the layered path.
-    filtered: bool,
+    /// Set at build: every handler runs inline, unfiltered, without a
+    /// context.
+    plain: bool,
+}
+
+/// Where and why [`TypedRoute::run_until_failure`] stopped.
+pub(crate) struct Stopped {
+    at: usize,
+    cause: StopCause,
+}
+
+enum StopCause {
+    Error(BoxError),
+    Panic(Box<dyn Any + Send>),
 }
 
 /// Builds the route of `E`; stored in `E`'s metadata as a plain `fn` so
@@ -123,13 +134,14 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
             }
         }
     }
+    let plain = !needs_context && !filtered && deferred.is_empty();
     Box::new(TypedRoute {
+        plain,
         calls: calls.into_boxed_slice(),
         infos: infos.into_boxed_slice(),
         counted,
         deferred: deferred.into_boxed_slice(),
         needs_context,
-        filtered,
     })
 }
 
@@ -138,7 +150,7 @@ impl<E: Event> TypedRoute<E> {
     /// the case `publish` keeps fast.
     #[inline]
     pub(crate) fn is_plain(&self) -> bool {
-        !self.needs_context && !self.filtered && self.deferred.is_empty()
+        self.plain
     }
 
     /// Runs the inline handlers of a plain route with no layers; returns
@@ -151,11 +163,80 @@ impl<E: Event> TypedRoute<E> {
         catch: bool,
         sink: &mut FailureSink<'_>,
     ) -> usize {
-        run_all(&self.infos, catch, sink, |at| match &self.calls[at] {
-            Call::Typed(call) | Call::Filtered(call, _) => call(event, args),
-            Call::Erased(call) => call(args),
+        run_all(&self.infos, 0, catch, sink, |at| self.call(at, event, args));
+        self.counted
+    }
+
+    /// Runs the inline handlers of a plain route with no layers until one
+    /// fails; [`TypedRoute::resume`] records that failure and runs the rest.
+    ///
+    /// This is all a `publish` to plain handlers does besides the lookup,
+    /// so it carries nothing a successful call does not need.
+    #[inline]
+    pub(crate) fn run_until_failure(
+        &self,
+        event: &E,
+        args: &CallArgs<'_>,
+        catch: bool,
+    ) -> Result<usize, Box<Stopped>> {
+        let mut at = 0;
+        let mut run = || {
+            while at < self.calls.len() {
+                self.call(at, event, args)?;
+                at += 1;
+            }
+            Ok(())
+        };
+        let outcome = if catch {
+            // By reference: moving the closure in would copy its captures.
+            catch_unwind(AssertUnwindSafe(&mut run))
+        } else {
+            Ok(run())
+        };
+        match outcome {
+            Ok(Ok(())) => Ok(self.counted),
+            // Boxed: the result then fits in two registers.
+            Ok(Err(error)) => Err(Box::new(Stopped {
+                at,
+                cause: StopCause::Error(error),
+            })),
+            Err(payload) => Err(Box::new(Stopped {
+                at,
+                cause: StopCause::Panic(payload),
+            })),
+        }
+    }
+
+    /// Records the failure that stopped [`TypedRoute::run_until_failure`]
+    /// and runs the handlers after it; returns how many of the event's own
+    /// handlers ran.
+    pub(crate) fn resume(
+        &self,
+        stopped: Stopped,
+        event: &E,
+        args: &CallArgs<'_>,
+        catch: bool,
+        sink: &mut FailureSink<'_>,
+    ) -> usize {
+        let info = &self.infos[stopped.at];
+        sink.push(match stopped.cause {
+            StopCause::Error(error) => HandlerFailure::from_error(info, sink.event(), error),
+            StopCause::Panic(payload) => {
+                HandlerFailure::from_panic(info, sink.event(), take_panic(payload))
+            }
+        });
+        run_all(&self.infos, stopped.at + 1, catch, sink, |at| {
+            self.call(at, event, args)
         });
         self.counted
+    }
+
+    #[inline]
+    fn call(&self, at: usize, event: &E, args: &CallArgs<'_>) -> Result<(), BoxError> {
+        match &self.calls[at] {
+            Call::Typed(call) | Call::Filtered(call, _) => call(event, args),
+            Call::Erased(call) => call(args),
+        }
     }
 
     /// Runs the inline handlers one by one through the layers, checking
@@ -233,7 +314,9 @@ impl ErasedRoute {
 
     pub(crate) fn run(&self, args: &CallArgs<'_>, stack: Stack<'_>, sink: &mut FailureSink<'_>) {
         if stack.layers.is_empty() && !self.policies {
-            run_all(&self.infos, stack.catch, sink, |at| (self.calls[at])(args));
+            run_all(&self.infos, 0, stack.catch, sink, |at| {
+                (self.calls[at])(args)
+            });
             return;
         }
         for (call, info) in self.calls.iter().zip(&*self.infos) {
@@ -245,7 +328,7 @@ impl ErasedRoute {
     }
 }
 
-/// Calls `call(0..infos.len())` in order, recording each error and panic
+/// Calls `call(from..infos.len())` in order, recording each error and panic
 /// as a failure of the matching handler and going on with the next.
 ///
 /// One `catch_unwind` covers the whole loop rather than each call: after a
@@ -254,11 +337,12 @@ impl ErasedRoute {
 #[inline]
 fn run_all(
     infos: &[HandlerInfo],
+    from: usize,
     catch: bool,
     sink: &mut FailureSink<'_>,
     mut call: impl FnMut(usize) -> Result<(), BoxError>,
 ) {
-    let mut next = 0;
+    let mut next = from;
     while next < infos.len() {
         let mut current = next;
         let mut run = || {

@@ -128,6 +128,12 @@ impl RuntimeSubs {
         }
     }
 
+    /// Whether the bus has no live run-time handler.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live.load(Ordering::Acquire) == 0
+    }
+
     /// The handlers of `slot` at this instant; `None` without touching the
     /// table when the bus has no run-time handler.
     #[inline]
