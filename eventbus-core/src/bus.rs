@@ -355,11 +355,14 @@ impl Bus {
     /// `background` handlers are spawned and not awaited (counted in
     /// [`Report::scheduled`]).
     pub async fn publish_async<E: Event>(&self, event: E) -> Report {
-        let shared = &self.shared;
         let depth = nested_depth();
-        if let Some(refused) = shared.refuse(&event, depth) {
+        if let Some(refused) = self.shared.refuse(&event, depth) {
             return refused;
         }
+        if self.shared.is_async_plain::<E>() {
+            return self.shared.publish_async_plain(event, depth).await;
+        }
+        let shared = &self.shared;
         let mut report = Report::new(E::NAME);
         let (id, failures) = report.parts_mut();
         let mut cascade = Cascade::default();

@@ -201,36 +201,41 @@ fn no_runtime(info: &HandlerInfo, parts: &DeliveryParts<'_>) -> HandlerFailure {
 }
 
 /// Polls every future until all have finished; their outputs in order.
-pub(crate) struct JoinAll<T> {
-    futures: Vec<Option<BoxFuture<'static, T>>>,
-    outputs: Vec<Option<T>>,
+///
+/// The output type is a parameter of its own rather than `F::Output`: a
+/// projection stored in a field makes futures that hold a `JoinAll` fail
+/// the `Send` check inside handlers (rustc cannot prove it for every
+/// lifetime).
+pub(crate) struct JoinAll<F, T> {
+    slots: Vec<Slot<F, T>>,
 }
 
-impl<T> JoinAll<T> {
-    pub(crate) fn new(futures: Vec<BoxFuture<'static, T>>) -> Self {
-        let outputs = futures.iter().map(|_| None).collect();
+enum Slot<F, T> {
+    Pending(F),
+    Done(T),
+}
+
+impl<F: Future<Output = T> + Unpin, T> JoinAll<F, T> {
+    pub(crate) fn new(futures: impl IntoIterator<Item = F>) -> Self {
         Self {
-            futures: futures.into_iter().map(Some).collect(),
-            outputs,
+            slots: futures.into_iter().map(Slot::Pending).collect(),
         }
     }
 }
 
-impl<T> Unpin for JoinAll<T> {}
+// The futures are never pinned in place: each is `Unpin` and polled
+// through `Pin::new`.
+impl<F, T> Unpin for JoinAll<F, T> {}
 
-impl<T> Future for JoinAll<T> {
+impl<F: Future<Output = T> + Unpin, T> Future for JoinAll<F, T> {
     type Output = Vec<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Vec<T>> {
-        let this = &mut *self;
         let mut pending = false;
-        for (slot, output) in this.futures.iter_mut().zip(this.outputs.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => {
-                        *output = Some(value);
-                        *slot = None;
-                    }
+        for slot in &mut self.slots {
+            if let Slot::Pending(future) = slot {
+                match Pin::new(future).poll(cx) {
+                    Poll::Ready(value) => *slot = Slot::Done(value),
                     Poll::Pending => pending = true,
                 }
             }
@@ -238,6 +243,14 @@ impl<T> Future for JoinAll<T> {
         if pending {
             return Poll::Pending;
         }
-        Poll::Ready(this.outputs.iter_mut().filter_map(Option::take).collect())
+        Poll::Ready(
+            std::mem::take(&mut self.slots)
+                .into_iter()
+                .map(|slot| match slot {
+                    Slot::Done(value) => value,
+                    Slot::Pending(_) => unreachable!("every future has finished"),
+                })
+                .collect(),
+        )
     }
 }

@@ -11,9 +11,12 @@ use crate::context::Context;
 use crate::deferred::{Finished, JoinAll};
 use crate::envelope::{Envelope, LazyId, Lineage};
 use crate::event::{Event, EventMeta};
+use crate::handler::BoxError;
 use crate::handler::Mode;
+use crate::invoke::Guarded;
 use crate::layer::BoxFuture;
 use crate::registry::CallArgs;
+use crate::registry::HandlerFuture;
 use crate::report::Report;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
 use crate::route::{run_one, Deferred, Stopped, TypedRoute};
@@ -49,6 +52,14 @@ impl Drop for DepthScope {
         // inlined, a third of a plain publish.
         DEPTH.with(|depth| depth.set(self.0));
     }
+}
+
+/// A plain `publish_async` while its async handlers run.
+struct AsyncPlain<E> {
+    event: Arc<E>,
+    id: LazyId,
+    handled: usize,
+    failures: Vec<HandlerFailure>,
 }
 
 /// Where an event sits in its chain.
@@ -240,22 +251,145 @@ impl Shared {
         let handled = match (outcome, self.route::<E>(meta.slot())) {
             (Ok(handled), _) => handled,
             (Err(stopped), Some(route)) => {
-                let args = place.args();
-                let mut sink = place.sink(self, &mut failures);
-                let _depth = DepthScope::enter(depth);
-                route.resume(
-                    *stopped,
-                    event,
-                    &args,
-                    self.settings.catch_panics,
-                    &mut sink,
-                )
+                self.resume_plain(route, *stopped, &place, &mut failures)
             }
             (Err(_), None) => unreachable!("a plain delivery has a route"),
         };
         if handled == 0 {
             self.run_dead(&place, &mut failures);
         }
+        Report::assemble(E::NAME, id, handled, failures)
+    }
+
+    /// Records the failure that stopped a plain delivery and runs the
+    /// handlers after it; returns how many of the event's own handlers ran.
+    #[cold]
+    fn resume_plain<E: Event>(
+        &self,
+        route: &TypedRoute<E>,
+        stopped: Stopped,
+        place: &Place<'_, E>,
+        failures: &mut Vec<HandlerFailure>,
+    ) -> usize {
+        let args = place.args();
+        let mut sink = place.sink(self, failures);
+        let _depth = DepthScope::enter(place.depth);
+        route.resume(
+            stopped,
+            place.event,
+            &args,
+            self.settings.catch_panics,
+            &mut sink,
+        )
+    }
+
+    /// Whether `publish_async` of `E` can take [`Shared::publish_async_plain`].
+    #[inline]
+    pub(crate) fn is_async_plain<E: Event>(&self) -> bool {
+        self.layers.is_empty()
+            && self.runtime_subs.is_empty()
+            && self
+                .route::<E>(E::__meta().slot())
+                .is_some_and(TypedRoute::is_async_plain)
+    }
+
+    /// `publish_async` when [`Shared::is_async_plain`]: the sync handlers
+    /// run inline, then the async ones are polled together on this task,
+    /// with no envelope, context, span or spawned task. The failures are
+    /// settled.
+    ///
+    /// The work before and after the wait is in plain functions, so the
+    /// future holds no borrow across its one await.
+    pub(crate) async fn publish_async_plain<E: Event>(
+        self: &Arc<Self>,
+        event: E,
+        depth: u32,
+    ) -> Report {
+        let (started, calls) = self.start_async_plain(event, depth);
+        let results = JoinAll::new(calls).await;
+        self.finish_async_plain(started, depth, results)
+    }
+
+    fn start_async_plain<E: Event>(
+        &self,
+        event: E,
+        depth: u32,
+    ) -> (AsyncPlain<E>, Vec<Guarded<HandlerFuture>>) {
+        let meta = E::__meta();
+        let Some(route) = self.route::<E>(meta.slot()) else {
+            unreachable!("an async-plain delivery has a route")
+        };
+        let catch = self.settings.catch_panics;
+        let id = LazyId::default();
+        let mut failures = Vec::new();
+        let args = CallArgs {
+            meta,
+            event: &event,
+            context: None,
+        };
+        let outcome = {
+            let _depth = DepthScope::enter(depth);
+            route.run_until_failure(&event, &args, catch)
+        };
+        let handled = match outcome {
+            Ok(handled) => handled,
+            Err(stopped) => {
+                let place = Place {
+                    meta,
+                    event: &event,
+                    context: None,
+                    id: &id,
+                    depth,
+                };
+                self.resume_plain(route, *stopped, &place, &mut failures)
+            }
+        };
+        let event = Arc::new(event);
+        let calls = route.async_calls(&event, depth, catch);
+        let started = AsyncPlain {
+            event,
+            id,
+            handled,
+            failures,
+        };
+        (started, calls)
+    }
+
+    fn finish_async_plain<E: Event>(
+        &self,
+        started: AsyncPlain<E>,
+        depth: u32,
+        results: Vec<Result<(), BoxError>>,
+    ) -> Report {
+        let AsyncPlain {
+            event,
+            id,
+            mut handled,
+            mut failures,
+        } = started;
+        let meta = E::__meta();
+        handled += results.len();
+        if let Some(route) = self.route::<E>(meta.slot()) {
+            for (deferred, result) in route.deferred.iter().zip(results) {
+                if let Err(error) = result {
+                    let mut failure =
+                        HandlerFailure::from_call(&deferred.info, event_ref(meta, &id), error, 1);
+                    self.capture(&mut failure, meta, &*event);
+                    failures.push(failure);
+                }
+            }
+        }
+        if handled == 0 {
+            let place = Place {
+                meta,
+                event: &*event,
+                context: None,
+                id: &id,
+                depth,
+            };
+            self.run_dead(&place, &mut failures);
+        }
+        self.settle(&failures);
         Report::assemble(E::NAME, id, handled, failures)
     }
 

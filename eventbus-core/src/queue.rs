@@ -5,6 +5,7 @@
 //! `try_emit` hand the event back, and `shutdown` delivers what is queued
 //! before it returns.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,11 +26,20 @@ pub(crate) const DEFAULT_CAPACITY: usize = 1024;
 
 type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A queued event with its type erased.
-trait Queued: Send {
-    /// Delivers on the worker: at once when every handler of the event is
-    /// sync, otherwise through the returned future.
-    fn deliver(self: Box<Self>, shared: &Arc<Shared>) -> Option<Delivery>;
+/// The events of one type waiting in a queue, in the order they were
+/// emitted. One per event type, kept from batch to batch, so a queued
+/// event costs no allocation of its own.
+trait SlotQueue: Send {
+    fn as_any(&mut self) -> &mut dyn Any;
+
+    /// Takes the oldest event and delivers it on the worker: at once when
+    /// every handler of the event is sync, otherwise through the returned
+    /// future.
+    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Delivery>;
+
+    /// Moves every event of this queue to the front of `into`, a queue of
+    /// the same type.
+    fn requeue_into(&mut self, into: &mut dyn SlotQueue);
 }
 
 struct Entry<E> {
@@ -37,9 +47,33 @@ struct Entry<E> {
     depth: u32,
 }
 
-impl<E: Event> Queued for Entry<E> {
-    fn deliver(self: Box<Self>, shared: &Arc<Shared>) -> Option<Delivery> {
-        let Entry { event, depth } = *self;
+struct Typed<E> {
+    entries: VecDeque<Entry<E>>,
+}
+
+const SLOT_TYPE: &str = "a queue slot holds the events of its slot's type";
+
+impl<E: Event> SlotQueue for Typed<E> {
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Delivery> {
+        let entry = self.entries.pop_front().expect(SLOT_TYPE);
+        entry.deliver(shared)
+    }
+
+    fn requeue_into(&mut self, into: &mut dyn SlotQueue) {
+        let into = into.as_any().downcast_mut::<Self>().expect(SLOT_TYPE);
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.append(&mut into.entries);
+        into.entries = entries;
+    }
+}
+
+impl<E: Event> Entry<E> {
+    fn deliver(self, shared: &Arc<Shared>) -> Option<Delivery> {
+        let Entry { event, depth } = self;
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
         if depth > shared.settings.max_cascade_depth {
@@ -82,8 +116,66 @@ impl<E: Event> Queued for Entry<E> {
     }
 }
 
+/// Queued events: their order, and each one in the queue of its type.
+#[derive(Default)]
+struct Events {
+    /// The event slot of each queued event, in emit order.
+    order: VecDeque<usize>,
+    /// Indexed by event slot.
+    queues: Vec<Option<Box<dyn SlotQueue>>>,
+}
+
+impl Events {
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    fn push<E: Event>(&mut self, entry: Entry<E>) {
+        let slot = E::__meta().slot();
+        if self.queues.len() <= slot {
+            self.queues.resize_with(slot + 1, || None);
+        }
+        let queue = self.queues[slot].get_or_insert_with(|| {
+            Box::new(Typed::<E> {
+                entries: VecDeque::new(),
+            })
+        });
+        let typed = queue.as_any().downcast_mut::<Typed<E>>().expect(SLOT_TYPE);
+        typed.entries.push_back(entry);
+        self.order.push_back(slot);
+    }
+
+    /// Takes the oldest event out and delivers it.
+    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Option<Delivery>> {
+        let slot = self.order.pop_front()?;
+        let queue = self.queues[slot].as_mut().expect(SLOT_TYPE);
+        Some(queue.deliver_next(shared))
+    }
+
+    /// Moves every event to the front of `into`, keeping their order.
+    fn requeue_into(&mut self, into: &mut Self) {
+        let mut order = std::mem::take(&mut self.order);
+        order.append(&mut into.order);
+        into.order = order;
+        if into.queues.len() < self.queues.len() {
+            into.queues.resize_with(self.queues.len(), || None);
+        }
+        for (from, to) in self.queues.iter_mut().zip(&mut into.queues) {
+            match (from.as_mut(), to.as_mut()) {
+                (Some(from), Some(to)) => from.requeue_into(&mut **to),
+                (Some(_), None) => *to = from.take(),
+                (None, _) => {}
+            }
+        }
+    }
+}
+
 struct State {
-    items: VecDeque<Box<dyn Queued>>,
+    events: Events,
     /// No new event is accepted; those already waiting for room still are.
     closed: bool,
     /// `emit` calls waiting for room.
@@ -104,7 +196,7 @@ impl Queue {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             state: Mutex::new(State {
-                items: VecDeque::new(),
+                events: Events::default(),
                 closed: false,
                 waiting: 0,
                 worker_running: false,
@@ -128,7 +220,7 @@ impl Queue {
     /// Whether events are queued or waiting for room.
     pub(crate) fn is_busy(&self) -> bool {
         let state = self.lock();
-        !state.items.is_empty() || state.waiting > 0
+        !state.events.is_empty() || state.waiting > 0
     }
 }
 
@@ -153,11 +245,11 @@ impl Shared {
             runtime.spawn(run_worker(Arc::clone(self)));
             state.worker_running = true;
         }
-        let was_empty = state.items.is_empty();
-        state.items.push_back(Box::new(Entry {
+        let was_empty = state.events.is_empty();
+        state.events.push(Entry {
             event,
             depth: nested_depth(),
-        }));
+        });
         // The worker waits only after finding the queue empty; while it
         // has items it comes back for more, so one wake-up per batch does.
         if was_empty {
@@ -172,7 +264,8 @@ impl Shared {
 /// front of the queue and the next `emit` starts a new worker.
 struct Worker {
     shared: Arc<Shared>,
-    batch: VecDeque<Box<dyn Queued>>,
+    /// Swapped with the queue's events, so both keep their capacity.
+    batch: Events,
     /// Counts the batch in hand as work in flight, for `idle`.
     in_flight: Option<InFlight>,
 }
@@ -181,42 +274,53 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let mut state = self.shared.queue.lock();
         state.worker_running = false;
-        while let Some(item) = self.batch.pop_back() {
-            state.items.push_front(item);
-        }
+        self.batch.requeue_into(&mut state.events);
     }
 }
+
+/// How many times the worker looks again, yielding in between, before it
+/// sleeps on an empty queue: waking a sleeping worker costs far more than
+/// delivering an event, and a busy producer refills the queue in time.
+const SPINS: u32 = 64;
 
 async fn run_worker(shared: Arc<Shared>) {
     let mut worker = Worker {
         shared,
-        batch: VecDeque::new(),
+        batch: Events::default(),
         in_flight: None,
     };
+    let mut spins = 0;
     loop {
         let has_items = worker.shared.queue.has_items.notified();
         tokio::pin!(has_items);
         has_items.as_mut().enable();
         {
             let mut state = worker.shared.queue.lock();
-            if state.items.is_empty() {
+            if state.events.is_empty() {
                 if state.closed && state.waiting == 0 {
                     return;
                 }
             } else {
-                worker.batch = std::mem::take(&mut state.items);
+                std::mem::swap(&mut worker.batch, &mut state.events);
                 // Counted before the lock is released, so `idle` never sees
                 // the batch neither queued nor in flight.
                 worker.in_flight = Some(worker.shared.tasks.start());
             }
         }
         if worker.batch.is_empty() {
-            has_items.await;
+            if spins < SPINS {
+                spins += 1;
+                tokio::task::yield_now().await;
+            } else {
+                spins = 0;
+                has_items.await;
+            }
             continue;
         }
+        spins = 0;
         worker.shared.queue.has_room.notify_waiters();
-        while let Some(item) = worker.batch.pop_front() {
-            if let Some(delivery) = item.deliver(&worker.shared) {
+        while let Some(delivery) = worker.batch.deliver_next(&worker.shared) {
+            if let Some(delivery) = delivery {
                 delivery.await;
             }
         }
@@ -259,7 +363,7 @@ impl Bus {
             if state.closed {
                 return Err(EmitError::new(EmitErrorKind::ShutDown, event));
             }
-            if state.items.len() < queue.capacity {
+            if state.events.len() < queue.capacity {
                 return shared.enqueue(&mut state, event);
             }
             state.waiting += 1;
@@ -272,7 +376,7 @@ impl Bus {
             has_room.as_mut().enable();
             {
                 let mut state = queue.lock();
-                if state.items.len() < queue.capacity {
+                if state.events.len() < queue.capacity {
                     state.waiting -= 1;
                     break shared.enqueue(&mut state, event);
                 }
@@ -295,7 +399,7 @@ impl Bus {
         if state.closed {
             return Err(EmitError::new(EmitErrorKind::ShutDown, event));
         }
-        if state.items.len() >= shared.queue.capacity {
+        if state.events.len() >= shared.queue.capacity {
             return Err(EmitError::new(EmitErrorKind::Full, event));
         }
         shared.enqueue(&mut state, event)

@@ -4,11 +4,14 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, Mode};
-use crate::invoke::{has_policy, Stack};
-use crate::registry::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, TypedCall};
+use crate::invoke::{has_policy, Guarded, Stack};
+use crate::registry::{
+    AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, HandlerFuture, TypedCall,
+};
 use crate::report::{take_panic, FailureSink, HandlerFailure};
 
 /// A route of any event type, as a bus stores it.
@@ -75,6 +78,9 @@ pub(crate) struct TypedRoute<E> {
     /// Set at build: every handler runs inline, unfiltered, without a
     /// context.
     plain: bool,
+    /// Set at build: like `plain`, except that some handlers are async
+    /// ones awaited by `publish_async`, with no filter, retry or timeout.
+    async_plain: bool,
 }
 
 /// Where and why [`TypedRoute::run_until_failure`] stopped.
@@ -135,8 +141,17 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
         }
     }
     let plain = !needs_context && !filtered && deferred.is_empty();
+    let async_plain = !needs_context
+        && !filtered
+        && deferred.iter().all(|deferred| {
+            matches!(deferred.call, DeferredCall::Async(_))
+                && deferred.mode() == Mode::Inline
+                && deferred.filter.is_none()
+                && !has_policy(&deferred.info)
+        });
     Box::new(TypedRoute {
         plain,
+        async_plain,
         calls: calls.into_boxed_slice(),
         infos: infos.into_boxed_slice(),
         counted,
@@ -151,6 +166,33 @@ impl<E: Event> TypedRoute<E> {
     #[inline]
     pub(crate) fn is_plain(&self) -> bool {
         self.plain
+    }
+
+    /// The calls of the async handlers of an async-plain route, each
+    /// polled with the cascade depth set and its panics caught.
+    pub(crate) fn async_calls(
+        &self,
+        event: &Arc<E>,
+        depth: u32,
+        catch: bool,
+    ) -> Vec<Guarded<HandlerFuture>> {
+        let mut calls = Vec::with_capacity(self.deferred.len());
+        for deferred in &*self.deferred {
+            if let DeferredCall::Async(call) = deferred.call {
+                calls.push(Guarded {
+                    inner: call(Arc::clone(event), None),
+                    depth,
+                    catch,
+                });
+            }
+        }
+        calls
+    }
+
+    /// Whether `publish_async` can run this route without a context or a
+    /// layer: sync handlers inline, async ones awaited and nothing else.
+    pub(crate) fn is_async_plain(&self) -> bool {
+        self.async_plain
     }
 
     /// Runs the inline handlers of a plain route with no layers; returns
