@@ -535,3 +535,74 @@ fn a_bus_keeps_delivering_its_queue_after_the_runtime_of_its_worker_is_gone() {
     assert!(idle.is_ok(), "the queue was never delivered");
     assert_eq!(*RELAY_LEGS.lock().unwrap(), vec![1, 2]);
 }
+
+// --- events of several types keep one order ----------------------------------------------
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Apple {
+    n: u32,
+}
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Pear {
+    n: u32,
+}
+
+static FRUIT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Notified when the worker is inside the delivery of apple 0.
+static APPLE_STARTED: Notify = Notify::const_new();
+
+#[subscribe]
+async fn eat_apple(apple: &Apple) {
+    if apple.n == 0 {
+        // Never finishes: the worker stays inside this delivery until its
+        // runtime goes away.
+        APPLE_STARTED.notify_one();
+        std::future::pending::<()>().await;
+    }
+    FRUIT.lock().unwrap().push(format!("apple {}", apple.n));
+}
+
+#[subscribe]
+fn eat_pear(pear: &Pear) {
+    FRUIT.lock().unwrap().push(format!("pear {}", pear.n));
+}
+
+async fn emit_fruit(bus: &Bus, from: u32, to: u32) {
+    for n in from..to {
+        if n % 2 == 0 {
+            bus.emit(Apple { n }).await.unwrap();
+        } else {
+            bus.emit(Pear { n }).await.unwrap();
+        }
+    }
+}
+
+#[test]
+fn events_of_several_types_keep_their_order_also_when_the_worker_stops() {
+    let bus = Bus::new();
+    let first = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    first.block_on(async {
+        emit_fruit(&bus, 0, 6).await;
+        // The worker holds apple 0; pears 1, 3, 5 and apples 2, 4 wait.
+        APPLE_STARTED.notified().await;
+    });
+    // Dropping the runtime drops the worker in the middle of its batch:
+    // what it had not started goes back to the front of the queue.
+    drop(first);
+    assert!(FRUIT.lock().unwrap().is_empty());
+
+    let second = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        emit_fruit(&bus, 7, 9).await;
+        bus.shutdown().await;
+    });
+    assert_eq!(
+        *FRUIT.lock().unwrap(),
+        ["pear 1", "apple 2", "pear 3", "apple 4", "pear 5", "pear 7", "apple 8"]
+    );
+}

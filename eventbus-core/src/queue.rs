@@ -9,6 +9,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
@@ -188,6 +189,9 @@ struct State {
 pub(crate) struct Queue {
     state: Mutex<State>,
     capacity: usize,
+    /// Set when an event is queued into an empty queue, cleared when the
+    /// worker takes the batch: lets the worker look without the lock.
+    has_events: AtomicBool,
     has_items: Notify,
     has_room: Notify,
 }
@@ -202,6 +206,7 @@ impl Queue {
                 worker_running: false,
             }),
             capacity: capacity.max(1),
+            has_events: AtomicBool::new(false),
             has_items: Notify::new(),
             has_room: Notify::new(),
         }
@@ -253,6 +258,7 @@ impl Shared {
         // The worker waits only after finding the queue empty; while it
         // has items it comes back for more, so one wake-up per batch does.
         if was_empty {
+            self.queue.has_events.store(true, Ordering::Release);
             self.queue.has_items.notify_one();
         }
         Ok(())
@@ -283,48 +289,79 @@ impl Drop for Worker {
 /// delivering an event, and a busy producer refills the queue in time.
 const SPINS: u32 = 64;
 
+/// What [`Worker::take`] found.
+enum Took {
+    /// A batch to deliver.
+    Batch,
+    /// Nothing yet.
+    Empty,
+    /// The queue is closed and drained: the worker ends.
+    Finished,
+}
+
+impl Worker {
+    /// Takes every queued event into the batch, swapping buffers so both
+    /// keep their capacity.
+    fn take(&mut self) -> Took {
+        let queue = &self.shared.queue;
+        let mut state = queue.lock();
+        if state.events.is_empty() {
+            return if state.closed && state.waiting == 0 {
+                Took::Finished
+            } else {
+                Took::Empty
+            };
+        }
+        std::mem::swap(&mut self.batch, &mut state.events);
+        queue.has_events.store(false, Ordering::Release);
+        // Counted before the lock is released, so `idle` never sees the
+        // batch neither queued nor in flight.
+        self.in_flight = Some(self.shared.tasks.start());
+        let waiting = state.waiting > 0;
+        drop(state);
+        if waiting {
+            queue.has_room.notify_waiters();
+        }
+        Took::Batch
+    }
+}
+
 async fn run_worker(shared: Arc<Shared>) {
     let mut worker = Worker {
         shared,
         batch: Events::default(),
         in_flight: None,
     };
-    let mut spins = 0;
     loop {
-        let has_items = worker.shared.queue.has_items.notified();
-        tokio::pin!(has_items);
-        has_items.as_mut().enable();
-        {
-            let mut state = worker.shared.queue.lock();
-            if state.events.is_empty() {
-                if state.closed && state.waiting == 0 {
-                    return;
+        match worker.take() {
+            Took::Finished => return,
+            Took::Batch => {
+                while let Some(delivery) = worker.batch.deliver_next(&worker.shared) {
+                    if let Some(delivery) = delivery {
+                        delivery.await;
+                    }
                 }
-            } else {
-                std::mem::swap(&mut worker.batch, &mut state.events);
-                // Counted before the lock is released, so `idle` never sees
-                // the batch neither queued nor in flight.
-                worker.in_flight = Some(worker.shared.tasks.start());
+                worker.in_flight = None;
+            }
+            Took::Empty => {
+                // Looks again, without the producers' lock, before sleeping.
+                let queue = &worker.shared.queue;
+                for _ in 0..SPINS {
+                    if queue.has_events.load(Ordering::Acquire) {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                let has_items = queue.has_items.notified();
+                tokio::pin!(has_items);
+                has_items.as_mut().enable();
+                // An event queued before `enable` left `has_events` set; one
+                // queued after it wakes `has_items`.
+                if !queue.has_events.load(Ordering::Acquire) {
+                    has_items.await;
+                }
             }
         }
-        if worker.batch.is_empty() {
-            if spins < SPINS {
-                spins += 1;
-                tokio::task::yield_now().await;
-            } else {
-                spins = 0;
-                has_items.await;
-            }
-            continue;
-        }
-        spins = 0;
-        worker.shared.queue.has_room.notify_waiters();
-        while let Some(delivery) = worker.batch.deliver_next(&worker.shared) {
-            if let Some(delivery) = delivery {
-                delivery.await;
-            }
-        }
-        worker.in_flight = None;
     }
 }
 
