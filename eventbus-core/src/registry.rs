@@ -324,8 +324,12 @@ impl Registry {
             ));
         }
         // `inventory::iter` has no set order: sort into a total one that
-        // does not change between builds.
-        keyed.sort_by(|(a, _), (b, _)| {
+        // does not change between builds. Sorting positions rather than
+        // the handlers themselves moves 8 bytes per step instead of a few
+        // hundred, which counts with thousands of handlers.
+        let mut order: Vec<usize> = (0..keyed.len()).collect();
+        order.sort_unstable_by(|&a, &b| {
+            let (a, b) = (keyed[a].0, keyed[b].0);
             b.priority
                 .cmp(&a.priority)
                 .then_with(|| a.module_path.cmp(b.module_path))
@@ -334,7 +338,14 @@ impl Registry {
                 .then_with(|| a.handler_name.cmp(b.handler_name))
                 .then_with(|| a.location.file().cmp(b.location.file()))
         });
-        let handlers = keyed.into_iter().map(|(_, handler)| handler).collect();
+        let mut unsorted: Vec<Option<RegisteredHandler>> = keyed
+            .into_iter()
+            .map(|(_, handler)| Some(handler))
+            .collect();
+        let handlers = order
+            .into_iter()
+            .filter_map(|at| unsorted[at].take())
+            .collect();
 
         events.sort_by(|a, b| {
             a.name()
