@@ -53,6 +53,7 @@ struct Typed<E> {
 }
 
 const SLOT_TYPE: &str = "a queue slot holds the events of its slot's type";
+const QUEUED: &str = "the order list names only queued events";
 
 impl<E: Event> SlotQueue for Typed<E> {
     fn as_any(&mut self) -> &mut dyn Any {
@@ -60,7 +61,7 @@ impl<E: Event> SlotQueue for Typed<E> {
     }
 
     fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Delivery> {
-        let entry = self.entries.pop_front().expect(SLOT_TYPE);
+        let entry = self.entries.pop_front().expect(QUEUED);
         entry.deliver(shared)
     }
 
@@ -150,11 +151,10 @@ impl Events {
         self.order.push_back(slot);
     }
 
-    /// Takes the oldest event out and delivers it.
-    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Option<Delivery>> {
+    /// The queue of the oldest event's type, whose next event it is.
+    fn next_queue(&mut self) -> Option<&mut dyn SlotQueue> {
         let slot = self.order.pop_front()?;
-        let queue = self.queues[slot].as_mut().expect(SLOT_TYPE);
-        Some(queue.deliver_next(shared))
+        Some(self.queues[slot].as_deref_mut().expect(QUEUED))
     }
 
     /// Moves every event to the front of `into`, keeping their order.
@@ -336,8 +336,8 @@ async fn run_worker(shared: Arc<Shared>) {
         match worker.take() {
             Took::Finished => return,
             Took::Batch => {
-                while let Some(delivery) = worker.batch.deliver_next(&worker.shared) {
-                    if let Some(delivery) = delivery {
+                while let Some(queue) = worker.batch.next_queue() {
+                    if let Some(delivery) = queue.deliver_next(&worker.shared) {
                         delivery.await;
                     }
                 }
