@@ -578,12 +578,16 @@ async fn emit_fruit(bus: &Bus, from: u32, to: u32) {
     }
 }
 
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn events_of_several_types_keep_their_order_also_when_the_worker_stops() {
     let bus = Bus::new();
-    let first = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let first = current_thread();
     first.block_on(async {
         emit_fruit(&bus, 0, 6).await;
         // The worker holds apple 0; pears 1, 3, 5 and apples 2, 4 wait.
@@ -594,9 +598,7 @@ fn events_of_several_types_keep_their_order_also_when_the_worker_stops() {
     drop(first);
     assert!(FRUIT.lock().unwrap().is_empty());
 
-    let second = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let second = current_thread();
     second.block_on(async {
         emit_fruit(&bus, 7, 9).await;
         bus.shutdown().await;

@@ -119,6 +119,17 @@ struct Place<'a, E> {
 }
 
 impl<'a, E: Event> Place<'a, E> {
+    /// The place of a delivery with no context: a plain one.
+    fn plain(event: &'a E, id: &'a LazyId, depth: u32) -> Self {
+        Self {
+            meta: E::__meta(),
+            event,
+            context: None,
+            id,
+            depth,
+        }
+    }
+
     fn args(&self) -> CallArgs<'a> {
         CallArgs {
             meta: self.meta,
@@ -241,13 +252,7 @@ impl Shared {
         let meta = E::__meta();
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let place = Place {
-            meta,
-            event,
-            context: None,
-            id: &id,
-            depth,
-        };
+        let place = Place::plain(event, &id, depth);
         let handled = match (outcome, self.route::<E>(meta.slot())) {
             (Ok(handled), _) => handled,
             (Err(stopped), Some(route)) => {
@@ -334,13 +339,7 @@ impl Shared {
         let handled = match outcome {
             Ok(handled) => handled,
             Err(stopped) => {
-                let place = Place {
-                    meta,
-                    event: &event,
-                    context: None,
-                    id: &id,
-                    depth,
-                };
+                let place = Place::plain(&event, &id, depth);
                 self.resume_plain(route, *stopped, &place, &mut failures)
             }
         };
@@ -380,13 +379,7 @@ impl Shared {
             }
         }
         if handled == 0 {
-            let place = Place {
-                meta,
-                event: &*event,
-                context: None,
-                id: &id,
-                depth,
-            };
+            let place = Place::plain(&*event, &id, depth);
             self.run_dead(&place, &mut failures);
         }
         self.settle(&failures);
@@ -411,13 +404,7 @@ impl Shared {
         }
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let place = Place {
-            meta,
-            event,
-            context: None,
-            id: &id,
-            depth,
-        };
+        let place = Place::plain(event, &id, depth);
         let handled = self.run_handlers(Some(route), &place, &mut failures);
         if handled == 0 {
             self.run_dead(&place, &mut failures);
