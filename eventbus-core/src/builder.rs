@@ -1,11 +1,11 @@
 //! [`BusBuilder`]: chooses the handlers and settings of a [`Bus`].
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use std::any::Any;
 
-use crate::bus::{Bus, Hooks, Settings, Shared};
+use crate::bus::{Bus, Hooks, Routes, Settings, Shared};
 use crate::context::States;
 use crate::dead_letter::DeadLetters;
 use crate::error::BuildError;
@@ -232,15 +232,6 @@ impl BusBuilder {
             });
         }
 
-        // One route per known event type, filled in dispatch order.
-        let mut routes: Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> = Vec::new();
-        for meta in registry.events.iter().chain(&self.required) {
-            let slot = meta.slot();
-            if routes.len() <= slot {
-                routes.resize_with(slot + 1, || None);
-            }
-            routes[slot].get_or_insert_with(|| (*meta, Vec::new()));
-        }
         let mut fallback = Vec::new();
         let mut dead = Vec::new();
         let mut selected = Vec::new();
@@ -255,38 +246,22 @@ impl BusBuilder {
             wants_timeout |= registered.info.timeout().is_some();
             self.check_state(registered)?;
             selected.push(registered.info.clone());
-            let entry = |counted| RouteEntry {
-                call: registered.call,
-                info: registered.info.clone(),
-                counted,
-                context: registered.context,
-                filter: registered.filter,
-            };
             match (registered.target, registered.call) {
-                (Resolved::Event(meta), _) => {
-                    if let Some((_, entries)) = &mut routes[meta.slot()] {
-                        entries.push(entry(true));
-                    }
-                }
                 (Resolved::Any, HandlerCall::Erased(call)) => {
-                    for (_, entries) in routes.iter_mut().flatten() {
-                        entries.push(entry(false));
-                    }
                     fallback.push((call, registered.info.clone()));
                 }
                 (Resolved::Dead, HandlerCall::Erased(call)) => {
                     dead.push((call, registered.info.clone()));
                 }
-                (Resolved::Any | Resolved::Dead, HandlerCall::Typed(_) | HandlerCall::Async(_)) => {
-                    unreachable!("catch-all handlers are registered with an erased call")
-                }
+                _ => {}
             }
         }
 
         for meta in &self.required {
-            let has_own = routes[meta.slot()]
-                .as_ref()
-                .is_some_and(|(_, entries)| entries.iter().any(|entry| entry.counted));
+            let has_own = registry.handlers.iter().any(|registered| {
+                matches!(registered.target, Resolved::Event(own) if own.slot() == meta.slot())
+                    && self.selects(&registered.info)
+            });
             if !has_own {
                 return Err(BuildError::MissingHandlers {
                     event_name: meta.name(),
@@ -298,11 +273,9 @@ impl BusBuilder {
         let policy_layers = self.policy_layers(wants_retry, wants_timeout);
         let layers: Box<[Arc<dyn Layer>]> = std::mem::take(&mut self.layers).into_boxed_slice();
         let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
+        let routes = self.routes(registry);
         let shared = Shared::new(
-            routes
-                .into_iter()
-                .map(|route| route.map(|(meta, entries)| meta.build_route(entries)))
-                .collect(),
+            routes,
             ErasedRoute::new(fallback),
             ErasedRoute::new(dead),
             selected.into_boxed_slice(),
@@ -326,6 +299,69 @@ impl BusBuilder {
 }
 
 impl BusBuilder {
+    /// The routes of this bus: the shared ones when it keeps every
+    /// link-time handler (built by the first such bus in the process),
+    /// else its own.
+    fn routes(&self, registry: &Registry) -> Routes {
+        static SHARED: Once = Once::new();
+        if self.filter.is_none() && self.groups.is_none() {
+            SHARED.call_once(|| {
+                for (meta, entries) in self.route_entries(registry).into_iter().flatten() {
+                    meta.share_route(entries);
+                }
+            });
+            return Routes::Shared;
+        }
+        Routes::Own(
+            self.route_entries(registry)
+                .into_iter()
+                .map(|route| route.map(|(meta, entries)| meta.build_route(entries)))
+                .collect(),
+        )
+    }
+
+    /// The handlers of each event type this bus selects, in dispatch order,
+    /// indexed by event slot.
+    fn route_entries(
+        &self,
+        registry: &Registry,
+    ) -> Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> {
+        let mut routes: Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> = Vec::new();
+        for meta in registry.events.iter().chain(&self.required) {
+            let slot = meta.slot();
+            if routes.len() <= slot {
+                routes.resize_with(slot + 1, || None);
+            }
+            routes[slot].get_or_insert_with(|| (*meta, Vec::new()));
+        }
+        for registered in &registry.handlers {
+            if !self.selects(&registered.info) {
+                continue;
+            }
+            let entry = |counted| RouteEntry {
+                call: registered.call,
+                info: registered.info.clone(),
+                counted,
+                context: registered.context,
+                filter: registered.filter,
+            };
+            match registered.target {
+                Resolved::Event(meta) => {
+                    if let Some((_, entries)) = &mut routes[meta.slot()] {
+                        entries.push(entry(true));
+                    }
+                }
+                Resolved::Any => {
+                    for (_, entries) in routes.iter_mut().flatten() {
+                        entries.push(entry(false));
+                    }
+                }
+                Resolved::Dead => {}
+            }
+        }
+        routes
+    }
+
     /// Whether a link-time handler is part of this bus: kept by
     /// `filter_handlers`, and in a selected group if it has one.
     fn selects(&self, info: &HandlerInfo) -> bool {

@@ -44,10 +44,18 @@ pub(crate) struct Hooks {
     pub(crate) metrics: Option<MetricsLayer>,
 }
 
+/// Where a bus finds the handlers of each event type.
+pub(crate) enum Routes {
+    /// Every link-time handler: the per-type routes all such buses share.
+    Shared,
+    /// Some handlers left out: indexed by event slot, each a
+    /// `TypedRoute<E>` of the slot's type.
+    Own(Box<[Option<AnyRoute>]>),
+}
+
 /// Everything one bus and its clones share.
 pub(crate) struct Shared {
-    /// Indexed by event slot; each a `TypedRoute<E>` of the slot's type.
-    pub(crate) routes: Box<[Option<AnyRoute>]>,
+    pub(crate) routes: Routes,
     /// For an event type the registry never saw: the catch-alls only.
     pub(crate) fallback: ErasedRoute,
     pub(crate) dead: ErasedRoute,
@@ -75,7 +83,7 @@ pub(crate) struct Shared {
 impl Shared {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        routes: Box<[Option<AnyRoute>]>,
+        routes: Routes,
         fallback: ErasedRoute,
         dead: ErasedRoute,
         selected: Box<[HandlerInfo]>,

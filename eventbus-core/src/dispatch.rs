@@ -5,7 +5,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::sync::Arc;
 
-use crate::bus::{Bus, Shared};
+use crate::bus::{Bus, Routes, Shared};
 use crate::cascade::Cascade;
 use crate::context::Context;
 use crate::deferred::{Finished, JoinAll};
@@ -174,7 +174,7 @@ impl Shared {
         id: &'r LazyId,
     ) -> Delivery<'r, E> {
         let meta = E::__meta();
-        let route = self.route::<E>(meta.slot());
+        let route = self.route::<E>();
         let reads_context = self.settings.layers_read_envelope
             || route.is_some_and(|route| route.needs_context)
             || self.runtime_subs.reads_envelope(meta.slot());
@@ -226,7 +226,7 @@ impl Shared {
         depth: u32,
     ) -> Option<Result<usize, Box<Stopped>>> {
         let meta = E::__meta();
-        let route = self.route::<E>(meta.slot())?;
+        let route = self.route::<E>()?;
         if !route.is_plain() || !self.layers.is_empty() || !self.runtime_subs.is_empty() {
             return None;
         }
@@ -249,11 +249,10 @@ impl Shared {
         depth: u32,
         outcome: Result<usize, Box<Stopped>>,
     ) -> Report {
-        let meta = E::__meta();
         let id = LazyId::default();
         let mut failures = Vec::new();
         let place = Place::plain(event, &id, depth);
-        let handled = match (outcome, self.route::<E>(meta.slot())) {
+        let handled = match (outcome, self.route::<E>()) {
             (Ok(handled), _) => handled,
             (Err(stopped), Some(route)) => {
                 self.resume_plain(route, *stopped, &place, &mut failures)
@@ -293,9 +292,7 @@ impl Shared {
     pub(crate) fn is_async_plain<E: Event>(&self) -> bool {
         self.layers.is_empty()
             && self.runtime_subs.is_empty()
-            && self
-                .route::<E>(E::__meta().slot())
-                .is_some_and(TypedRoute::is_async_plain)
+            && self.route::<E>().is_some_and(TypedRoute::is_async_plain)
     }
 
     /// `publish_async` when [`Shared::is_async_plain`]: the sync handlers
@@ -321,7 +318,7 @@ impl Shared {
         depth: u32,
     ) -> (AsyncPlain<E>, Vec<Guarded<HandlerFuture>>) {
         let meta = E::__meta();
-        let Some(route) = self.route::<E>(meta.slot()) else {
+        let Some(route) = self.route::<E>() else {
             unreachable!("an async-plain delivery has a route")
         };
         let catch = self.settings.catch_panics;
@@ -368,7 +365,7 @@ impl Shared {
         } = started;
         let meta = E::__meta();
         handled += results.len();
-        if let Some(route) = self.route::<E>(meta.slot()) {
+        if let Some(route) = self.route::<E>() {
             for (deferred, result) in route.deferred.iter().zip(results) {
                 if let Err(error) = result {
                     let mut failure =
@@ -395,7 +392,7 @@ impl Shared {
         depth: u32,
     ) -> Option<Report> {
         let meta = E::__meta();
-        let route = self.route::<E>(meta.slot())?;
+        let route = self.route::<E>()?;
         if !route.is_plain()
             || !self.layers.is_empty()
             || self.runtime_subs.reads_envelope(meta.slot())
@@ -413,11 +410,14 @@ impl Shared {
     }
 
     #[inline]
-    pub(crate) fn route<E: Event>(&self, slot: usize) -> Option<&TypedRoute<E>> {
-        self.routes
-            .get(slot)
-            .and_then(Option::as_ref)
-            .and_then(|route| route.downcast_ref::<TypedRoute<E>>())
+    pub(crate) fn route<E: Event>(&self) -> Option<&TypedRoute<E>> {
+        match &self.routes {
+            Routes::Shared => E::__route().get(),
+            Routes::Own(routes) => routes
+                .get(E::__meta().slot())
+                .and_then(Option::as_ref)
+                .and_then(|route| route.downcast_ref::<TypedRoute<E>>()),
+        }
     }
 
     /// Runs the inline handlers and run-time subscriptions of an event;

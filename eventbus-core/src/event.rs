@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::bus::Bus;
 use crate::error::PublishError;
 use crate::report::Report;
-use crate::route::{build_typed, AnyRoute, RouteEntry};
+use crate::route::{build_own, build_shared, AnyRoute, RouteEntry, SharedRoute};
 
 /// A type that can be published on a [`Bus`].
 ///
@@ -44,6 +44,11 @@ pub trait Event: Send + Sync + 'static {
 
     #[doc(hidden)]
     fn __meta() -> &'static EventMeta;
+
+    #[doc(hidden)]
+    fn __route() -> &'static SharedRoute<Self>
+    where
+        Self: Sized;
 }
 
 /// Slot value of an event type that no registry has numbered yet.
@@ -62,6 +67,7 @@ pub struct EventMeta {
     slot: AtomicUsize,
     codec: Option<Codec>,
     build_route: fn(Vec<RouteEntry>) -> AnyRoute,
+    share_route: fn(Vec<RouteEntry>),
 }
 
 /// The functions that turn a non-local event to and from JSON.
@@ -88,7 +94,8 @@ impl EventMeta {
                 to_json: to_json::<E>,
                 publish_json: publish_json::<E>,
             }),
-            build_route: build_typed::<E>,
+            build_route: build_own::<E>,
+            share_route: build_shared::<E>,
         }
     }
 
@@ -106,7 +113,8 @@ impl EventMeta {
             type_path,
             slot: AtomicUsize::new(UNASSIGNED),
             codec: None,
-            build_route: build_typed::<E>,
+            build_route: build_own::<E>,
+            share_route: build_shared::<E>,
         }
     }
 
@@ -136,9 +144,15 @@ impl EventMeta {
         (self.codec?.to_json)(event)
     }
 
-    /// The route of this type, from its handlers in dispatch order.
+    /// The route of this type for one bus, from its handlers in dispatch
+    /// order.
     pub(crate) fn build_route(&self, entries: Vec<RouteEntry>) -> AnyRoute {
         (self.build_route)(entries)
+    }
+
+    /// Builds the route every bus with all link-time handlers shares.
+    pub(crate) fn share_route(&self, entries: Vec<RouteEntry>) {
+        (self.share_route)(entries);
     }
 
     /// The index of this type in every bus's routing table. Numbers are

@@ -62,6 +62,7 @@ pub mod __private {
         owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, Filter, HandlerFuture,
         HandlerRegistration, HandlerSite, TypedCall,
     };
+    pub use crate::route::SharedRoute;
 
     /// Boxes an async handler's future.
     pub fn handler_future<F>(future: F) -> HandlerFuture

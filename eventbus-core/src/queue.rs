@@ -233,7 +233,7 @@ impl Shared {
     /// Whether every handler of `E` runs inline, so a queued `E` can be
     /// delivered without a future.
     fn all_inline<E: Event>(&self) -> bool {
-        self.route::<E>(E::__meta().slot())
+        self.route::<E>()
             .is_none_or(|route| route.deferred.is_empty())
     }
 

@@ -4,7 +4,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, Mode};
@@ -94,9 +94,50 @@ enum StopCause {
     Panic(Box<dyn Any + Send>),
 }
 
-/// Builds the route of `E`; stored in `E`'s metadata as a plain `fn` so
-/// the builder can call it without knowing `E`.
-pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
+/// The route of one event type that every bus keeping all link-time
+/// handlers uses (no `filter_handlers`, no `groups`): built once per
+/// process by the first such bus, then read by `publish` with no lookup.
+/// One `static` per event type, written by `#[derive(Event)]`.
+#[doc(hidden)]
+pub struct SharedRoute<E>(OnceLock<TypedRoute<E>>);
+
+impl<E> SharedRoute<E> {
+    /// An empty route, filled when the first bus is built.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(OnceLock::new())
+    }
+}
+
+impl<E> Default for SharedRoute<E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E: Event> SharedRoute<E> {
+    /// The route, once a bus that shares routes has been built.
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&TypedRoute<E>> {
+        self.0.get()
+    }
+}
+
+/// Builds the route of `E` for one bus; stored in `E`'s metadata as a
+/// plain `fn` so the builder can call it without knowing `E`.
+pub(crate) fn build_own<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
+    Box::new(build_typed::<E>(entries))
+}
+
+/// Builds the route of `E` into its [`SharedRoute`]; like [`build_own`],
+/// called through `E`'s metadata.
+pub(crate) fn build_shared<E: Event>(entries: Vec<RouteEntry>) {
+    // Two first buses built at once both fill it, from the same registry:
+    // whichever comes second finds it set and the routes are equal.
+    let _ = E::__route().0.set(build_typed::<E>(entries));
+}
+
+fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> TypedRoute<E> {
     const PAIRED: &str = "HandlerRegistration pairs each call with its event type";
     let needs_context = entries.iter().any(|entry| entry.context);
     let mut calls = Vec::new();
@@ -149,7 +190,7 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
                 && deferred.filter.is_none()
                 && !has_policy(&deferred.info)
         });
-    Box::new(TypedRoute {
+    TypedRoute {
         plain,
         async_plain,
         calls: calls.into_boxed_slice(),
@@ -157,7 +198,7 @@ pub(crate) fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
         counted,
         deferred: deferred.into_boxed_slice(),
         needs_context,
-    })
+    }
 }
 
 impl<E: Event> TypedRoute<E> {

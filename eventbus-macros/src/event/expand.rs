@@ -26,6 +26,8 @@ pub fn event_impl(model: &Model) -> TokenStream {
     quote! {
         const _: () = {
             static __EVENTBUS_META: #root::__private::EventMeta = #meta;
+            static __EVENTBUS_ROUTE: #root::__private::SharedRoute<#ident> =
+                #root::__private::SharedRoute::new();
 
             #[automatically_derived]
             impl #root::Event for #ident {
@@ -35,6 +37,11 @@ pub fn event_impl(model: &Model) -> TokenStream {
                 #[inline]
                 fn __meta() -> &'static #root::__private::EventMeta {
                     &__EVENTBUS_META
+                }
+
+                #[inline]
+                fn __route() -> &'static #root::__private::SharedRoute<Self> {
+                    &__EVENTBUS_ROUTE
                 }
             }
 
@@ -57,6 +64,10 @@ pub fn fallback(model: &Model) -> TokenStream {
                 const VERSION: u32 = 0;
 
                 fn __meta() -> &'static #root::__private::EventMeta {
+                    ::core::unreachable!("this event type failed to compile")
+                }
+
+                fn __route() -> &'static #root::__private::SharedRoute<Self> {
                     ::core::unreachable!("this event type failed to compile")
                 }
             }
