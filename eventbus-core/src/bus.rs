@@ -61,7 +61,7 @@ pub(crate) struct Shared {
     pub(crate) dead: ErasedRoute,
     /// Every link-time handler of this bus, in the registry's order.
     pub(crate) selected: Box<[HandlerInfo]>,
-    pub(crate) runtime_subs: Arc<RuntimeSubs>,
+    pub(crate) runtime_subs: RuntimeSubs,
     pub(crate) settings: Settings,
     pub(crate) states: States,
     /// Outermost first.
@@ -100,7 +100,7 @@ impl Shared {
             fallback,
             dead,
             selected,
-            runtime_subs: Arc::new(RuntimeSubs::new()),
+            runtime_subs: RuntimeSubs::new(),
             settings,
             states,
             layers,
@@ -321,7 +321,7 @@ impl Bus {
         if shared.accepts(depth) {
             match shared.deliver_plain(&event, depth) {
                 Some(Ok(handled)) if handled > 0 => {
-                    return Report::assemble(E::NAME, LazyId::default(), handled, Vec::new());
+                    return Report::succeeded(E::NAME, handled);
                 }
                 Some(outcome) => {
                     let report = shared.finish_plain(&event, depth, outcome);
@@ -346,14 +346,14 @@ impl Bus {
             shared.settle(report.failures());
             return report;
         }
-        let mut report = Report::new(E::NAME);
-        let (id, failures) = report.parts_mut();
+        let id = LazyId::default();
+        let mut failures = Vec::new();
         let mut cascade = Cascade::default();
-        let delivered = shared.deliver_sync(event, Parent::root(depth), id, failures, &mut cascade);
-        shared.run_cascade_sync(failures, &mut cascade);
-        shared.settle(failures);
-        delivered.into_report(&mut report);
-        report
+        let delivered =
+            shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
+        shared.run_cascade_sync(&mut failures, &mut cascade);
+        shared.settle(&failures);
+        delivered.into_report(E::NAME, id, failures)
     }
 
     /// Delivers `event` and waits for every handler: sync handlers run
@@ -371,16 +371,15 @@ impl Bus {
             return self.shared.publish_async_plain(event, depth).await;
         }
         let shared = &self.shared;
-        let mut report = Report::new(E::NAME);
-        let (id, failures) = report.parts_mut();
+        let id = LazyId::default();
+        let mut failures = Vec::new();
         let mut cascade = Cascade::default();
         let delivered = shared
-            .deliver_async(event, Parent::root(depth), id, failures, &mut cascade)
+            .deliver_async(event, Parent::root(depth), &id, &mut failures, &mut cascade)
             .await;
-        shared.run_cascade_async(failures, &mut cascade).await;
-        shared.settle(failures);
-        delivered.into_report(&mut report);
-        report
+        shared.run_cascade_async(&mut failures, &mut cascade).await;
+        shared.settle(&failures);
+        delivered.into_report(E::NAME, id, failures)
     }
 
     /// Per-handler call counts, failures and latencies; `None` unless a
@@ -475,9 +474,13 @@ impl Bus {
             .into()),
         }
         });
-        self.shared
-            .runtime_subs
-            .add(E::__meta().slot(), info, call, false)
+        self.shared.runtime_subs.add(
+            E::__meta().slot(),
+            info,
+            call,
+            false,
+            Arc::downgrade(&self.shared),
+        )
     }
 
     /// Every handler of this bus: link-time handlers in dispatch order, then
@@ -559,8 +562,12 @@ impl Shared {
 }
 
 impl Delivered {
-    fn into_report(self, report: &mut Report) {
-        report.add_handled(self.handled);
-        report.add_scheduled(self.scheduled);
+    fn into_report(
+        self,
+        event_name: &'static str,
+        id: LazyId,
+        failures: Vec<HandlerFailure>,
+    ) -> Report {
+        Report::delivered(event_name, id, self.handled, self.scheduled, failures)
     }
 }

@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::fmt;
-use std::mem::ManuallyDrop;
 
 use crate::envelope::{LazyId, Uuid};
 use crate::error::PublishError;
@@ -281,38 +280,52 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 pub struct Report {
     event_name: &'static str,
     event_id: LazyId,
-    handled: usize,
-    scheduled: usize,
-    /// Dropped by hand in `Drop`, out of line, so dropping a report with no
-    /// failure is a single test the caller's code inlines.
-    failures: ManuallyDrop<Vec<HandlerFailure>>,
+    handled: u32,
+    scheduled: u32,
+    /// `None` while nothing failed: a successful report holds no heap
+    /// memory and is a few words to return.
+    failures: Option<FailureList>,
 }
+
+/// Boxed: a report with no failure then carries one null word instead of a
+/// `Vec`'s three, and a report with failures pays one more allocation.
+#[allow(clippy::box_collection)]
+type FailureList = Box<Vec<HandlerFailure>>;
 
 impl Drop for Report {
     #[inline]
     fn drop(&mut self) {
-        if self.failures.capacity() != 0 {
-            drop_failures(&mut self.failures);
+        // Out of line, so dropping a report with no failure is one test in
+        // the caller's code.
+        if let Some(failures) = self.failures.take() {
+            drop_failures(failures);
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drop_failures(failures: &mut Vec<HandlerFailure>) {
-    drop(std::mem::take(failures));
+fn drop_failures(failures: FailureList) {
+    drop(failures);
+}
+
+fn boxed(failures: Vec<HandlerFailure>) -> Option<FailureList> {
+    if failures.is_empty() {
+        None
+    } else {
+        Some(Box::new(failures))
+    }
+}
+
+/// A count as a report keeps it; no event has four billion handlers.
+fn count(calls: usize) -> u32 {
+    u32::try_from(calls).unwrap_or(u32::MAX)
 }
 
 impl Report {
-    #[inline]
+    /// A report of an event the bus refused, before any handler ran.
     pub(crate) fn new(event_name: &'static str) -> Self {
-        Self {
-            event_name,
-            event_id: LazyId::default(),
-            handled: 0,
-            scheduled: 0,
-            failures: ManuallyDrop::new(Vec::new()),
-        }
+        Self::assemble(event_name, LazyId::default(), 0, Vec::new())
     }
 
     /// A report of a delivery that ran every handler inline.
@@ -323,12 +336,38 @@ impl Report {
         handled: usize,
         failures: Vec<HandlerFailure>,
     ) -> Self {
+        Self::delivered(event_name, event_id, handled, 0, failures)
+    }
+
+    /// A report of a delivery: `handled` handlers ran, `scheduled` were
+    /// spawned, and `failures` failed.
+    #[inline]
+    pub(crate) fn delivered(
+        event_name: &'static str,
+        event_id: LazyId,
+        handled: usize,
+        scheduled: usize,
+        failures: Vec<HandlerFailure>,
+    ) -> Self {
         Self {
             event_name,
             event_id,
-            handled,
+            handled: count(handled),
+            scheduled: count(scheduled),
+            failures: boxed(failures),
+        }
+    }
+
+    /// A report of a delivery where `handled` handlers ran inline and none
+    /// failed: what `publish` returns on its fast path.
+    #[inline]
+    pub(crate) fn succeeded(event_name: &'static str, handled: usize) -> Self {
+        Self {
+            event_name,
+            event_id: LazyId::default(),
+            handled: count(handled),
             scheduled: 0,
-            failures: ManuallyDrop::new(failures),
+            failures: None,
         }
     }
 
@@ -336,7 +375,7 @@ impl Report {
     pub(crate) fn refused(event_name: &'static str, kind: FailureKind, message: String) -> Self {
         let mut report = Self::new(event_name);
         let failure = HandlerFailure::delivery(kind, report.event(), message);
-        report.failures.push(failure);
+        report.failures_mut().push(failure);
         report
     }
 
@@ -347,26 +386,15 @@ impl Report {
         }
     }
 
-    /// The event's id cell and the failure list, to deliver into.
+    /// The failures, taken out of the report.
     pub(crate) fn into_failures(mut self) -> Vec<HandlerFailure> {
-        std::mem::take(&mut self.failures)
-    }
-
-    pub(crate) fn parts_mut(&mut self) -> (&LazyId, &mut Vec<HandlerFailure>) {
-        (&self.event_id, &mut self.failures)
-    }
-
-    #[inline]
-    pub(crate) fn add_handled(&mut self, calls: usize) {
-        self.handled += calls;
-    }
-
-    pub(crate) fn add_scheduled(&mut self, calls: usize) {
-        self.scheduled += calls;
+        self.failures
+            .take()
+            .map_or_else(Vec::new, |failures| *failures)
     }
 
     pub(crate) fn failures_mut(&mut self) -> &mut Vec<HandlerFailure> {
-        &mut self.failures
+        self.failures.get_or_insert_with(Box::default)
     }
 
     /// The name of the event this report is about.
@@ -387,27 +415,27 @@ impl Report {
     /// are not counted.
     #[must_use]
     pub fn handled(&self) -> usize {
-        self.handled
+        self.handled as usize
     }
 
     /// How many handler calls were spawned and not awaited: async handlers
     /// started by `publish`, and `background` handlers.
     #[must_use]
     pub fn scheduled(&self) -> usize {
-        self.scheduled
+        self.scheduled as usize
     }
 
     /// The handler calls that failed, in the order they ran, followed by
     /// those of follow-up events.
     #[must_use]
     pub fn failures(&self) -> &[HandlerFailure] {
-        &self.failures
+        self.failures.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// True when no handler failed (also true for a dead event).
     #[must_use]
     pub fn is_ok(&self) -> bool {
-        self.failures.is_empty()
+        self.failures().is_empty()
     }
 
     /// True when no handler of the event ran or was scheduled: nobody
@@ -424,13 +452,12 @@ impl Report {
     ///
     /// [`PublishError::HandlersFailed`] when at least one handler failed.
     pub fn into_result(mut self) -> Result<(), PublishError> {
-        if self.failures.is_empty() {
-            Ok(())
-        } else {
-            Err(PublishError::HandlersFailed {
+        match self.failures.take() {
+            Some(failures) if !failures.is_empty() => Err(PublishError::HandlersFailed {
                 event_name: self.event_name,
-                failures: std::mem::take(&mut self.failures),
-            })
+                failures: *failures,
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -462,7 +489,7 @@ impl fmt::Debug for Report {
             .field("event_name", &self.event_name)
             .field("handled", &self.handled)
             .field("scheduled", &self.scheduled)
-            .field("failures", &*self.failures)
+            .field("failures", &self.failures())
             .finish_non_exhaustive()
     }
 }

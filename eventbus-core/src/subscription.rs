@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
 use arc_swap::ArcSwap;
 
+use crate::bus::Shared;
 use crate::context::Context;
 use crate::handler::{BoxError, HandlerInfo};
 
@@ -175,11 +176,12 @@ impl RuntimeSubs {
     }
 
     pub(crate) fn add(
-        self: &Arc<Self>,
+        &self,
         slot: usize,
         info: HandlerInfo,
         call: DynCall,
         observer: bool,
+        bus: Weak<Shared>,
     ) -> Subscription {
         let sub = Arc::new(Sub {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -197,7 +199,7 @@ impl RuntimeSubs {
         }
         self.live.fetch_add(1, Ordering::Release);
         Subscription {
-            subs: Arc::downgrade(self),
+            bus,
             slot,
             sub,
             detached: false,
@@ -269,7 +271,8 @@ impl RuntimeSubs {
 /// ```
 #[must_use = "dropping a Subscription unsubscribes at once; call `.detach()` to keep the handler for the bus's lifetime"]
 pub struct Subscription {
-    subs: Weak<RuntimeSubs>,
+    /// Unsubscribing from a bus that is gone does nothing.
+    bus: Weak<Shared>,
     slot: usize,
     sub: Arc<Sub>,
     detached: bool,
@@ -293,8 +296,8 @@ impl Drop for Subscription {
         if self.detached {
             return;
         }
-        if let Some(subs) = self.subs.upgrade() {
-            subs.remove(self.slot, self.sub.id);
+        if let Some(bus) = self.bus.upgrade() {
+            bus.runtime_subs.remove(self.slot, self.sub.id);
         }
         self.sub.retire();
     }

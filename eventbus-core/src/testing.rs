@@ -65,10 +65,13 @@ impl Bus {
                 Ok(())
             },
         );
-        let subscription = self
-            .shared
-            .runtime_subs
-            .add(E::__meta().slot(), info, call, true);
+        let subscription = self.shared.runtime_subs.add(
+            E::__meta().slot(),
+            info,
+            call,
+            true,
+            Arc::downgrade(&self.shared),
+        );
         Recorded {
             entries,
             _subscription: subscription,
