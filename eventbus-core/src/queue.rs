@@ -192,6 +192,9 @@ pub(crate) struct Queue {
     /// Set when an event is queued into an empty queue, cleared when the
     /// worker takes the batch: lets the worker look without the lock.
     has_events: AtomicBool,
+    /// Set while the worker sleeps on `has_items`: only then does a
+    /// producer pay for waking it.
+    sleeping: AtomicBool,
     has_items: Notify,
     has_room: Notify,
 }
@@ -207,6 +210,7 @@ impl Queue {
             }),
             capacity: capacity.max(1),
             has_events: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
             has_items: Notify::new(),
             has_room: Notify::new(),
         }
@@ -257,9 +261,14 @@ impl Shared {
         });
         // The worker waits only after finding the queue empty; while it
         // has items it comes back for more, so one wake-up per batch does.
+        // Sequentially consistent with the worker's `sleeping` and
+        // `has_events`: either it sees the event before it sleeps, or this
+        // sees it asleep and wakes it.
         if was_empty {
-            self.queue.has_events.store(true, Ordering::Release);
-            self.queue.has_items.notify_one();
+            self.queue.has_events.store(true, Ordering::SeqCst);
+            if self.queue.sleeping.load(Ordering::SeqCst) {
+                self.queue.has_items.notify_one();
+            }
         }
         Ok(())
     }
@@ -288,6 +297,13 @@ impl Drop for Worker {
 /// sleeps on an empty queue: waking a sleeping worker costs far more than
 /// delivering an event, and a busy producer refills the queue in time.
 const SPINS: u32 = 64;
+
+/// A batch smaller than this makes the worker wait a little before the
+/// next one, so that it takes events in batches, not one at a time.
+const SMALL_BATCH: usize = 64;
+
+/// How many times the worker yields to let a small batch grow.
+const GATHER_YIELDS: u32 = 4;
 
 /// What [`Worker::take`] found.
 enum Took {
@@ -332,10 +348,29 @@ async fn run_worker(shared: Arc<Shared>) {
         batch: Events::default(),
         in_flight: None,
     };
+    let mut last_batch = 0;
     loop {
+        // Looks without the producers' lock first: taking it for an empty
+        // queue would only slow them down.
+        let queue = &worker.shared.queue;
+        for _ in 0..SPINS {
+            if queue.has_events.load(Ordering::Acquire) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        // A small batch means the worker keeps up with its producers:
+        // letting the queue fill a little first costs a microsecond of
+        // latency and saves taking the producers' lock for every event.
+        if last_batch < SMALL_BATCH {
+            for _ in 0..GATHER_YIELDS {
+                tokio::task::yield_now().await;
+            }
+        }
         match worker.take() {
             Took::Finished => return,
             Took::Batch => {
+                last_batch = worker.batch.len();
                 while let Some(queue) = worker.batch.next_queue() {
                     if let Some(delivery) = queue.deliver_next(&worker.shared) {
                         delivery.await;
@@ -344,22 +379,17 @@ async fn run_worker(shared: Arc<Shared>) {
                 worker.in_flight = None;
             }
             Took::Empty => {
-                // Looks again, without the producers' lock, before sleeping.
                 let queue = &worker.shared.queue;
-                for _ in 0..SPINS {
-                    if queue.has_events.load(Ordering::Acquire) {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
                 let has_items = queue.has_items.notified();
                 tokio::pin!(has_items);
                 has_items.as_mut().enable();
-                // An event queued before `enable` left `has_events` set; one
-                // queued after it wakes `has_items`.
-                if !queue.has_events.load(Ordering::Acquire) {
+                queue.sleeping.store(true, Ordering::SeqCst);
+                // An event queued before `sleeping` was set left
+                // `has_events` set; one queued after it wakes `has_items`.
+                if !queue.has_events.load(Ordering::SeqCst) {
                     has_items.await;
                 }
+                queue.sleeping.store(false, Ordering::SeqCst);
             }
         }
     }
