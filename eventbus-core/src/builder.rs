@@ -234,7 +234,7 @@ impl BusBuilder {
 
         let mut fallback = Vec::new();
         let mut dead = Vec::new();
-        let mut selected = Vec::new();
+        let mut selected = Vec::with_capacity(registry.handlers.len());
 
         let mut wants_retry = false;
         let mut wants_timeout = false;
