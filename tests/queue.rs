@@ -608,3 +608,33 @@ fn events_of_several_types_keep_their_order_also_when_the_worker_stops() {
         ["pear 1", "apple 2", "pear 3", "apple 4", "pear 5", "pear 7", "apple 8"]
     );
 }
+
+// --- a cancelled emit does not keep the queue busy ------------------------------------
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Memo(u32);
+
+static MEMOS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[subscribe]
+fn file_memo(memo: &Memo) {
+    MEMOS.lock().unwrap().push(memo.0);
+}
+
+#[tokio::test]
+async fn an_emit_cancelled_while_waiting_for_room_lets_shutdown_finish() {
+    use futures::FutureExt;
+
+    let bus = Bus::builder().queue_capacity(1).build().unwrap();
+    bus.try_emit(Memo(1)).expect("the queue has room");
+    // The worker has not run yet on this single-threaded runtime: the
+    // queue stays full, so this emit waits for room, and is then dropped.
+    assert!(bus.emit(Memo(2)).now_or_never().is_none());
+
+    tokio::time::timeout(Duration::from_secs(10), bus.shutdown())
+        .await
+        .expect("shutdown does not wait for a cancelled emit");
+    bus.idle().await;
+
+    assert_eq!(*MEMOS.lock().unwrap(), vec![1]);
+}

@@ -214,7 +214,7 @@ impl BusBuilder {
         self
     }
 
-    /// Builds the bus: resolves the registry into a table of handlers per
+    /// Builds the bus: resolves the registry into the handlers of each
     /// event type, and checks it.
     ///
     /// # Errors
@@ -232,16 +232,19 @@ impl BusBuilder {
             });
         }
 
+        // `filter_handlers` sees each handler once.
+        let chosen: Vec<&RegisteredHandler> = registry
+            .handlers
+            .iter()
+            .filter(|registered| self.selects(&registered.info))
+            .collect();
         let mut fallback = Vec::new();
         let mut dead = Vec::new();
-        let mut selected = Vec::with_capacity(registry.handlers.len());
+        let mut selected = Vec::with_capacity(chosen.len());
 
         let mut wants_retry = false;
         let mut wants_timeout = false;
-        for registered in &registry.handlers {
-            if !self.selects(&registered.info) {
-                continue;
-            }
+        for registered in &chosen {
             wants_retry |= registered.info.retry() > 0;
             wants_timeout |= registered.info.timeout().is_some();
             self.check_state(registered)?;
@@ -258,9 +261,8 @@ impl BusBuilder {
         }
 
         for meta in &self.required {
-            let has_own = registry.handlers.iter().any(|registered| {
+            let has_own = chosen.iter().any(|registered| {
                 matches!(registered.target, Resolved::Event(own) if own.slot() == meta.slot())
-                    && self.selects(&registered.info)
             });
             if !has_own {
                 return Err(BuildError::MissingHandlers {
@@ -273,7 +275,7 @@ impl BusBuilder {
         let policy_layers = self.policy_layers(wants_retry, wants_timeout);
         let layers: Box<[Arc<dyn Layer>]> = std::mem::take(&mut self.layers).into_boxed_slice();
         let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
-        let routes = self.routes(registry);
+        let routes = self.routes(registry, &chosen);
         let shared = Shared::new(
             routes,
             ErasedRoute::new(fallback),
@@ -302,29 +304,30 @@ impl BusBuilder {
     /// The routes of this bus: the shared ones when it keeps every
     /// link-time handler (built by the first such bus in the process),
     /// else its own.
-    fn routes(&self, registry: &Registry) -> Routes {
+    fn routes(&self, registry: &Registry, chosen: &[&RegisteredHandler]) -> Routes {
         static SHARED: Once = Once::new();
         if self.filter.is_none() && self.groups.is_none() {
             SHARED.call_once(|| {
-                for (meta, entries) in self.route_entries(registry).into_iter().flatten() {
+                for (meta, entries) in self.route_entries(registry, chosen).into_iter().flatten() {
                     meta.share_route(entries);
                 }
             });
             return Routes::Shared;
         }
         Routes::Own(
-            self.route_entries(registry)
+            self.route_entries(registry, chosen)
                 .into_iter()
                 .map(|route| route.map(|(meta, entries)| meta.build_route(entries)))
                 .collect(),
         )
     }
 
-    /// The handlers of each event type this bus selects, in dispatch order,
-    /// indexed by event slot.
+    /// The `chosen` handlers of each event type, in dispatch order, indexed
+    /// by event slot.
     fn route_entries(
         &self,
         registry: &Registry,
+        chosen: &[&RegisteredHandler],
     ) -> Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> {
         let mut routes: Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> = Vec::new();
         for meta in registry.events.iter().chain(&self.required) {
@@ -334,10 +337,7 @@ impl BusBuilder {
             }
             routes[slot].get_or_insert_with(|| (*meta, Vec::new()));
         }
-        for registered in &registry.handlers {
-            if !self.selects(&registered.info) {
-                continue;
-            }
+        for registered in chosen {
             let entry = |counted| RouteEntry {
                 call: registered.call,
                 info: registered.info.clone(),

@@ -155,7 +155,8 @@ impl EventMeta {
         (self.share_route)(entries);
     }
 
-    /// The index of this type in every bus's routing table. Numbers are
+    /// The index of this type in the routing tables of buses that leave
+    /// handlers out, and in run-time subscription tables. Numbers are
     /// handed out once per process and never change.
     #[inline]
     pub(crate) fn slot(&self) -> usize {

@@ -189,8 +189,9 @@ struct State {
 pub(crate) struct Queue {
     state: Mutex<State>,
     capacity: usize,
-    /// Set when an event is queued into an empty queue, cleared when the
-    /// worker takes the batch: lets the worker look without the lock.
+    /// Set when an event is queued into an empty queue (or a stopped
+    /// worker's batch is put back), cleared when the worker takes the
+    /// batch: lets the worker look without the lock.
     has_events: AtomicBool,
     /// Set while the worker sleeps on `has_items`: only then does a
     /// producer pay for waking it.
@@ -274,6 +275,32 @@ impl Shared {
     }
 }
 
+/// An `emit` waiting for room, counted in `State::waiting` until it queues
+/// its event or is cancelled: a dropped `emit` future must not keep the
+/// queue busy, or `shutdown` would wait for it forever.
+struct Waiting<'a> {
+    shared: &'a Shared,
+    counted: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
+        let queue = &self.shared.queue;
+        let mut state = queue.lock();
+        state.waiting -= 1;
+        let closed = state.closed;
+        drop(state);
+        if closed {
+            // The worker may be asleep, waiting for this emit to end.
+            queue.has_items.notify_one();
+        }
+        self.shared.tasks.wake();
+    }
+}
+
 /// The worker's batch in hand. If the worker is dropped before it ends
 /// (its runtime shut down), the events not yet started go back to the
 /// front of the queue and the next `emit` starts a new worker.
@@ -287,15 +314,22 @@ struct Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let mut state = self.shared.queue.lock();
+        let queue = &self.shared.queue;
+        let mut state = queue.lock();
         state.worker_running = false;
         self.batch.requeue_into(&mut state.events);
+        queue.sleeping.store(false, Ordering::SeqCst);
+        if !state.events.is_empty() {
+            // The next worker takes them at once.
+            queue.has_events.store(true, Ordering::SeqCst);
+        }
     }
 }
 
-/// How many times the worker looks again, yielding in between, before it
-/// sleeps on an empty queue: waking a sleeping worker costs far more than
-/// delivering an event, and a busy producer refills the queue in time.
+/// How many times the worker looks for events without the lock, yielding
+/// in between, before it takes the lock (and, finding nothing, sleeps):
+/// waking a sleeping worker costs far more than delivering an event, and a
+/// busy producer refills the queue in time.
 const SPINS: u32 = 64;
 
 /// A batch smaller than this makes the worker wait a little before the
@@ -362,7 +396,7 @@ async fn run_worker(shared: Arc<Shared>) {
         // A small batch means the worker keeps up with its producers:
         // letting the queue fill a little first costs a microsecond of
         // latency and saves taking the producers' lock for every event.
-        if last_batch < SMALL_BATCH {
+        if last_batch < SMALL_BATCH.min(queue.capacity) {
             for _ in 0..GATHER_YIELDS {
                 tokio::task::yield_now().await;
             }
@@ -437,6 +471,10 @@ impl Bus {
         }
         // Admitted before shutdown began: this event is delivered even if
         // the bus shuts down while it waits for room.
+        let mut waiting = Waiting {
+            shared,
+            counted: true,
+        };
         let result = loop {
             let has_room = queue.has_room.notified();
             tokio::pin!(has_room);
@@ -445,6 +483,7 @@ impl Bus {
                 let mut state = queue.lock();
                 if state.events.len() < queue.capacity {
                     state.waiting -= 1;
+                    waiting.counted = false;
                     break shared.enqueue(&mut state, event);
                 }
             }

@@ -132,9 +132,9 @@ pub(crate) fn build_own<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
 /// Builds the route of `E` into its [`SharedRoute`]; like [`build_own`],
 /// called through `E`'s metadata.
 pub(crate) fn build_shared<E: Event>(entries: Vec<RouteEntry>) {
-    // Two first buses built at once both fill it, from the same registry:
-    // whichever comes second finds it set and the routes are equal.
-    let _ = E::__route().0.set(build_typed::<E>(entries));
+    // Called once per process, under the builder's `Once`.
+    let filled = E::__route().0.set(build_typed::<E>(entries)).is_ok();
+    debug_assert!(filled, "the shared route of `{}` was built twice", E::NAME);
 }
 
 fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> TypedRoute<E> {
