@@ -1,7 +1,7 @@
 //! [`BusBuilder`]: chooses the handlers and settings of a [`Bus`].
 
 use std::fmt;
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use std::any::Any;
 
@@ -52,6 +52,8 @@ pub struct BusBuilder {
     #[cfg(feature = "tokio")]
     queue_capacity: usize,
     #[cfg(feature = "tokio")]
+    workers: usize,
+    #[cfg(feature = "tokio")]
     runtime: Option<tokio::runtime::Handle>,
 }
 
@@ -77,6 +79,8 @@ impl BusBuilder {
             hooks: Hooks::default(),
             #[cfg(feature = "tokio")]
             queue_capacity: crate::queue::DEFAULT_CAPACITY,
+            #[cfg(feature = "tokio")]
+            workers: 1,
             #[cfg(feature = "tokio")]
             runtime: None,
         }
@@ -168,10 +172,32 @@ impl BusBuilder {
     }
 
     /// How many events the background queue holds before `emit` waits and
-    /// `try_emit` hands the event back (default 1024; at least 1).
+    /// `try_emit` hands the event back (default 1024). [`build`](Self::build)
+    /// refuses 0.
     #[cfg(feature = "tokio")]
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
+        self
+    }
+
+    /// How many worker tasks deliver the background queue (default 1).
+    ///
+    /// With one worker, queued events are delivered strictly in the order
+    /// they were emitted, each after the previous one has finished. With
+    /// more, queued deliveries start in emit order and may finish out of
+    /// order, so one slow handler does not hold back everything queued
+    /// behind it. [`build`](Self::build) refuses 0.
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    ///
+    /// let bus = Bus::builder().workers(4).build().unwrap();
+    /// # drop(bus);
+    /// assert!(Bus::builder().workers(0).build().is_err());
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
         self
     }
 
@@ -223,6 +249,8 @@ impl BusBuilder {
     /// name, [`BuildError::MissingHandlers`] when a type given to
     /// [`require`](Self::require) has no handler on this bus.
     pub fn build(mut self) -> Result<Bus, BuildError> {
+        #[cfg(feature = "tokio")]
+        self.check_queue()?;
         let registry = Registry::get();
         if let Some(clash) = registry.clash {
             return Err(BuildError::DuplicateEventName {
@@ -292,9 +320,11 @@ impl BusBuilder {
             policy_layers,
             self.hooks,
             #[cfg(feature = "tokio")]
-            self.runtime,
-            #[cfg(feature = "tokio")]
-            self.queue_capacity,
+            crate::bus::QueueSettings {
+                runtime: self.runtime,
+                capacity: self.queue_capacity,
+                workers: self.workers,
+            },
         );
         Ok(Bus::from_shared(&Arc::new(shared)))
     }
@@ -305,13 +335,20 @@ impl BusBuilder {
     /// link-time handler (built by the first such bus in the process),
     /// else its own.
     fn routes(&self, registry: &Registry, chosen: &[&RegisteredHandler]) -> Routes {
-        static SHARED: Once = Once::new();
+        // Whether the shared routes are built. A flag under a lock rather
+        // than a `Once`: should building them panic, the next bus tries
+        // again instead of finding the `Once` poisoned.
+        static SHARED: Mutex<bool> = Mutex::new(false);
         if self.filter.is_none() && self.groups.is_none() {
-            SHARED.call_once(|| {
+            let mut built = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+            if !*built {
+                #[cfg(test)]
+                tests::fail_here();
                 for (meta, entries) in self.route_entries(registry, chosen).into_iter().flatten() {
                     meta.share_route(entries);
                 }
-            });
+                *built = true;
+            }
             return Routes::Shared;
         }
         Routes::Own(
@@ -375,6 +412,26 @@ impl BusBuilder {
         })
     }
 
+    /// Fails on a queue that could never take an event or be delivered.
+    #[cfg(feature = "tokio")]
+    fn check_queue(&self) -> Result<(), BuildError> {
+        if self.queue_capacity == 0 {
+            return Err(BuildError::InvalidSetting {
+                setting: "queue_capacity",
+                message: "a queue of capacity 0 could never take an event; give at least 1 \
+                          (the default is 1024)",
+            });
+        }
+        if self.workers == 0 {
+            return Err(BuildError::InvalidSetting {
+                setting: "workers",
+                message: "with 0 workers nothing queued would ever be delivered; give at least \
+                          1 (the default)",
+            });
+        }
+        Ok(())
+    }
+
     /// Fails when a selected handler takes a state that was not given.
     fn check_state(&self, registered: &RegisteredHandler) -> Result<(), BuildError> {
         match registered
@@ -429,5 +486,35 @@ impl fmt::Debug for BusBuilder {
             .field("layers", &self.layers.len())
             .field("groups", &self.groups)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::Bus;
+
+    static FAIL_NEXT: AtomicBool = AtomicBool::new(false);
+
+    /// Panics once, where the shared routes are built, when a test asks.
+    pub(super) fn fail_here() {
+        if FAIL_NEXT.swap(false, Ordering::SeqCst) {
+            panic!("building the shared routes failed");
+        }
+    }
+
+    #[test]
+    fn a_panic_while_building_the_shared_routes_lets_the_next_bus_build_them() {
+        FAIL_NEXT.store(true, Ordering::SeqCst);
+        let first = std::panic::catch_unwind(Bus::new);
+        let message = first.err().map(crate::report::take_panic);
+        assert_eq!(
+            message.as_deref(),
+            Some("building the shared routes failed")
+        );
+        let bus = Bus::builder().build().expect("the second bus builds");
+        assert!(bus.handlers().is_empty());
+        assert_eq!(Bus::new().handlers().len(), 0);
     }
 }

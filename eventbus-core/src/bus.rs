@@ -9,20 +9,20 @@ use std::sync::Arc;
 
 use crate::builder::BusBuilder;
 use crate::cascade::{cascade_depth_failure, Cascade};
-use crate::context::{Context, State, States};
+use crate::context::{State, States};
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::dispatch::{nested_depth, Delivered, Parent};
+use crate::dispatch::{nesting, Delivered, Nesting, Parent, MAX_NESTED_PUBLISH};
 use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
 use crate::event::EventMeta;
-use crate::handler::{HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
+use crate::handler::HandlerInfo;
 use crate::invoke::Stack;
 use crate::layer::{Layer, MetricsLayer, MetricsSnapshot};
 use crate::registry::Registry;
 use crate::report::{FailureKind, HandlerFailure, Report};
 use crate::route::{AnyRoute, ErasedRoute};
-use crate::subscription::{RuntimeSubs, Subscription};
+use crate::subscription::RuntimeSubs;
 
 /// Limits and switches fixed when the bus is built.
 pub(crate) struct Settings {
@@ -75,9 +75,17 @@ pub(crate) struct Shared {
     handles: AtomicUsize,
     shut_down: AtomicBool,
     #[cfg(feature = "tokio")]
-    pub(crate) tasks: Arc<crate::tasks::Tasks>,
+    pub(crate) tasks: Arc<crate::tasks::Tasks<crate::queue::Events>>,
     #[cfg(feature = "tokio")]
     pub(crate) queue: crate::queue::Queue,
+}
+
+/// How the background queue is set up.
+#[cfg(feature = "tokio")]
+pub(crate) struct QueueSettings {
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
+    pub(crate) capacity: usize,
+    pub(crate) workers: usize,
 }
 
 impl Shared {
@@ -92,8 +100,7 @@ impl Shared {
         layers: Box<[Arc<dyn Layer>]>,
         policy_layers: Box<[Arc<dyn Layer>]>,
         hooks: Hooks,
-        #[cfg(feature = "tokio")] runtime: Option<tokio::runtime::Handle>,
-        #[cfg(feature = "tokio")] queue_capacity: usize,
+        #[cfg(feature = "tokio")] queue: QueueSettings,
     ) -> Self {
         Self {
             routes,
@@ -110,9 +117,12 @@ impl Shared {
             handles: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
             #[cfg(feature = "tokio")]
-            tasks: Arc::new(crate::tasks::Tasks::new(runtime)),
+            tasks: Arc::new(crate::tasks::Tasks::new(
+                queue.runtime,
+                crate::ledger::Ledger::new(queue.capacity, queue.workers),
+            )),
             #[cfg(feature = "tokio")]
-            queue: crate::queue::Queue::new(queue_capacity),
+            queue: crate::queue::Queue::new(queue.workers),
         }
     }
 
@@ -196,15 +206,35 @@ impl Shared {
         }
     }
 
-    /// Hands final failures to `on_error` and the dead letters.
+    /// Hands final failures to `on_error` and the dead letters. A hook
+    /// that panics is reported through `tracing` and does not stop the
+    /// others, unless panics are let through (`catch_panics(false)`).
     pub(crate) fn settle(&self, failures: &[HandlerFailure]) {
         for failure in failures {
             if let Some(on_error) = &self.hooks.on_error {
-                on_error(failure);
+                self.run_hook("on_error hook", failure, || on_error(failure));
             }
             if let Some(dead_letters) = &self.hooks.dead_letters {
-                dead_letters.push(DeadLetter::from_failure(failure));
+                self.run_hook("dead-letter store", failure, || {
+                    dead_letters.push(DeadLetter::from_failure(failure));
+                });
             }
+        }
+    }
+
+    fn run_hook(&self, what: &str, failure: &HandlerFailure, hook: impl FnOnce()) {
+        if !self.settings.catch_panics {
+            hook();
+            return;
+        }
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
+            tracing::error!(
+                target: "eventbus",
+                event = failure.event_name(),
+                event_id = %failure.event_id(),
+                "the {what} panicked while taking a failure ({failure}): {}",
+                crate::report::take_panic(payload)
+            );
         }
     }
 
@@ -222,6 +252,111 @@ impl Shared {
                 "{failure}"
             );
         }
+    }
+}
+
+/// A delivery that no caller awaits (a spawned handler, a queued event's
+/// async handlers): reported as [`FailureKind::Abandoned`] if it is dropped
+/// before [`Unfinished::finish`], which happens when the runtime running it
+/// ends first.
+pub(crate) struct Unfinished {
+    shared: Arc<Shared>,
+    handler: Option<HandlerInfo>,
+    meta: &'static EventMeta,
+    id: crate::envelope::Uuid,
+    /// The event, kept for the dead letters.
+    event: Option<Arc<dyn Any + Send + Sync>>,
+    payload: Option<serde_json::Value>,
+    finished: bool,
+}
+
+impl Shared {
+    /// Watches the delivery of `event` to `handler` (`None`: every handler
+    /// of a queued event), keeping a copy of it as JSON for the dead
+    /// letters when they want it.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn unfinished(
+        self: &Arc<Self>,
+        handler: Option<&HandlerInfo>,
+        meta: &'static EventMeta,
+        id: crate::envelope::Uuid,
+        event: &dyn Any,
+    ) -> Unfinished {
+        Unfinished {
+            shared: Arc::clone(self),
+            handler: handler.cloned(),
+            meta,
+            id,
+            event: None,
+            payload: if self.captures() {
+                meta.to_json(event)
+            } else {
+                None
+            },
+            finished: false,
+        }
+    }
+
+    /// [`Shared::unfinished`] for an event already shared: it is encoded
+    /// only if the delivery is abandoned.
+    pub(crate) fn unfinished_shared<E: Event>(
+        self: &Arc<Self>,
+        handler: &HandlerInfo,
+        id: crate::envelope::Uuid,
+        event: &Arc<E>,
+    ) -> Unfinished {
+        Unfinished {
+            shared: Arc::clone(self),
+            handler: Some(handler.clone()),
+            meta: E::__meta(),
+            id,
+            event: self
+                .captures()
+                .then(|| Arc::clone(event) as Arc<dyn Any + Send + Sync>),
+            payload: None,
+            finished: false,
+        }
+    }
+}
+
+impl Unfinished {
+    /// The delivery has finished: nothing to report.
+    pub(crate) fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let name = self.meta.name();
+        let id = crate::envelope::LazyId::known(self.id);
+        let event = crate::report::EventRef { name, id: &id };
+        let message = match &self.handler {
+            Some(handler) => format!(
+                "the handler {} of `{name}` was abandoned before it finished: the runtime that \
+                 ran it ended first; await `bus.idle()` or `bus.shutdown()` before the runtime ends",
+                handler.handler_name()
+            ),
+            None => format!(
+                "the delivery of `{name}` was abandoned before its handlers finished: the runtime \
+                 that ran the bus's queue ended first; await `bus.shutdown()` before the runtime ends"
+            ),
+        };
+        let mut failure = HandlerFailure::delivery(FailureKind::Abandoned, event, message);
+        failure.set_payload(self.payload.take());
+        if let Some(event) = self.event.take() {
+            failure.capture(self.meta, &*event);
+        }
+        tracing::error!(
+            target: "eventbus",
+            event = name,
+            event_id = %self.id,
+            "{failure}"
+        );
+        self.shared.settle(&[failure]);
     }
 }
 
@@ -266,10 +401,20 @@ impl Drop for Bus {
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The last handle: the queue takes no more events and its
-            // worker ends once it has delivered what is queued.
+            // workers end once they have delivered what is queued.
             #[cfg(feature = "tokio")]
-            self.shared.queue.close();
+            self.shared.close_queue();
         }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Events still queued now have no worker and never will: the
+        // runtime that ran it ended. They are reported, not lost.
+        let events = self.tasks.ledger.take_all();
+        self.abandon(events);
     }
 }
 
@@ -317,8 +462,9 @@ impl Bus {
     #[inline]
     pub fn publish<E: Event>(&self, event: E) -> Report {
         let shared = &*self.shared;
-        let depth = nested_depth();
-        if shared.accepts(depth) {
+        let nesting = nesting();
+        let depth = nesting.depth;
+        if shared.accepts(nesting) {
             match shared.deliver_plain(&event, depth) {
                 Some(Ok(handled)) if handled > 0 => {
                     return Report::succeeded(E::NAME, handled);
@@ -331,17 +477,18 @@ impl Bus {
                 None => {}
             }
         }
-        self.publish_general(event, depth)
+        self.publish_general(event, nesting)
     }
 
     /// Everything `publish` does beyond plain handlers, kept out of line so
     /// the plain case stays small.
     #[inline(never)]
-    fn publish_general<E: Event>(&self, event: E, depth: u32) -> Report {
+    fn publish_general<E: Event>(&self, event: E, nesting: Nesting) -> Report {
         let shared = &self.shared;
-        if let Some(refused) = shared.refuse(&event, depth) {
+        if let Some(refused) = shared.refuse(&event, nesting) {
             return refused;
         }
+        let depth = nesting.depth;
         if let Some(report) = shared.deliver_plain_with_subs(&event, depth) {
             shared.settle(report.failures());
             return report;
@@ -363,10 +510,11 @@ impl Bus {
     /// `background` handlers are spawned and not awaited (counted in
     /// [`Report::scheduled`]).
     pub async fn publish_async<E: Event>(&self, event: E) -> Report {
-        let depth = nested_depth();
-        if let Some(refused) = self.shared.refuse(&event, depth) {
+        let nesting = nesting();
+        if let Some(refused) = self.shared.refuse(&event, nesting) {
             return refused;
         }
+        let depth = nesting.depth;
         if self.shared.is_async_plain::<E>() {
             return self.shared.publish_async_plain(event, depth).await;
         }
@@ -443,46 +591,6 @@ impl Bus {
         })
     }
 
-    /// Adds a handler at run time; it stays subscribed until the returned
-    /// [`Subscription`] is dropped.
-    ///
-    /// The closure may return `()` or `Result<(), E>`. Run-time handlers of
-    /// an event run after its link-time handlers, in subscription order,
-    /// and belong to this bus and its clones only.
-    #[track_caller]
-    pub fn subscribe<E, F, R>(&self, handler: F) -> Subscription
-    where
-        E: Event,
-        F: Fn(&E) -> R + Send + Sync + 'static,
-        R: IntoHandlerResult,
-    {
-        let info = HandlerInfo::new(
-            E::NAME,
-            std::any::type_name::<F>(),
-            SourceLocation::caller(std::panic::Location::caller()),
-            0,
-            HandlerKind::Sync,
-            Mode::Inline,
-        );
-        let call = Box::new(move |event: &dyn Any, _: Option<&Context>| {
-            match event.downcast_ref::<E>() {
-            Some(event) => handler(event).into_handler_result(),
-            None => Err(format!(
-                "a run-time handler of `{}` was handed an event of another type; please report this bug",
-                E::NAME
-            )
-            .into()),
-        }
-        });
-        self.shared.runtime_subs.add(
-            E::__meta().slot(),
-            info,
-            call,
-            false,
-            Arc::downgrade(&self.shared),
-        )
-    }
-
     /// Every handler of this bus: link-time handlers in dispatch order, then
     /// run-time subscriptions.
     #[must_use]
@@ -515,30 +623,44 @@ impl fmt::Debug for Bus {
 }
 
 impl Shared {
-    /// Whether an event published at `depth` is delivered: the bus is not
-    /// shut down and the cascade is within its limit.
+    /// Whether an event published at `nesting` is delivered: the bus is
+    /// not shut down, the cascade is within its limit, and the thread's
+    /// stack holds fewer than [`MAX_NESTED_PUBLISH`] deliveries.
     #[inline]
-    pub(crate) fn accepts(&self, depth: u32) -> bool {
-        !self.is_shut_down() && depth <= self.settings.max_cascade_depth
+    pub(crate) fn accepts(&self, nesting: Nesting) -> bool {
+        !self.is_shut_down()
+            && nesting.depth <= self.settings.max_cascade_depth
+            && nesting.frames < MAX_NESTED_PUBLISH
     }
 
     /// The report of an event the bus will not deliver: it is shut down,
     /// or the event would go past the cascade depth limit.
     #[inline]
-    fn refuse<E: Event>(&self, event: &E, depth: u32) -> Option<Report> {
-        if self.accepts(depth) {
+    fn refuse<E: Event>(&self, event: &E, nesting: Nesting) -> Option<Report> {
+        if self.accepts(nesting) {
             return None;
         }
-        Some(self.refusal(event))
+        Some(self.refusal(event, nesting))
     }
 
     #[cold]
-    fn refusal<E: Event>(&self, event: &E) -> Report {
+    fn refusal<E: Event>(&self, event: &E, nesting: Nesting) -> Report {
         let mut report = if self.is_shut_down() {
             Report::refused(
                 E::NAME,
                 FailureKind::ShutDown,
                 format!("`{}` was not delivered: the bus is shut down", E::NAME),
+            )
+        } else if nesting.frames >= MAX_NESTED_PUBLISH {
+            Report::refused(
+                E::NAME,
+                FailureKind::CascadeLimit,
+                format!(
+                    "`{}` was not delivered: nested publish deeper than {MAX_NESTED_PUBLISH}: \
+                     use ctx.publish for follow-ups (a `bus.publish` inside a handler runs \
+                     on the handler's stack)",
+                    E::NAME
+                ),
             )
         } else {
             let mut report = Report::new(E::NAME);

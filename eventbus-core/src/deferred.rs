@@ -19,6 +19,7 @@ use crate::layer::{BoxFuture, Panicked};
 use crate::registry::{CallArgs, HandlerFuture, TypedCall};
 use crate::report::{FailureKind, HandlerFailure};
 use crate::route::{Deferred, DeferredCall};
+use crate::subscription::Sub;
 
 /// A finished call and the follow-ups it published.
 pub(crate) struct Finished {
@@ -99,11 +100,63 @@ impl Shared {
                 follow_ups: context.map(Context::take_follow_ups).unwrap_or_default(),
             }
         });
-        // Inside the layers' delivery spans, outermost first, wherever the
-        // future is polled.
-        Ok(parts.spans.iter().rev().fold(future, |future, span| {
-            Box::pin(tracing::Instrument::instrument(future, span.clone()))
-        }))
+        Ok(instrumented(future, parts.spans))
+    }
+
+    /// The future of one call of an async run-time handler, run through
+    /// the layers; `None` if the subscription was dropped. Counted in
+    /// flight for `unsubscribe` until the future ends or is dropped.
+    pub(crate) fn sub_call<E: Event>(
+        self: &Arc<Self>,
+        sub: &Arc<Sub>,
+        event: &Arc<E>,
+        parts: &DeliveryParts<'_>,
+    ) -> Option<BoxFuture<'static, Finished>> {
+        let call = sub.start()?;
+        let shared = Arc::clone(self);
+        let typed = Arc::clone(event);
+        let erased: Arc<dyn Any + Send + Sync> = Arc::clone(event) as Arc<dyn Any + Send + Sync>;
+        let meta = parts.meta;
+        let info = sub.info.clone();
+        let id = LazyId::known(parts.id.get());
+        let depth = parts.depth;
+        let context = parts.context.map(|context| Arc::new(context.fork()));
+        let future: BoxFuture<'static, Finished> = Box::pin(async move {
+            let stack = shared.stack();
+            let make = || call.attempt(Arc::clone(&erased));
+            let failure = stack
+                .call_async(
+                    &info,
+                    event_ref(meta, &id),
+                    context.as_deref(),
+                    depth,
+                    &make,
+                )
+                .await
+                .map(|mut failure| {
+                    shared.capture(&mut failure, meta, &*typed);
+                    failure
+                });
+            drop(call);
+            Finished {
+                failure,
+                follow_ups: Vec::new(),
+            }
+        });
+        Some(instrumented(future, parts.spans))
+    }
+
+    /// Spawns a call of an async run-time handler nobody awaits; `None`
+    /// if the subscription was dropped.
+    #[allow(clippy::result_large_err)] // the failure is the cold path
+    pub(crate) fn spawn_sub<E: Event>(
+        self: &Arc<Self>,
+        sub: &Arc<Sub>,
+        event: &Arc<E>,
+        parts: &DeliveryParts<'_>,
+    ) -> Option<Result<(), HandlerFailure>> {
+        let future = self.sub_call(sub, event, parts)?;
+        Some(self.spawn_finished(future, &sub.info, event, parts))
     }
 
     /// Spawns a deferred call nobody awaits: it reports its failure, and
@@ -116,16 +169,35 @@ impl Shared {
         parts: &DeliveryParts<'_>,
     ) -> Result<(), HandlerFailure> {
         let future = self.deferred_call(deferred, event, parts)?;
+        self.spawn_finished(future, &deferred.info, event, parts)
+    }
+
+    /// Spawns `future`, a call of `info` nobody awaits: it reports its
+    /// failure, and those of its follow-ups, as unobserved, and as
+    /// abandoned if its runtime drops it before it ends.
+    #[allow(clippy::result_large_err)] // the failure is the cold path
+    fn spawn_finished<E: Event>(
+        self: &Arc<Self>,
+        future: BoxFuture<'static, Finished>,
+        info: &HandlerInfo,
+        event: &Arc<E>,
+        parts: &DeliveryParts<'_>,
+    ) -> Result<(), HandlerFailure> {
+        if !self.has_runtime() {
+            return Err(self.no_runtime(info, parts, &**event));
+        }
         let shared = Arc::clone(self);
+        let unfinished = self.unfinished_shared(info, parts.id.get(), event);
         self.spawn(async move {
             let finished = future.await;
+            unfinished.finish();
             let mut failures: Vec<HandlerFailure> = finished.failure.into_iter().collect();
             let mut cascade = Cascade::default();
             cascade.extend(finished.follow_ups);
             shared.run_cascade_async(&mut failures, &mut cascade).await;
             shared.unobserved(failures);
         })
-        .ok_or_else(|| self.no_runtime(&deferred.info, parts, &**event))
+        .ok_or_else(|| self.no_runtime(info, parts, &**event))
     }
 
     fn has_runtime(&self) -> bool {
@@ -198,6 +270,17 @@ fn no_runtime(info: &HandlerInfo, parts: &DeliveryParts<'_>) -> HandlerFailure {
             info.handler_name()
         ),
     )
+}
+
+/// `future` inside the layers' delivery spans, outermost first, wherever
+/// it is polled.
+fn instrumented(
+    future: BoxFuture<'static, Finished>,
+    spans: &[tracing::Span],
+) -> BoxFuture<'static, Finished> {
+    spans.iter().rev().fold(future, |future, span| {
+        Box::pin(tracing::Instrument::instrument(future, span.clone()))
+    })
 }
 
 /// Polls every future until all have finished; their outputs in order.

@@ -20,28 +20,61 @@ use crate::registry::HandlerFuture;
 use crate::report::Report;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
 use crate::route::{run_one, Deferred, Stopped, TypedRoute};
+use crate::subscription::SlotSubs;
 
 thread_local! {
-    /// The cascade depth of an event published now on this thread: one
-    /// below the event whose handler runs here, 0 outside any handler.
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Where publishing on this thread stands: in the low 32 bits, the
+    /// cascade depth of an event published now (one below the event whose
+    /// handler runs here, 0 outside any handler); in the high 32 bits, how
+    /// many deliveries are on this thread's stack. One word, so `publish`
+    /// reads both at once.
+    static DEPTH: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How deep synchronous publishing may nest on one thread (a `bus.publish`
+/// inside a handler, inside a handler...): past this, the stack is at
+/// risk whatever `max_cascade_depth` says.
+pub(crate) const MAX_NESTED_PUBLISH: u32 = 128;
+
+/// Where an event published now stands: its cascade depth, and how many
+/// deliveries are already on this thread's stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Nesting {
+    pub(crate) depth: u32,
+    pub(crate) frames: u32,
+}
+
+/// Where an event published now on this thread (or in this task) stands.
+#[inline]
+pub(crate) fn nesting() -> Nesting {
+    let word = DEPTH.with(Cell::get);
+    #[allow(clippy::cast_possible_truncation)] // the two halves of the word
+    Nesting {
+        depth: word as u32,
+        frames: (word >> 32) as u32,
+    }
 }
 
 /// The depth of an event published now: one below the event being handled
 /// on this thread (or in this task), 0 outside any handler.
+#[cfg(feature = "tokio")]
 #[inline]
 pub(crate) fn nested_depth() -> u32 {
-    DEPTH.with(Cell::get)
+    nesting().depth
 }
 
 /// Marks the current thread as running handlers of an event at `depth`,
-/// until dropped.
-pub(crate) struct DepthScope(u32);
+/// one delivery deeper on its stack, until dropped.
+pub(crate) struct DepthScope(u64);
 
 impl DepthScope {
     #[inline]
     pub(crate) fn enter(depth: u32) -> Self {
-        Self(DEPTH.with(|current| current.replace(depth.saturating_add(1))))
+        Self(DEPTH.with(|current| {
+            let old = current.get();
+            let frames = (old >> 32) + 1;
+            current.replace((frames << 32) | u64::from(depth.saturating_add(1)))
+        }))
     }
 }
 
@@ -164,6 +197,9 @@ struct Delivery<'r, E> {
     depth: u32,
     /// The layers' spans around this delivery; deferred calls carry them.
     spans: Vec<tracing::Span>,
+    /// The run-time handlers, taken before any handler runs: a
+    /// subscription made meanwhile is not called by this delivery.
+    subs: Option<SlotSubs>,
 }
 
 impl Shared {
@@ -175,6 +211,7 @@ impl Shared {
     ) -> Delivery<'r, E> {
         let meta = E::__meta();
         let route = self.route::<E>();
+        let subs = self.runtime_subs.snapshot(meta.slot());
         let reads_context = self.settings.layers_read_envelope
             || route.is_some_and(|route| route.needs_context)
             || self.runtime_subs.reads_envelope(meta.slot());
@@ -186,7 +223,10 @@ impl Shared {
             };
             Context::new(envelope, Bus::from_shared(self), parent.depth)
         });
-        let deferred = route.is_some_and(|route| !route.deferred.is_empty());
+        let deferred = route.is_some_and(|route| !route.deferred.is_empty())
+            || subs
+                .as_ref()
+                .is_some_and(|subs| subs.iter().any(|sub| sub.is_async()));
         match &context {
             Some(context) => id.set(context.envelope().id),
             // Handlers that outlive the call report under the same id.
@@ -208,6 +248,7 @@ impl Shared {
             context,
             id,
             depth: parent.depth,
+            subs,
         }
     }
 
@@ -396,13 +437,15 @@ impl Shared {
         if !route.is_plain()
             || !self.layers.is_empty()
             || self.runtime_subs.reads_envelope(meta.slot())
+            || self.runtime_subs.has_async(meta.slot())
         {
             return None;
         }
         let id = LazyId::default();
         let mut failures = Vec::new();
         let place = Place::plain(event, &id, depth);
-        let handled = self.run_handlers(Some(route), &place, &mut failures);
+        let subs = self.runtime_subs.snapshot(meta.slot());
+        let handled = self.run_handlers(Some(route), subs.as_ref(), &place, &mut failures);
         if handled == 0 {
             self.run_dead(&place, &mut failures);
         }
@@ -426,12 +469,10 @@ impl Shared {
     fn run_handlers<E: Event>(
         &self,
         route: Option<&TypedRoute<E>>,
+        runtime: Option<&SlotSubs>,
         place: &Place<'_, E>,
         failures: &mut Vec<HandlerFailure>,
     ) -> usize {
-        // Taken before any handler runs: a subscription made meanwhile is
-        // not called by this delivery.
-        let runtime = self.runtime_subs.snapshot(place.meta.slot());
         let stack = self.stack();
         let args = place.args();
         let mut sink = place.sink(self, failures);
@@ -447,7 +488,7 @@ impl Shared {
             }
         };
         if let Some(subs) = runtime {
-            for sub in subs.iter() {
+            for sub in subs.iter().filter(|sub| !sub.is_async()) {
                 let Some(_call) = sub.enter() else {
                     continue;
                 };
@@ -514,6 +555,19 @@ impl Shared {
                 );
             }
         }
+        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.shared()) {
+            let parts = delivery.parts();
+            for sub in subs.iter() {
+                match self.spawn_sub(sub, event, &parts) {
+                    None => {}
+                    Some(Ok(())) => scheduled += 1,
+                    Some(Err(failure)) => {
+                        handled += 1;
+                        failures.push(failure);
+                    }
+                }
+            }
+        }
         self.finish(&delivery, handled, scheduled, failures, cascade)
     }
 
@@ -557,6 +611,15 @@ impl Shared {
                 }
             }
         }
+        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.shared()) {
+            let parts = delivery.parts();
+            for sub in subs.iter() {
+                if let Some(future) = self.sub_call(sub, event, &parts) {
+                    handled += 1;
+                    awaited.push(future);
+                }
+            }
+        }
         if !awaited.is_empty() {
             // Follow-ups of the inline handlers come first, then those of
             // the awaited ones in handler order.
@@ -596,7 +659,12 @@ impl Shared {
         delivery: &Delivery<'_, E>,
         failures: &mut Vec<HandlerFailure>,
     ) -> usize {
-        self.run_handlers(delivery.route, &delivery.place(), failures)
+        self.run_handlers(
+            delivery.route,
+            delivery.subs.as_ref(),
+            &delivery.place(),
+            failures,
+        )
     }
 
     /// The spans the layers open around one delivery, outermost first.

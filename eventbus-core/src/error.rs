@@ -50,6 +50,14 @@ pub enum BuildError {
         /// The types of the states that were given.
         given: Vec<&'static str>,
     },
+    /// A setting was given a value the bus cannot work with.
+    #[error("`BusBuilder::{setting}`: {message}")]
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// What is wrong with the value, and what to give instead.
+        message: &'static str,
+    },
 }
 
 struct Given<'a>(&'a [&'static str]);

@@ -1,5 +1,5 @@
-//! The runtime of [eventbus](https://docs.rs/eventbus): the [`Event`] trait,
-//! the link-time registry, the [`Bus`] and its [`Report`]s.
+//! The runtime of the `eventbus` crate: the [`Event`] trait, the link-time
+//! registry, the [`Bus`] and its [`Report`]s.
 //!
 //! Use it through the `eventbus` crate, which adds the `#[derive(Event)]`
 //! and `#[subscribe]` macros; this crate has no macros of its own.
@@ -22,14 +22,16 @@ mod handler;
 mod invoke;
 pub mod layer;
 #[cfg(feature = "tokio")]
+mod ledger;
+#[cfg(feature = "tokio")]
 mod queue;
 mod registry;
 mod report;
 mod route;
 mod subscription;
+mod sync;
 #[cfg(feature = "tokio")]
 mod tasks;
-/// Test support: [`Bus::record`] and [`Recorded`](testing::Recorded).
 #[cfg(feature = "testing")]
 pub mod testing;
 

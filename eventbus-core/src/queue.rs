@@ -1,16 +1,18 @@
 //! The background queue: [`Bus::emit`] and [`Bus::try_emit`] hand an event
-//! to a bounded queue and return; a worker task delivers it.
+//! to a bounded queue and return; worker tasks deliver it.
 //!
 //! Nothing accepted is dropped: a full queue makes `emit` wait and
-//! `try_emit` hand the event back, and `shutdown` delivers what is queued
-//! before it returns.
+//! `try_emit` hand the event back, `shutdown` delivers what is queued
+//! before it returns, and an event that can no longer be delivered (its
+//! runtime ended) is reported as abandoned. The counting lives in
+//! [`Ledger`](crate::ledger::Ledger); this module stores the events and
+//! runs the workers.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use tokio::sync::Notify;
 
@@ -19,8 +21,9 @@ use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::dispatch::{nested_depth, Parent};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
-use crate::event::Event;
-use crate::tasks::InFlight;
+use crate::event::{Event, EventMeta};
+use crate::ledger::{Batch, Caller, Intake, Refused, Took};
+use crate::report::{EventRef, FailureKind, HandlerFailure};
 
 /// How many events wait in a queue by default.
 pub(crate) const DEFAULT_CAPACITY: usize = 1024;
@@ -33,10 +36,20 @@ type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 trait SlotQueue: Send {
     fn as_any(&mut self) -> &mut dyn Any;
 
+    /// An empty queue of the same type.
+    fn empty_like(&self) -> Box<dyn SlotQueue>;
+
     /// Takes the oldest event and delivers it on the worker: at once when
     /// every handler of the event is sync, otherwise through the returned
     /// future.
     fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Delivery>;
+
+    /// Takes the oldest event and reports it as abandoned.
+    fn abandon_next(&mut self, shared: &Shared) -> HandlerFailure;
+
+    /// Moves the oldest event to the back of `into`, a queue of the same
+    /// type.
+    fn move_front_into(&mut self, into: &mut dyn SlotQueue);
 
     /// Moves every event of this queue to the front of `into`, a queue of
     /// the same type.
@@ -55,9 +68,21 @@ struct Typed<E> {
 const SLOT_TYPE: &str = "a queue slot holds the events of its slot's type";
 const QUEUED: &str = "the order list names only queued events";
 
+impl<E: Event> Typed<E> {
+    fn of(queue: &mut dyn SlotQueue) -> &mut Self {
+        queue.as_any().downcast_mut::<Self>().expect(SLOT_TYPE)
+    }
+}
+
 impl<E: Event> SlotQueue for Typed<E> {
     fn as_any(&mut self) -> &mut dyn Any {
         self
+    }
+
+    fn empty_like(&self) -> Box<dyn SlotQueue> {
+        Box::new(Self {
+            entries: VecDeque::new(),
+        })
     }
 
     fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Delivery> {
@@ -65,12 +90,41 @@ impl<E: Event> SlotQueue for Typed<E> {
         entry.deliver(shared)
     }
 
+    fn abandon_next(&mut self, shared: &Shared) -> HandlerFailure {
+        let entry = self.entries.pop_front().expect(QUEUED);
+        abandoned(shared, E::__meta(), &entry.event)
+    }
+
+    fn move_front_into(&mut self, into: &mut dyn SlotQueue) {
+        let entry = self.entries.pop_front().expect(QUEUED);
+        Self::of(into).entries.push_back(entry);
+    }
+
     fn requeue_into(&mut self, into: &mut dyn SlotQueue) {
-        let into = into.as_any().downcast_mut::<Self>().expect(SLOT_TYPE);
+        let into = Self::of(into);
         let mut entries = std::mem::take(&mut self.entries);
         entries.append(&mut into.entries);
         into.entries = entries;
     }
+}
+
+/// The failure of an event accepted by `emit` that will never be
+/// delivered: the runtime that ran the queue ended first.
+fn abandoned(shared: &Shared, meta: &'static EventMeta, event: &dyn Any) -> HandlerFailure {
+    let name = meta.name();
+    let mut failure = HandlerFailure::delivery(
+        FailureKind::Abandoned,
+        EventRef {
+            name,
+            id: &LazyId::default(),
+        },
+        format!(
+            "`{name}` was accepted but never delivered: the runtime that ran the bus's queue \
+             ended first; await `bus.shutdown()` before the runtime ends"
+        ),
+    );
+    shared.capture(&mut failure, meta, event);
+    failure
 }
 
 impl<E: Event> Entry<E> {
@@ -96,23 +150,26 @@ impl<E: Event> Entry<E> {
             return None;
         }
         let id = LazyId::default();
-        let mut failures = Vec::new();
         if shared.all_inline::<E>() {
+            let mut failures = Vec::new();
             let mut cascade = Cascade::default();
             shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
             shared.run_cascade_sync(&mut failures, &mut cascade);
             shared.unobserved(failures);
             return None;
         }
+        // Reported as abandoned if the runtime drops the delivery before
+        // its handlers have finished.
+        let unfinished = shared.unfinished(None, E::__meta(), id.get(), &event);
         let shared = Arc::clone(shared);
         Some(Box::pin(async move {
             let mut failures = Vec::new();
             let mut cascade = Cascade::default();
-            let id = LazyId::default();
             shared
                 .deliver_async(event, Parent::root(depth), &id, &mut failures, &mut cascade)
                 .await;
             shared.run_cascade_async(&mut failures, &mut cascade).await;
+            unfinished.finish();
             shared.unobserved(failures);
         }))
     }
@@ -120,7 +177,7 @@ impl<E: Event> Entry<E> {
 
 /// Queued events: their order, and each one in the queue of its type.
 #[derive(Default)]
-struct Events {
+pub(crate) struct Events {
     /// The event slot of each queued event, in emit order.
     order: VecDeque<usize>,
     /// Indexed by event slot.
@@ -128,14 +185,6 @@ struct Events {
 }
 
 impl Events {
-    fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.order.is_empty()
-    }
-
     fn push<E: Event>(&mut self, entry: Entry<E>) {
         let slot = E::__meta().slot();
         if self.queues.len() <= slot {
@@ -146,8 +195,7 @@ impl Events {
                 entries: VecDeque::new(),
             })
         });
-        let typed = queue.as_any().downcast_mut::<Typed<E>>().expect(SLOT_TYPE);
-        typed.entries.push_back(entry);
+        Typed::<E>::of(&mut **queue).entries.push_back(entry);
         self.order.push_back(slot);
     }
 
@@ -157,8 +205,40 @@ impl Events {
         Some(self.queues[slot].as_deref_mut().expect(QUEUED))
     }
 
-    /// Moves every event to the front of `into`, keeping their order.
-    fn requeue_into(&mut self, into: &mut Self) {
+    /// Reports every event as abandoned, oldest first.
+    fn abandon(mut self, shared: &Shared) -> Vec<HandlerFailure> {
+        let mut failures = Vec::with_capacity(self.len());
+        while let Some(queue) = self.next_queue() {
+            failures.push(queue.abandon_next(shared));
+        }
+        failures
+    }
+}
+
+impl Batch for Events {
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn move_front(&mut self, into: &mut Self, max: usize) {
+        if max >= self.len() && into.order.is_empty() {
+            // All of them: swap buffers, so both keep their capacity.
+            std::mem::swap(self, into);
+            return;
+        }
+        for _ in 0..max.min(self.len()) {
+            let slot = self.order.pop_front().expect(QUEUED);
+            let from = self.queues[slot].as_deref_mut().expect(QUEUED);
+            if into.queues.len() <= slot {
+                into.queues.resize_with(slot + 1, || None);
+            }
+            let to = into.queues[slot].get_or_insert_with(|| from.empty_like());
+            from.move_front_into(&mut **to);
+            into.order.push_back(slot);
+        }
+    }
+
+    fn put_back(&mut self, into: &mut Self) {
         let mut order = std::mem::take(&mut self.order);
         order.append(&mut into.order);
         into.order = order;
@@ -175,109 +255,113 @@ impl Events {
     }
 }
 
-struct State {
-    events: Events,
-    /// No new event is accepted; those already waiting for room still are.
-    closed: bool,
-    /// `emit` calls waiting for room.
-    waiting: usize,
-    worker_running: bool,
-}
-
-/// A bounded queue drained by one worker task, so events emitted from one
-/// task are delivered in the order they were emitted.
+/// What wakes the queue's workers and its waiting `emit` calls; the
+/// counts behind them are in the bus's ledger.
+#[derive(Default)]
 pub(crate) struct Queue {
-    state: Mutex<State>,
-    capacity: usize,
-    /// Set when an event is queued into an empty queue (or a stopped
-    /// worker's batch is put back), cleared when the worker takes the
-    /// batch: lets the worker look without the lock.
-    has_events: AtomicBool,
-    /// Set while the worker sleeps on `has_items`: only then does a
-    /// producer pay for waking it.
-    sleeping: AtomicBool,
     has_items: Notify,
     has_room: Notify,
+    /// Workers to run (at least 1).
+    pub(crate) workers: usize,
 }
 
 impl Queue {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(workers: usize) -> Self {
         Self {
-            state: Mutex::new(State {
-                events: Events::default(),
-                closed: false,
-                waiting: 0,
-                worker_running: false,
-            }),
-            capacity: capacity.max(1),
-            has_events: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
             has_items: Notify::new(),
             has_room: Notify::new(),
+            workers: workers.max(1),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes no new events; the worker ends once the queue is empty.
-    pub(crate) fn close(&self) {
-        self.lock().closed = true;
-        self.has_items.notify_one();
-    }
-
-    /// Whether events are queued or waiting for room.
-    pub(crate) fn is_busy(&self) -> bool {
-        let state = self.lock();
-        !state.events.is_empty() || state.waiting > 0
     }
 }
 
 impl Shared {
+    /// Takes no new events; the workers end once the queue is drained.
+    pub(crate) fn close_queue(&self) {
+        self.tasks.ledger.close();
+        self.queue.has_items.notify_waiters();
+    }
+
     /// Whether every handler of `E` runs inline, so a queued `E` can be
     /// delivered without a future.
     fn all_inline<E: Event>(&self) -> bool {
         self.route::<E>()
             .is_none_or(|route| route.deferred.is_empty())
+            && !self.runtime_subs.has_async(E::__meta().slot())
     }
 
-    /// Queues `event` if there is room; hands it back otherwise.
+    /// Queues `event` if a worker can be found for it; hands it back
+    /// otherwise.
     fn enqueue<E: Event>(
         self: &Arc<Self>,
-        state: &mut State,
+        mut intake: Intake<'_, Events>,
         event: E,
     ) -> Result<(), EmitError<E>> {
-        if !state.worker_running {
-            let Some(runtime) = self.tasks.runtime() else {
-                return Err(EmitError::new(EmitErrorKind::NoRuntime, event));
-            };
-            runtime.spawn(run_worker(Arc::clone(self)));
-            state.worker_running = true;
-        }
-        let was_empty = state.events.is_empty();
-        state.events.push(Entry {
-            event,
-            depth: nested_depth(),
-        });
-        // The worker waits only after finding the queue empty; while it
-        // has items it comes back for more, so one wake-up per batch does.
-        // Sequentially consistent with the worker's `sleeping` and
-        // `has_events`: either it sees the event before it sleeps, or this
-        // sees it asleep and wakes it.
-        if was_empty {
-            self.queue.has_events.store(true, Ordering::SeqCst);
-            if self.queue.sleeping.load(Ordering::SeqCst) {
-                self.queue.has_items.notify_one();
+        if intake.needs_worker() {
+            match self.tasks.runtime() {
+                Some(runtime) => {
+                    runtime.spawn(
+                        self.tasks
+                            .marked(Caller::Worker, run_worker(Arc::clone(self))),
+                    );
+                    intake.worker_started();
+                }
+                None if !intake.has_worker() => {
+                    return Err(EmitError::new(EmitErrorKind::NoRuntime, event));
+                }
+                None => {}
             }
+        }
+        let depth = nested_depth();
+        if intake.push(|events| events.push(Entry { event, depth })) {
+            self.queue.has_items.notify_one();
         }
         Ok(())
     }
+
+    /// Starts a worker for events left queued by a worker whose runtime
+    /// ended, if this thread has a runtime.
+    fn restart_worker(self: &Arc<Self>) {
+        if !self.tasks.ledger.needs_worker() {
+            return;
+        }
+        let Some(runtime) = self.tasks.runtime() else {
+            return;
+        };
+        let mut intake = self.tasks.ledger.intake();
+        if intake.has_worker() {
+            return;
+        }
+        intake.worker_started();
+        drop(intake);
+        runtime.spawn(
+            self.tasks
+                .marked(Caller::Worker, run_worker(Arc::clone(self))),
+        );
+    }
+
+    /// Reports events nobody will deliver: to `on_error` and the dead
+    /// letters, each as [`FailureKind::Abandoned`], and one `tracing`
+    /// error with the count.
+    pub(crate) fn abandon(&self, events: Events) {
+        let failures = events.abandon(self);
+        if failures.is_empty() {
+            return;
+        }
+        tracing::error!(
+            target: "eventbus",
+            abandoned = failures.len(),
+            "{} queued event(s) were never delivered: the runtime that ran the bus's queue ended \
+             first; await `bus.shutdown()` before the runtime ends",
+            failures.len()
+        );
+        self.settle(&failures);
+    }
 }
 
-/// An `emit` waiting for room, counted in `State::waiting` until it queues
-/// its event or is cancelled: a dropped `emit` future must not keep the
-/// queue busy, or `shutdown` would wait for it forever.
+/// An `emit` waiting for room, counted in the ledger until it queues its
+/// event or is cancelled: a dropped `emit` future must not keep the queue
+/// busy, or `shutdown` would wait for it forever.
 struct Waiting<'a> {
     shared: &'a Shared,
     counted: bool,
@@ -288,40 +372,39 @@ impl Drop for Waiting<'_> {
         if !self.counted {
             return;
         }
-        let queue = &self.shared.queue;
-        let mut state = queue.lock();
-        state.waiting -= 1;
-        let closed = state.closed;
-        drop(state);
+        let closed = self.shared.tasks.ledger.intake().stop_waiting();
         if closed {
-            // The worker may be asleep, waiting for this emit to end.
-            queue.has_items.notify_one();
+            // The workers may be asleep, waiting for this emit to end.
+            self.shared.queue.has_items.notify_waiters();
         }
         self.shared.tasks.wake();
     }
 }
 
-/// The worker's batch in hand. If the worker is dropped before it ends
-/// (its runtime shut down), the events not yet started go back to the
-/// front of the queue and the next `emit` starts a new worker.
+/// A worker's batch in hand. If the worker is dropped before it ends (its
+/// runtime shut down), the events not yet started go back to the front of
+/// the queue for the next worker; if none can come, they are reported as
+/// abandoned.
 struct Worker {
     shared: Arc<Shared>,
     /// Swapped with the queue's events, so both keep their capacity.
     batch: Events,
-    /// Counts the batch in hand as work in flight, for `idle`.
-    in_flight: Option<InFlight>,
+    /// The batch in hand is counted in flight.
+    holding: bool,
+    /// Counted among the sleeping workers.
+    asleep: bool,
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let queue = &self.shared.queue;
-        let mut state = queue.lock();
-        state.worker_running = false;
-        self.batch.requeue_into(&mut state.events);
-        queue.sleeping.store(false, Ordering::SeqCst);
-        if !state.events.is_empty() {
-            // The next worker takes them at once.
-            queue.has_events.store(true, Ordering::SeqCst);
+        let ledger = &self.shared.tasks.ledger;
+        if self.asleep {
+            ledger.wake_up();
+        }
+        let left = ledger.worker_stopped(&mut self.batch, self.holding);
+        self.shared.tasks.wake();
+        if let Some(events) = left {
+            self.shared.abandon(events);
         }
     }
 }
@@ -332,63 +415,28 @@ impl Drop for Worker {
 /// busy producer refills the queue in time.
 const SPINS: u32 = 64;
 
-/// A batch smaller than this makes the worker wait a little before the
+/// A batch smaller than this makes a lone worker wait a little before the
 /// next one, so that it takes events in batches, not one at a time.
 const SMALL_BATCH: usize = 64;
 
 /// How many times the worker yields to let a small batch grow.
 const GATHER_YIELDS: u32 = 4;
 
-/// What [`Worker::take`] found.
-enum Took {
-    /// A batch to deliver.
-    Batch,
-    /// Nothing yet.
-    Empty,
-    /// The queue is closed and drained: the worker ends.
-    Finished,
-}
-
-impl Worker {
-    /// Takes every queued event into the batch, swapping buffers so both
-    /// keep their capacity.
-    fn take(&mut self) -> Took {
-        let queue = &self.shared.queue;
-        let mut state = queue.lock();
-        if state.events.is_empty() {
-            return if state.closed && state.waiting == 0 {
-                Took::Finished
-            } else {
-                Took::Empty
-            };
-        }
-        std::mem::swap(&mut self.batch, &mut state.events);
-        queue.has_events.store(false, Ordering::Release);
-        // Counted before the lock is released, so `idle` never sees the
-        // batch neither queued nor in flight.
-        self.in_flight = Some(self.shared.tasks.start());
-        let waiting = state.waiting > 0;
-        drop(state);
-        if waiting {
-            queue.has_room.notify_waiters();
-        }
-        Took::Batch
-    }
-}
-
 async fn run_worker(shared: Arc<Shared>) {
     let mut worker = Worker {
         shared,
         batch: Events::default(),
-        in_flight: None,
+        holding: false,
+        asleep: false,
     };
+    let alone = worker.shared.queue.workers == 1;
     let mut last_batch = 0;
     loop {
         // Looks without the producers' lock first: taking it for an empty
         // queue would only slow them down.
-        let queue = &worker.shared.queue;
+        let ledger = &worker.shared.tasks.ledger;
         for _ in 0..SPINS {
-            if queue.has_events.load(Ordering::Acquire) {
+            if ledger.may_have_events() {
                 break;
             }
             tokio::task::yield_now().await;
@@ -396,34 +444,46 @@ async fn run_worker(shared: Arc<Shared>) {
         // A small batch means the worker keeps up with its producers:
         // letting the queue fill a little first costs a microsecond of
         // latency and saves taking the producers' lock for every event.
-        if last_batch < SMALL_BATCH.min(queue.capacity) {
+        if alone && last_batch < SMALL_BATCH.min(ledger.capacity()) {
             for _ in 0..GATHER_YIELDS {
                 tokio::task::yield_now().await;
             }
         }
-        match worker.take() {
+        match ledger.take(&mut worker.batch) {
             Took::Finished => return,
-            Took::Batch => {
+            Took::Batch {
+                wake_emitters,
+                wake_worker,
+            } => {
+                worker.holding = true;
+                let queue = &worker.shared.queue;
+                if wake_emitters {
+                    queue.has_room.notify_waiters();
+                }
+                if wake_worker {
+                    queue.has_items.notify_one();
+                }
                 last_batch = worker.batch.len();
                 while let Some(queue) = worker.batch.next_queue() {
                     if let Some(delivery) = queue.deliver_next(&worker.shared) {
                         delivery.await;
                     }
                 }
-                worker.in_flight = None;
+                worker.holding = false;
+                if worker.shared.tasks.ledger.batch_done() {
+                    worker.shared.tasks.wake();
+                }
             }
             Took::Empty => {
-                let queue = &worker.shared.queue;
-                let has_items = queue.has_items.notified();
+                let has_items = worker.shared.queue.has_items.notified();
                 tokio::pin!(has_items);
                 has_items.as_mut().enable();
-                queue.sleeping.store(true, Ordering::SeqCst);
-                // An event queued before `sleeping` was set left
-                // `has_events` set; one queued after it wakes `has_items`.
-                if !queue.has_events.load(Ordering::SeqCst) {
+                worker.asleep = true;
+                if worker.shared.tasks.ledger.go_to_sleep() {
                     has_items.await;
                 }
-                queue.sleeping.store(false, Ordering::SeqCst);
+                worker.shared.tasks.ledger.wake_up();
+                worker.asleep = false;
             }
         }
     }
@@ -433,9 +493,15 @@ impl Bus {
     /// Queues `event` for delivery by the bus's worker and returns; waits
     /// while the queue is full.
     ///
-    /// Events emitted from one task are delivered in order. Failures of
-    /// queued deliveries, which no caller sees, are logged as `tracing`
-    /// errors.
+    /// Events emitted from one task are delivered in order (with
+    /// [`BusBuilder::workers`](crate::BusBuilder::workers) above 1 they
+    /// start in order and may finish out of order). Failures of queued
+    /// deliveries, which no caller sees, go to `on_error`, the dead
+    /// letters and `tracing`.
+    ///
+    /// From inside a handler that the queue's worker runs, a full queue
+    /// hands the event back at once ([`EmitErrorKind::Full`]): the worker
+    /// it would wait for is the one running that handler.
     ///
     /// ```
     /// use eventbus::prelude::*;
@@ -454,20 +520,24 @@ impl Bus {
     /// # Errors
     ///
     /// Hands the event back in an [`EmitError`] when the bus is shut down,
-    /// or when no tokio runtime runs the caller and none was given to the
-    /// bus.
+    /// when no tokio runtime runs the caller and none was given to the
+    /// bus, or when the queue is full and the caller is the queue's own
+    /// worker.
     pub async fn emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
         let shared = &self.shared;
-        let queue = &shared.queue;
+        let ledger = &shared.tasks.ledger;
         {
-            let mut state = queue.lock();
-            if state.closed {
-                return Err(EmitError::new(EmitErrorKind::ShutDown, event));
+            let mut intake = ledger.intake();
+            match intake.refusal() {
+                None => return shared.enqueue(intake, event),
+                Some(Refused::Closed) => {
+                    return Err(EmitError::new(EmitErrorKind::ShutDown, event));
+                }
+                Some(Refused::Full) if shared.tasks.caller() == Caller::Worker => {
+                    return Err(EmitError::new(EmitErrorKind::Full, event));
+                }
+                Some(Refused::Full) => intake.start_waiting(),
             }
-            if state.events.len() < queue.capacity {
-                return shared.enqueue(&mut state, event);
-            }
-            state.waiting += 1;
         }
         // Admitted before shutdown began: this event is delivered even if
         // the bus shuts down while it waits for room.
@@ -476,15 +546,15 @@ impl Bus {
             counted: true,
         };
         let result = loop {
-            let has_room = queue.has_room.notified();
+            let has_room = shared.queue.has_room.notified();
             tokio::pin!(has_room);
             has_room.as_mut().enable();
             {
-                let mut state = queue.lock();
-                if state.events.len() < queue.capacity {
-                    state.waiting -= 1;
+                let mut intake = ledger.intake();
+                if !intake.is_full() {
+                    intake.stop_waiting();
                     waiting.counted = false;
-                    break shared.enqueue(&mut state, event);
+                    break shared.enqueue(intake, event);
                 }
             }
             has_room.await;
@@ -500,25 +570,25 @@ impl Bus {
     /// Hands the event back in an [`EmitError`] when the queue is full,
     /// the bus is shut down, or there is no runtime for the worker.
     pub fn try_emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
-        let shared = &self.shared;
-        let mut state = shared.queue.lock();
-        if state.closed {
-            return Err(EmitError::new(EmitErrorKind::ShutDown, event));
+        let intake = self.shared.tasks.ledger.intake();
+        match intake.refusal() {
+            None => self.shared.enqueue(intake, event),
+            Some(Refused::Closed) => Err(EmitError::new(EmitErrorKind::ShutDown, event)),
+            Some(Refused::Full) => Err(EmitError::new(EmitErrorKind::Full, event)),
         }
-        if state.events.len() >= shared.queue.capacity {
-            return Err(EmitError::new(EmitErrorKind::Full, event));
-        }
-        shared.enqueue(&mut state, event)
     }
 
     /// Waits until nothing is in flight: the queue is empty and every
     /// handler the bus spawned has finished.
+    ///
+    /// Called from inside a handler of this bus, it does not wait for the
+    /// caller: from a spawned handler, it waits for everything else; from
+    /// a handler the queue's worker runs, for the other work in flight but
+    /// not for the events queued behind the caller, which that worker
+    /// delivers after the handler returns.
     pub async fn idle(&self) {
-        let shared = &self.shared;
-        shared
-            .tasks
-            .wait_until(|| shared.tasks.in_flight() == 0 && !shared.queue.is_busy())
-            .await;
+        self.shared.restart_worker();
+        self.shared.tasks.idle().await;
     }
 
     /// Stops accepting events, delivers everything queued and in flight,
@@ -529,9 +599,13 @@ impl Bus {
     /// `emit`/`try_emit` hand the event back. Follow-ups published during
     /// the drain, and `emit` calls already waiting for room when shutdown
     /// began, are delivered.
+    ///
+    /// Called from inside a handler of this bus, it stops intake and waits
+    /// as [`idle`](Self::idle) does from there: not for the caller, nor for
+    /// the events queued behind it, which are still delivered.
     pub async fn shutdown(&self) {
         self.shared.set_shut_down();
-        self.shared.queue.close();
+        self.shared.close_queue();
         self.idle().await;
     }
 }

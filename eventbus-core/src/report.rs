@@ -28,6 +28,10 @@ pub enum FailureKind {
     /// The handler did not finish within its time limit and was cancelled
     /// (a blocking one is abandoned; its thread runs on).
     Timeout,
+    /// The event was accepted (queued by `emit`, or its handler spawned)
+    /// but can no longer be delivered: the runtime that was to run it
+    /// ended first.
+    Abandoned,
 }
 
 impl fmt::Display for FailureKind {
@@ -39,6 +43,7 @@ impl fmt::Display for FailureKind {
             Self::ShutDown => "found the bus shut down",
             Self::CascadeLimit => "hit the cascade limit",
             Self::Timeout => "timed out",
+            Self::Abandoned => "was abandoned",
         })
     }
 }
@@ -108,6 +113,13 @@ impl HandlerFailure {
     pub(crate) fn capture(&mut self, meta: &'static EventMeta, event: &dyn Any) {
         if self.payload.is_none() {
             self.payload = meta.to_json(event);
+        }
+    }
+
+    /// Sets the event as JSON, encoded beforehand.
+    pub(crate) fn set_payload(&mut self, payload: Option<serde_json::Value>) {
+        if self.payload.is_none() {
+            self.payload = payload;
         }
     }
 
@@ -387,6 +399,7 @@ impl Report {
     }
 
     /// The failures, taken out of the report.
+    #[cfg(feature = "tokio")]
     pub(crate) fn into_failures(mut self) -> Vec<HandlerFailure> {
         self.failures
             .take()

@@ -132,9 +132,11 @@ pub(crate) fn build_own<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
 /// Builds the route of `E` into its [`SharedRoute`]; like [`build_own`],
 /// called through `E`'s metadata.
 pub(crate) fn build_shared<E: Event>(entries: Vec<RouteEntry>) {
-    // Called once per process, under the builder's `Once`.
-    let filled = E::__route().0.set(build_typed::<E>(entries)).is_ok();
-    debug_assert!(filled, "the shared route of `{}` was built twice", E::NAME);
+    // Called once per process, under the builder's lock; again only for
+    // the types not built yet, if an earlier attempt panicked half-way.
+    if E::__route().0.get().is_none() {
+        let _ = E::__route().0.set(build_typed::<E>(entries));
+    }
 }
 
 fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> TypedRoute<E> {

@@ -9,18 +9,34 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Poll, Waker};
 
 use arc_swap::ArcSwap;
 
-use crate::bus::Shared;
+use crate::bus::{Bus, Shared};
 use crate::context::Context;
-use crate::handler::{BoxError, HandlerInfo};
+use crate::event::Event;
+use crate::handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
+use crate::registry::HandlerFuture;
+use crate::sync;
 
 /// A type-erased run-time handler.
 pub(crate) type DynCall =
     Box<dyn Fn(&dyn Any, Option<&Context>) -> Result<(), BoxError> + Send + Sync>;
+
+/// A type-erased run-time async handler: the event, shared, to its future.
+pub(crate) type AsyncDynCall =
+    Box<dyn Fn(Arc<dyn Any + Send + Sync>) -> HandlerFuture + Send + Sync>;
+
+/// How a run-time handler is called.
+pub(crate) enum SubCall {
+    /// Inline, on the publishing thread.
+    Sync(DynCall),
+    /// As a future: spawned by `publish`, awaited by `publish_async`.
+    Async(AsyncDynCall),
+}
 
 /// The run-time handlers of one event slot, in subscription order.
 pub(crate) type SlotSubs = Arc<[Arc<Sub>]>;
@@ -36,60 +52,138 @@ thread_local! {
     static RUNNING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// One run-time handler and the bookkeeping that lets `drop` wait for its
-/// calls on other threads.
+/// Counts the calls of one handler in flight and closes it to new ones,
+/// so that unsubscribing can wait for the calls already running.
+///
+/// `enter` and `close` form a handshake: `enter` counts the call before it
+/// looks at `closed`, and `close` sets `closed` before the waiter reads the
+/// count, all sequentially consistent, so either the call sees the gate
+/// closed, or the waiter sees the call. Modelled in `tests/loom.rs`.
+pub(crate) struct CallGate {
+    in_flight: sync::AtomicUsize,
+    closed: sync::AtomicBool,
+    /// Async waiters; the lock also orders a leaving call's wake-up after
+    /// a waiter's check.
+    wakers: sync::Mutex<Vec<Waker>>,
+    idle_changed: sync::Condvar,
+}
+
+impl CallGate {
+    pub(crate) fn new() -> Self {
+        Self {
+            in_flight: sync::AtomicUsize::new(0),
+            closed: sync::AtomicBool::new(false),
+            wakers: sync::Mutex::new(Vec::new()),
+            idle_changed: sync::Condvar::new(),
+        }
+    }
+
+    /// Counts a call as started; `false` (and nothing counted) when the
+    /// gate is closed.
+    pub(crate) fn enter(&self) -> bool {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.leave();
+            return false;
+        }
+        true
+    }
+
+    /// Ends a call counted by `enter`.
+    pub(crate) fn leave(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+            self.idle_changed.notify_all();
+            for waker in wakers.drain(..) {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Lets no new call in.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Blocks until at most `own` calls are in flight (the caller's own).
+    pub(crate) fn wait_idle(&self, own: usize) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.in_flight.load(Ordering::SeqCst) > own {
+            wakers = self
+                .idle_changed
+                .wait(wakers)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Ready when at most `own` calls are in flight; otherwise `waker` is
+    /// woken when a call leaves.
+    pub(crate) fn poll_idle(&self, own: usize, waker: &Waker) -> Poll<()> {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.in_flight.load(Ordering::SeqCst) <= own {
+            return Poll::Ready(());
+        }
+        if !wakers.iter().any(|known| known.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// One run-time handler and the bookkeeping that lets unsubscribing wait
+/// for its calls on other threads.
 pub(crate) struct Sub {
     id: u64,
     pub(crate) info: HandlerInfo,
-    call: DynCall,
+    call: SubCall,
     /// An observer (a test recorder): it reads each event's envelope, so
     /// the bus builds one, and it is no handler: not counted, not layered.
     pub(crate) observer: bool,
-    in_flight: AtomicUsize,
-    removed: AtomicBool,
-    idle: Mutex<()>,
-    idle_changed: Condvar,
+    gate: CallGate,
 }
 
 impl Sub {
     /// Marks a call as started, or returns `None` if the subscription was
-    /// dropped. The `SeqCst` pair with [`Sub::retire`] makes sure either the
-    /// caller sees `removed` or the dropper sees the call.
+    /// dropped.
     pub(crate) fn enter(&self) -> Option<CallGuard<'_>> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        if self.removed.load(Ordering::SeqCst) {
-            self.leave();
+        if !self.gate.enter() {
             return None;
         }
         RUNNING.with(|running| running.borrow_mut().push(self.id));
         Some(CallGuard { sub: self })
     }
 
+    /// Whether this is an async handler, called through [`Sub::start`].
+    pub(crate) fn is_async(&self) -> bool {
+        matches!(self.call, SubCall::Async(_))
+    }
+
+    /// Calls a sync handler.
     pub(crate) fn call(&self, event: &dyn Any, context: Option<&Context>) -> Result<(), BoxError> {
-        (self.call)(event, context)
-    }
-
-    fn leave(&self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if self.removed.load(Ordering::SeqCst) {
-            // Taking the lock orders this wake-up after the dropper's check.
-            let _lock = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            self.idle_changed.notify_all();
+        match &self.call {
+            SubCall::Sync(call) => call(event, context),
+            SubCall::Async(_) => {
+                Err("an async run-time handler was called inline; please report this bug".into())
+            }
         }
     }
 
-    /// Stops new calls, then waits for the calls running on other threads.
-    fn retire(&self) {
-        self.removed.store(true, Ordering::SeqCst);
-        let own =
-            RUNNING.with(|running| running.borrow().iter().filter(|id| **id == self.id).count());
-        let mut lock = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while self.in_flight.load(Ordering::SeqCst) > own {
-            lock = self
-                .idle_changed
-                .wait(lock)
-                .unwrap_or_else(PoisonError::into_inner);
+    /// Starts a call of an async handler, counted in flight until the
+    /// returned call is dropped; `None` if the subscription was dropped.
+    pub(crate) fn start(self: &Arc<Self>) -> Option<AsyncSubCall> {
+        if !self.is_async() || !self.gate.enter() {
+            return None;
         }
+        Some(AsyncSubCall {
+            sub: Arc::clone(self),
+        })
+    }
+
+    /// How many calls of this handler run on this thread, around the
+    /// caller.
+    fn own_calls(&self) -> usize {
+        RUNNING.with(|running| running.borrow().iter().filter(|id| **id == self.id).count())
     }
 }
 
@@ -100,19 +194,68 @@ pub(crate) struct CallGuard<'a> {
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        RUNNING.with(|running| {
-            let mut running = running.borrow_mut();
-            if let Some(at) = running.iter().rposition(|id| *id == self.sub.id) {
-                running.remove(at);
-            }
-        });
-        self.sub.leave();
+        end_running(self.sub.id);
+        self.sub.gate.leave();
+    }
+}
+
+fn end_running(id: u64) {
+    RUNNING.with(|running| {
+        let mut running = running.borrow_mut();
+        if let Some(at) = running.iter().rposition(|running| *running == id) {
+            running.remove(at);
+        }
+    });
+}
+
+/// One call of an async run-time handler, counted in flight until dropped.
+pub(crate) struct AsyncSubCall {
+    sub: Arc<Sub>,
+}
+
+impl AsyncSubCall {
+    /// One attempt of the handler for `event`. The handler is called on
+    /// the first poll (inside the bus's panic guard), and the future is
+    /// marked as this handler's call while it is polled, so it may
+    /// unsubscribe itself without waiting for itself.
+    pub(crate) fn attempt(&self, event: Arc<dyn Any + Send + Sync>) -> HandlerFuture {
+        let sub = Arc::clone(&self.sub);
+        let mut event = Some(event);
+        let mut future: Option<HandlerFuture> = None;
+        Box::pin(std::future::poll_fn(move |cx| {
+            let id = sub.id;
+            RUNNING.with(|running| running.borrow_mut().push(id));
+            let _running = Running(id);
+            let future = future.get_or_insert_with(|| match (&sub.call, event.take()) {
+                (SubCall::Async(call), Some(event)) => call(event),
+                _ => unreachable!("`Sub::start` starts only async handlers, once"),
+            });
+            future.as_mut().poll(cx)
+        }))
+    }
+}
+
+/// Takes a handler's id off this thread's running list when dropped,
+/// also when its poll panics.
+struct Running(u64);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        end_running(self.0);
+    }
+}
+
+impl Drop for AsyncSubCall {
+    fn drop(&mut self) {
+        self.sub.gate.leave();
     }
 }
 
 /// The run-time handlers of one bus, shared by its clones.
 pub(crate) struct RuntimeSubs {
     live: AtomicUsize,
+    /// Live async subscriptions.
+    live_async: AtomicUsize,
     /// Live subscriptions that read the envelope.
     envelope_readers: AtomicUsize,
     table: ArcSwap<Vec<Option<SlotSubs>>>,
@@ -123,6 +266,7 @@ impl RuntimeSubs {
     pub(crate) fn new() -> Self {
         Self {
             live: AtomicUsize::new(0),
+            live_async: AtomicUsize::new(0),
             envelope_readers: AtomicUsize::new(0),
             table: ArcSwap::from_pointee(Vec::new()),
             writer: Mutex::new(()),
@@ -147,6 +291,16 @@ impl RuntimeSubs {
 
     fn snapshot_of(&self, slot: usize) -> Option<SlotSubs> {
         self.table.load().get(slot).cloned().flatten()
+    }
+
+    /// Whether a live subscription of `slot` is async.
+    #[inline]
+    pub(crate) fn has_async(&self, slot: usize) -> bool {
+        if self.live_async.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        self.snapshot_of(slot)
+            .is_some_and(|subs| subs.iter().any(|sub| sub.is_async()))
     }
 
     /// Whether a live subscription of `slot` reads the envelope.
@@ -179,7 +333,7 @@ impl RuntimeSubs {
         &self,
         slot: usize,
         info: HandlerInfo,
-        call: DynCall,
+        call: SubCall,
         observer: bool,
         bus: Weak<Shared>,
     ) -> Subscription {
@@ -188,14 +342,14 @@ impl RuntimeSubs {
             info,
             call,
             observer,
-            in_flight: AtomicUsize::new(0),
-            removed: AtomicBool::new(false),
-            idle: Mutex::new(()),
-            idle_changed: Condvar::new(),
+            gate: CallGate::new(),
         });
         self.edit(slot, |subs| subs.push(Arc::clone(&sub)));
         if observer {
             self.envelope_readers.fetch_add(1, Ordering::Release);
+        }
+        if sub.is_async() {
+            self.live_async.fetch_add(1, Ordering::Release);
         }
         self.live.fetch_add(1, Ordering::Release);
         Subscription {
@@ -216,6 +370,9 @@ impl RuntimeSubs {
         if let Some(sub) = removed {
             if sub.observer {
                 self.envelope_readers.fetch_sub(1, Ordering::Release);
+            }
+            if sub.is_async() {
+                self.live_async.fetch_sub(1, Ordering::Release);
             }
             self.live.fetch_sub(1, Ordering::Release);
         }
@@ -242,13 +399,17 @@ impl RuntimeSubs {
     }
 }
 
-/// A handler added at run time with [`Bus::subscribe`](crate::Bus::subscribe);
-/// dropping it unsubscribes.
+/// A handler added at run time with [`Bus::subscribe`](crate::Bus::subscribe)
+/// or [`Bus::subscribe_async`](crate::Bus::subscribe_async); dropping it
+/// unsubscribes.
 ///
-/// Once `drop` has returned, the handler is never entered again on any
-/// thread: `drop` waits for calls already running on other threads, and
-/// never for a call in progress on its own thread, so a handler may drop
-/// subscriptions (its own included) without deadlock.
+/// Once `drop` has returned, the handler is never started again. Outside
+/// an async runtime, `drop` also waits for calls already running on other
+/// threads, and never for a call in progress on its own thread, so a
+/// handler may drop subscriptions (its own included) without deadlock.
+/// Inside a runtime, `drop` never blocks the runtime's thread: it stops new
+/// calls and returns; [`unsubscribe`](Self::unsubscribe)`.await` also waits
+/// for the calls in flight.
 ///
 /// ```
 /// use eventbus::prelude::*;
@@ -289,6 +450,53 @@ impl Subscription {
     pub fn info(&self) -> &HandlerInfo {
         &self.sub.info
     }
+
+    /// Unsubscribes, then waits for the calls of the handler already in
+    /// flight (except one in progress in the calling task or thread, which
+    /// cannot end while it waits).
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(Event, serde::Serialize, serde::Deserialize)]
+    /// struct Tock;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let bus = Bus::new();
+    /// let subscription = bus.subscribe_async(|_: Arc<Tock>| async {});
+    /// let _ = bus.publish(Tock); // spawns the call
+    /// subscription.unsubscribe().await; // it has finished
+    /// # }
+    /// ```
+    pub async fn unsubscribe(mut self) {
+        self.detached = true;
+        self.remove();
+        let sub = Arc::clone(&self.sub);
+        std::future::poll_fn(|cx| sub.gate.poll_idle(sub.own_calls(), cx.waker())).await;
+    }
+
+    /// Takes the handler off the bus and closes it to new calls.
+    fn remove(&self) {
+        if let Some(bus) = self.bus.upgrade() {
+            bus.runtime_subs.remove(self.slot, self.sub.id);
+        }
+        self.sub.gate.close();
+    }
+}
+
+/// Whether this thread runs an async runtime, whose thread a blocking
+/// wait would stall.
+fn in_runtime() -> bool {
+    #[cfg(feature = "tokio")]
+    {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        false
+    }
 }
 
 impl Drop for Subscription {
@@ -296,10 +504,10 @@ impl Drop for Subscription {
         if self.detached {
             return;
         }
-        if let Some(bus) = self.bus.upgrade() {
-            bus.runtime_subs.remove(self.slot, self.sub.id);
+        self.remove();
+        if !in_runtime() {
+            self.sub.gate.wait_idle(self.sub.own_calls());
         }
-        self.sub.retire();
     }
 }
 
@@ -310,4 +518,179 @@ impl fmt::Debug for Subscription {
             .field("detached", &self.detached)
             .finish_non_exhaustive()
     }
+}
+
+impl Bus {
+    /// Adds a handler at run time; it stays subscribed until the returned
+    /// [`Subscription`] is dropped.
+    ///
+    /// The closure may return `()` or `Result<(), E>`. Run-time handlers of
+    /// an event run after its link-time handlers, in subscription order,
+    /// and belong to this bus and its clones only. Failures and
+    /// [`Bus::handlers`] name it by the closure's type; use
+    /// [`subscribe_named`](Self::subscribe_named) to give it a name.
+    #[track_caller]
+    pub fn subscribe<E, F, R>(&self, handler: F) -> Subscription
+    where
+        E: Event,
+        F: Fn(&E) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        self.subscribe_sync(std::any::type_name::<F>(), handler)
+    }
+
+    /// [`subscribe`](Self::subscribe), with the name that failures and
+    /// [`Bus::handlers`] show for the handler.
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    ///
+    /// #[derive(Event, serde::Serialize, serde::Deserialize)]
+    /// struct Signup;
+    ///
+    /// let bus = Bus::new();
+    /// let welcome = bus.subscribe_named("welcome_mail", |_: &Signup| -> Result<(), String> {
+    ///     Err("mail server down".into())
+    /// });
+    /// let report = bus.publish(Signup);
+    /// assert_eq!(report.failures()[0].handler().unwrap().handler_name(), "welcome_mail");
+    /// # drop(welcome);
+    /// ```
+    #[track_caller]
+    pub fn subscribe_named<E, F, R>(&self, name: &'static str, handler: F) -> Subscription
+    where
+        E: Event,
+        F: Fn(&E) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        self.subscribe_sync(name, handler)
+    }
+
+    /// Adds an async handler at run time: the closure takes the event as
+    /// an `Arc` and returns a future (`Send + 'static`) whose output is
+    /// `()` or `Result<(), E>`.
+    ///
+    /// [`publish_async`](Self::publish_async) awaits it concurrently with
+    /// the other async handlers; [`publish`](Self::publish) spawns it on
+    /// the bus's runtime (counted in [`Report::scheduled`](crate::Report::scheduled),
+    /// waited for by [`idle`](Self::idle)). It stays subscribed until the
+    /// returned [`Subscription`] is dropped; a call already started then
+    /// runs to its end, and [`Subscription::unsubscribe`] waits for it.
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// #[derive(Event, serde::Serialize, serde::Deserialize)]
+    /// struct Uploaded {
+    ///     bytes: u64,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let bus = Bus::new();
+    /// let scan = bus.subscribe_async(|upload: Arc<Uploaded>| async move {
+    ///     if upload.bytes > 1 << 20 {
+    ///         return Err("too large to scan");
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let report = bus.publish_async(Uploaded { bytes: 4 << 20 }).await;
+    /// assert_eq!(report.handled(), 1);
+    /// assert_eq!(report.failures()[0].message(), "too large to scan");
+    /// scan.unsubscribe().await;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn subscribe_async<E, F, Fut>(&self, handler: F) -> Subscription
+    where
+        E: Event,
+        F: Fn(Arc<E>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        self.subscribe_future(std::any::type_name::<F>(), handler)
+    }
+
+    /// [`subscribe_async`](Self::subscribe_async), with the name that
+    /// failures and [`Bus::handlers`] show for the handler.
+    #[track_caller]
+    pub fn subscribe_async_named<E, F, Fut>(&self, name: &'static str, handler: F) -> Subscription
+    where
+        E: Event,
+        F: Fn(Arc<E>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        self.subscribe_future(name, handler)
+    }
+
+    #[track_caller]
+    fn subscribe_sync<E, F, R>(&self, name: &'static str, handler: F) -> Subscription
+    where
+        E: Event,
+        F: Fn(&E) -> R + Send + Sync + 'static,
+        R: IntoHandlerResult,
+    {
+        let call =
+            Box::new(
+                move |event: &dyn Any, _: Option<&Context>| match event.downcast_ref::<E>() {
+                    Some(event) => handler(event).into_handler_result(),
+                    None => Err(wrong_type(E::NAME)),
+                },
+            );
+        self.add_subscription::<E>(name, HandlerKind::Sync, SubCall::Sync(call))
+    }
+
+    #[track_caller]
+    fn subscribe_future<E, F, Fut>(&self, name: &'static str, handler: F) -> Subscription
+    where
+        E: Event,
+        F: Fn(Arc<E>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future + Send + 'static,
+        Fut::Output: IntoHandlerResult,
+    {
+        let call = Box::new(move |event: Arc<dyn Any + Send + Sync>| -> HandlerFuture {
+            match event.downcast::<E>() {
+                Ok(event) => {
+                    let future = handler(event);
+                    Box::pin(async move { future.await.into_handler_result() })
+                }
+                Err(_) => Box::pin(std::future::ready(Err(wrong_type(E::NAME)))),
+            }
+        });
+        self.add_subscription::<E>(name, HandlerKind::Async, SubCall::Async(call))
+    }
+
+    #[track_caller]
+    fn add_subscription<E: Event>(
+        &self,
+        name: &'static str,
+        kind: HandlerKind,
+        call: SubCall,
+    ) -> Subscription {
+        let info = HandlerInfo::new(
+            E::NAME,
+            name,
+            SourceLocation::caller(std::panic::Location::caller()),
+            0,
+            kind,
+            Mode::Inline,
+        );
+        self.shared.runtime_subs.add(
+            E::__meta().slot(),
+            info,
+            call,
+            false,
+            Arc::downgrade(&self.shared),
+        )
+    }
+}
+
+fn wrong_type(event_name: &str) -> BoxError {
+    format!(
+        "a run-time handler of `{event_name}` was handed an event of another type; please report \
+         this bug"
+    )
+    .into()
 }

@@ -1,25 +1,36 @@
 //! The work a bus has in flight: async handlers it spawned and events in
-//! its queue, counted so that `idle` and `shutdown` can wait for them.
+//! its queue, counted in its [`Ledger`] so that `idle` and `shutdown` can
+//! wait for them, and marked while they run so that a handler that waits
+//! for its own bus does not wait for itself.
 
+use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+use crate::ledger::{Batch, Caller, Ledger};
+
+thread_local! {
+    /// The bus whose work is being polled on this thread (the address of
+    /// its `Tasks`), and which kind of work it is.
+    static RUNNING: Cell<Option<(usize, Caller)>> = const { Cell::new(None) };
+}
+
 /// Counts the bus's work in flight and finds the runtime to run it on.
-pub(crate) struct Tasks {
+pub(crate) struct Tasks<Q> {
     runtime: Option<Handle>,
-    in_flight: AtomicUsize,
+    pub(crate) ledger: Ledger<Q>,
+    /// Woken when the work in flight shrinks, for `idle`.
     changed: Notify,
 }
 
-impl Tasks {
-    pub(crate) fn new(runtime: Option<Handle>) -> Self {
+impl<Q: Batch> Tasks<Q> {
+    pub(crate) fn new(runtime: Option<Handle>, ledger: Ledger<Q>) -> Self {
         Self {
             runtime,
-            in_flight: AtomicUsize::new(0),
+            ledger,
             changed: Notify::new(),
         }
     }
@@ -29,9 +40,40 @@ impl Tasks {
         self.runtime.clone().or_else(|| Handle::try_current().ok())
     }
 
-    /// Counts one more piece of work until the returned guard drops.
-    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Who is calling, as far as this bus is concerned: one of its own
+    /// tasks or workers, or code outside its work.
+    pub(crate) fn caller(&self) -> Caller {
+        match RUNNING.with(Cell::get) {
+            Some((id, caller)) if id == self.id() => caller,
+            _ => Caller::Outside,
+        }
+    }
+
+    /// `future`, marked as this bus's work of kind `caller` while it is
+    /// polled.
+    pub(crate) fn marked<F: Future>(
+        &self,
+        caller: Caller,
+        future: F,
+    ) -> impl Future<Output = F::Output> {
+        let id = self.id();
+        async move {
+            let mut future = std::pin::pin!(future);
+            std::future::poll_fn(|cx| {
+                let _running = Running::enter(id, caller);
+                future.as_mut().poll(cx)
+            })
+            .await
+        }
+    }
+
+    /// Counts one more handler task until the returned guard drops.
+    pub(crate) fn start(self: &Arc<Self>) -> InFlight<Q> {
+        self.ledger.task_started();
         InFlight {
             tasks: Arc::clone(self),
         }
@@ -45,10 +87,10 @@ impl Tasks {
     {
         let runtime = self.runtime()?;
         let guard = self.start();
-        runtime.spawn(async move {
+        runtime.spawn(self.marked(Caller::Task, async move {
             let _guard = guard;
             future.await;
-        });
+        }));
         Some(())
     }
 
@@ -64,45 +106,58 @@ impl Tasks {
     {
         let runtime = self.runtime()?;
         let guard = self.start();
+        let id = self.id();
         Some(runtime.spawn_blocking(move || {
             let _guard = guard;
+            let _running = Running::enter(id, Caller::Task);
             work()
         }))
     }
 
-    /// How much work is in flight.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Waits until `done()` holds; re-checked whenever the count of work
-    /// in flight reaches zero (or `wake` is called).
-    pub(crate) async fn wait_until(&self, done: impl Fn() -> bool) {
+    /// Waits until nothing the caller waits for is queued or in flight
+    /// (see [`Caller`]).
+    pub(crate) async fn idle(&self) {
+        let caller = self.caller();
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if done() {
+            if self.ledger.is_idle(caller) {
                 return;
             }
             changed.await;
         }
     }
 
-    /// Wakes every `wait_until` to check its condition again.
+    /// Wakes every `idle` to look again.
     pub(crate) fn wake(&self) {
         self.changed.notify_waiters();
     }
 }
 
-/// One piece of work in flight; dropping it marks the work done.
-pub(crate) struct InFlight {
-    tasks: Arc<Tasks>,
+/// Marks this thread as polling a bus's work until dropped.
+struct Running(Option<(usize, Caller)>);
+
+impl Running {
+    fn enter(id: usize, caller: Caller) -> Self {
+        Self(RUNNING.with(|running| running.replace(Some((id, caller)))))
+    }
 }
 
-impl Drop for InFlight {
+impl Drop for Running {
     fn drop(&mut self) {
-        if self.tasks.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        RUNNING.with(|running| running.set(self.0));
+    }
+}
+
+/// One handler task in flight; dropping it marks the work done.
+pub(crate) struct InFlight<Q: Batch> {
+    tasks: Arc<Tasks<Q>>,
+}
+
+impl<Q: Batch> Drop for InFlight<Q> {
+    fn drop(&mut self) {
+        if self.tasks.ledger.task_done() {
             self.tasks.wake();
         }
     }

@@ -68,7 +68,7 @@ impl Bus {
         let subscription = self.shared.runtime_subs.add(
             E::__meta().slot(),
             info,
-            call,
+            crate::subscription::SubCall::Sync(call),
             true,
             Arc::downgrade(&self.shared),
         );

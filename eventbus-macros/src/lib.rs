@@ -19,16 +19,26 @@ mod subscribe;
 
 use proc_macro::TokenStream;
 
-/// Implements `Event` for a struct or enum and registers it by name.
-/// Documented on the `eventbus` crate's re-export.
+// The docs users read are on the `eventbus` re-exports. rustdoc appends
+// an item's own docs to those of an inlined re-export, so each macro's
+// one line here exists only on this crate's pages (`cfg(doc)`), not
+// repeated at the end of the `eventbus` docs.
+#[cfg_attr(
+    doc,
+    doc = "Implements `Event` for a struct or enum and registers it by name."
+)]
+#[cfg_attr(not(doc), allow(missing_docs))]
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     event::derive(&input).into()
 }
 
-/// Registers a free function as a handler of the event it takes.
-/// Documented on the `eventbus` crate's re-export.
+#[cfg_attr(
+    doc,
+    doc = "Registers a free function as a handler of the event it takes."
+)]
+#[cfg_attr(not(doc), allow(missing_docs))]
 #[proc_macro_attribute]
 pub fn subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
     subscribe::expand(args.into(), item.into()).into()

@@ -1,0 +1,329 @@
+//! The bookkeeping behind `emit`, the queue's workers, `idle` and
+//! `shutdown`: the queued events and the work in flight, under one lock.
+//!
+//! Every piece of accepted work is, at each instant, either queued or in
+//! flight, and both counts change under the same lock: a worker's take
+//! moves a batch from one to the other at once, and a handler that emits
+//! queues its event before its own work ends. So [`Ledger::is_idle`] never
+//! sees work that is neither. The type is synchronous and generic over the
+//! queued events, so the `loom` models in `tests/loom.rs` check it alone.
+
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
+
+use crate::sync::{AtomicBool, AtomicUsize, Mutex, MutexGuard};
+
+/// Queued events, in the order they were accepted.
+pub(crate) trait Batch: Default + Send + 'static {
+    /// How many events there are.
+    fn len(&self) -> usize;
+
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves the `max` oldest events (all of them, if fewer) to the back
+    /// of `into`.
+    fn move_front(&mut self, into: &mut Self, max: usize);
+
+    /// Moves every event to the front of `into`, keeping their order.
+    fn put_back(&mut self, into: &mut Self);
+}
+
+/// Why an event was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The bus is shut down, or its last handle is gone.
+    Closed,
+    /// The queue is at capacity.
+    Full,
+}
+
+/// What a worker's [`Ledger::take`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Took {
+    /// A batch to deliver, now counted in flight.
+    Batch {
+        /// `emit` calls wait for room: wake them.
+        wake_emitters: bool,
+        /// Events are left and a worker sleeps: wake one.
+        wake_worker: bool,
+    },
+    /// Nothing queued yet.
+    Empty,
+    /// The queue is closed and drained: the worker ends.
+    Finished,
+}
+
+/// Who asks whether the bus is idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caller {
+    /// Code outside the bus's own work: it waits for everything.
+    Outside,
+    /// A handler in a task the bus spawned: it waits for everything but
+    /// its own task.
+    Task,
+    /// A handler the queue's worker runs: it waits for the other work in
+    /// flight, not for itself nor for the events queued behind it.
+    Worker,
+}
+
+/// The queued events of a bus and its work in flight.
+pub(crate) struct Ledger<Q> {
+    book: Mutex<Book<Q>>,
+    capacity: usize,
+    max_workers: usize,
+    /// Whether a worker should take the lock and look: set when an event
+    /// is queued into an empty queue and when the queue closes, cleared
+    /// by a take. Lets idle workers look without the producers' lock.
+    has_events: AtomicBool,
+    /// Workers asleep: only then does a producer pay for waking one.
+    sleeping: AtomicUsize,
+}
+
+struct Book<Q> {
+    events: Q,
+    /// No new event is accepted; those already waiting for room still are.
+    closed: bool,
+    /// `emit` calls waiting for room.
+    waiting: usize,
+    /// Workers running.
+    workers: usize,
+    /// Batches being delivered and handler tasks running.
+    in_flight: usize,
+}
+
+impl<Q: Batch> Ledger<Q> {
+    /// A ledger for a queue of `capacity` events (at least 1) drained by
+    /// up to `max_workers` workers (at least 1).
+    pub(crate) fn new(capacity: usize, max_workers: usize) -> Self {
+        Self {
+            book: Mutex::new(Book {
+                events: Q::default(),
+                closed: false,
+                waiting: 0,
+                workers: 0,
+                in_flight: 0,
+            }),
+            capacity: capacity.max(1),
+            max_workers: max_workers.max(1),
+            has_events: AtomicBool::new(false),
+            sleeping: AtomicUsize::new(0),
+        }
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book<Q>> {
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The queue's capacity.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Locks the queue for one `emit`.
+    pub(crate) fn intake(&self) -> Intake<'_, Q> {
+        Intake {
+            ledger: self,
+            book: self.book(),
+        }
+    }
+
+    /// Whether a worker should take the lock and look (read without it).
+    pub(crate) fn may_have_events(&self) -> bool {
+        self.has_events.load(Ordering::Acquire)
+    }
+
+    /// A worker takes the oldest events into `into` (empty): all of them
+    /// when it is the only worker, one at a time when there are several,
+    /// so that each starts the next event in order.
+    pub(crate) fn take(&self, into: &mut Q) -> Took {
+        let mut book = self.book();
+        if book.events.is_empty() {
+            self.has_events.store(false, Ordering::SeqCst);
+            return if book.closed && book.waiting == 0 {
+                // Look again, the others too: they end as well.
+                self.has_events.store(true, Ordering::SeqCst);
+                Took::Finished
+            } else {
+                Took::Empty
+            };
+        }
+        let max = if self.max_workers == 1 { usize::MAX } else { 1 };
+        book.events.move_front(into, max);
+        // Counted before the lock is released: `is_idle` never sees the
+        // batch neither queued nor in flight.
+        book.in_flight += 1;
+        let left = !book.events.is_empty();
+        self.has_events.store(left, Ordering::SeqCst);
+        Took::Batch {
+            wake_emitters: book.waiting > 0,
+            wake_worker: left && self.sleeping.load(Ordering::SeqCst) > 0,
+        }
+    }
+
+    /// A worker has delivered its batch. Returns whether `idle` waiters
+    /// should look again.
+    pub(crate) fn batch_done(&self) -> bool {
+        self.end_work()
+    }
+
+    /// A worker is about to sleep: returns `false` when it must look again
+    /// instead, because an event was queued (or the queue closed) meanwhile.
+    /// The waker must already be registered, and [`Ledger::wake_up`] called
+    /// after the sleep either way.
+    pub(crate) fn go_to_sleep(&self) -> bool {
+        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        // Sequentially consistent with `Intake::push`: either this sees the
+        // event, or the producer sees this worker asleep and wakes it.
+        !self.has_events.load(Ordering::SeqCst)
+    }
+
+    /// A worker is awake again.
+    pub(crate) fn wake_up(&self) {
+        self.sleeping.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A worker ends before its queue is drained (its runtime shut down):
+    /// the events of `batch` it did not start go back to the front of the
+    /// queue. When no worker is left and no new one can come (the queue is
+    /// closed), every queued event is returned: nobody will deliver them.
+    pub(crate) fn worker_stopped(&self, batch: &mut Q, held_batch: bool) -> Option<Q> {
+        let mut book = self.book();
+        book.workers -= 1;
+        batch.put_back(&mut book.events);
+        if held_batch {
+            book.in_flight -= 1;
+        }
+        if book.closed && book.workers == 0 && !book.events.is_empty() {
+            self.has_events.store(false, Ordering::SeqCst);
+            return Some(std::mem::take(&mut book.events));
+        }
+        self.has_events
+            .store(!book.events.is_empty(), Ordering::SeqCst);
+        None
+    }
+
+    /// A spawned handler task starts: counted in flight until
+    /// [`Ledger::task_done`].
+    pub(crate) fn task_started(&self) {
+        self.book().in_flight += 1;
+    }
+
+    /// A spawned handler task has ended. Returns whether `idle` waiters
+    /// should look again.
+    pub(crate) fn task_done(&self) -> bool {
+        self.end_work()
+    }
+
+    fn end_work(&self) -> bool {
+        let mut book = self.book();
+        book.in_flight -= 1;
+        // A caller inside the bus's work waits for one piece in flight,
+        // its own.
+        book.in_flight <= 1
+    }
+
+    /// Whether nothing `caller` waits for is queued or in flight.
+    pub(crate) fn is_idle(&self, caller: Caller) -> bool {
+        let book = self.book();
+        match caller {
+            Caller::Outside => book.events.is_empty() && book.waiting == 0 && book.in_flight == 0,
+            Caller::Task => book.events.is_empty() && book.waiting == 0 && book.in_flight <= 1,
+            Caller::Worker => book.in_flight <= 1,
+        }
+    }
+
+    /// Whether events are queued but no worker runs to deliver them (its
+    /// runtime went away): the caller should start one.
+    pub(crate) fn needs_worker(&self) -> bool {
+        let book = self.book();
+        book.workers == 0 && !book.events.is_empty()
+    }
+
+    /// Takes no new events; the workers end once the queue is drained.
+    /// The caller wakes every sleeping worker afterwards.
+    pub(crate) fn close(&self) {
+        let mut book = self.book();
+        book.closed = true;
+        self.has_events.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes every queued event out, for a bus that is going away with
+    /// no worker left to deliver them.
+    pub(crate) fn take_all(&self) -> Q {
+        let mut book = self.book();
+        self.has_events.store(false, Ordering::SeqCst);
+        std::mem::take(&mut book.events)
+    }
+}
+
+/// The queue locked for one `emit`.
+pub(crate) struct Intake<'a, Q> {
+    ledger: &'a Ledger<Q>,
+    book: MutexGuard<'a, Book<Q>>,
+}
+
+impl<Q: Batch> Intake<'_, Q> {
+    /// Why a new event cannot be queued now, if it cannot.
+    pub(crate) fn refusal(&self) -> Option<Refused> {
+        if self.book.closed {
+            Some(Refused::Closed)
+        } else if self.is_full() {
+            Some(Refused::Full)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the queue is at capacity.
+    pub(crate) fn is_full(&self) -> bool {
+        self.book.events.len() >= self.ledger.capacity
+    }
+
+    /// Whether another worker should be started for this event.
+    pub(crate) fn needs_worker(&self) -> bool {
+        self.book.workers < self.ledger.max_workers
+    }
+
+    /// Whether a worker runs.
+    pub(crate) fn has_worker(&self) -> bool {
+        self.book.workers > 0
+    }
+
+    /// Counts a worker the caller has started.
+    pub(crate) fn worker_started(&mut self) {
+        self.book.workers += 1;
+    }
+
+    /// Queues an event with `push`. Returns whether a sleeping worker must
+    /// be woken.
+    pub(crate) fn push(mut self, push: impl FnOnce(&mut Q)) -> bool {
+        let was_empty = self.book.events.is_empty();
+        push(&mut self.book.events);
+        if !was_empty {
+            // A worker comes back for more while events are queued, so one
+            // wake-up per batch does.
+            return false;
+        }
+        self.ledger.has_events.store(true, Ordering::SeqCst);
+        self.ledger.sleeping.load(Ordering::SeqCst) > 0
+    }
+
+    /// Counts an `emit` that waits for room: it is admitted, and delivered
+    /// even if the queue closes while it waits.
+    pub(crate) fn start_waiting(&mut self) {
+        self.book.waiting += 1;
+    }
+
+    /// An `emit` stops waiting, with room found or cancelled. Returns
+    /// whether the queue is closed (a worker may be waiting for this).
+    pub(crate) fn stop_waiting(&mut self) -> bool {
+        self.book.waiting -= 1;
+        if self.book.closed {
+            self.ledger.has_events.store(true, Ordering::SeqCst);
+        }
+        self.book.closed
+    }
+}
