@@ -41,7 +41,7 @@ pub use eventbus_core::{
     DeadLetters, EmitError, EmitErrorKind, Envelope, Event, FailureKind, FromContext,
     HandlerFailure, HandlerInfo, HandlerKind, IntoHandlerResult, Layer, MemoryDeadLetters, Mode,
     Origin, PublishError, Report, SourceLocation, State, Subscription, Uuid,
-    DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
+    DEFAULT_DEAD_LETTER_CAPACITY, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by

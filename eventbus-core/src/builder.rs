@@ -499,9 +499,10 @@ mod tests {
 
     /// Panics once, where the shared routes are built, when a test asks.
     pub(super) fn fail_here() {
-        if FAIL_NEXT.swap(false, Ordering::SeqCst) {
-            panic!("building the shared routes failed");
-        }
+        assert!(
+            !FAIL_NEXT.swap(false, Ordering::SeqCst),
+            "building the shared routes failed"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Dead letters: events whose handler still failed after its retries, kept
 //! with the failure so they can be inspected or replayed.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -75,7 +76,9 @@ pub trait DeadLetters: Send + Sync + 'static {
     fn push(&self, letter: DeadLetter);
 }
 
-/// Dead letters kept in memory; clones share one list.
+/// Dead letters kept in memory, the newest `capacity` of them (10,000 by
+/// default); clones share one list. When full, the oldest letter is
+/// dropped to make room and counted in [`dropped`](Self::dropped).
 ///
 /// ```
 /// use eventbus::prelude::*;
@@ -98,50 +101,89 @@ pub trait DeadLetters: Send + Sync + 'static {
 /// assert_eq!(letter.message, "card declined");
 /// assert_eq!(letter.payload, Some(serde_json::json!({ "cents": 250 })));
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemoryDeadLetters {
-    letters: Arc<Mutex<Vec<DeadLetter>>>,
+    shared: Arc<Mutex<Kept>>,
 }
 
+struct Kept {
+    letters: VecDeque<DeadLetter>,
+    capacity: usize,
+    dropped: u64,
+}
+
+/// How many letters [`MemoryDeadLetters::new`] keeps.
+pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
+
 impl MemoryDeadLetters {
-    /// An empty list.
+    /// An empty list that keeps the newest 10,000 letters.
     #[must_use]
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(DEFAULT_DEAD_LETTER_CAPACITY)
     }
 
-    /// The letters so far, oldest first.
+    /// An empty list that keeps the newest `capacity` letters (at least 1).
+    #[must_use]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Kept {
+                letters: VecDeque::new(),
+                capacity: capacity.max(1),
+                dropped: 0,
+            })),
+        }
+    }
+
+    /// The letters kept, oldest first.
     #[must_use]
     pub fn letters(&self) -> Vec<DeadLetter> {
-        self.lock().clone()
+        self.lock().letters.iter().cloned().collect()
     }
 
-    /// How many letters there are.
+    /// How many letters are kept.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().letters.len()
     }
 
-    /// Whether there are none.
+    /// Whether none are kept.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().letters.is_empty()
     }
 
-    /// Takes every letter out of the list.
+    /// How many letters were dropped, oldest first, to keep within the
+    /// capacity.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// Takes every kept letter out of the list.
     #[must_use]
     pub fn take(&self) -> Vec<DeadLetter> {
-        std::mem::take(&mut *self.lock())
+        self.lock().letters.drain(..).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<DeadLetter>> {
-        self.letters.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for MemoryDeadLetters {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl DeadLetters for MemoryDeadLetters {
     fn push(&self, letter: DeadLetter) {
-        self.lock().push(letter);
+        let mut kept = self.lock();
+        if kept.letters.len() >= kept.capacity {
+            kept.letters.pop_front();
+            kept.dropped += 1;
+        }
+        kept.letters.push_back(letter);
     }
 }
 
@@ -149,6 +191,7 @@ impl fmt::Debug for MemoryDeadLetters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryDeadLetters")
             .field("len", &self.len())
+            .field("dropped", &self.dropped())
             .finish()
     }
 }

@@ -11,10 +11,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
 
-use crate::sync::{AtomicBool, AtomicUsize, Mutex, MutexGuard};
+use crate::sync::{AtomicUsize, Mutex, MutexGuard};
 
 /// Queued events, in the order they were accepted.
-pub(crate) trait Batch: Default + Send + 'static {
+pub trait Batch: Default + Send + 'static {
     /// How many events there are.
     fn len(&self) -> usize;
 
@@ -33,7 +33,7 @@ pub(crate) trait Batch: Default + Send + 'static {
 
 /// Why an event was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refused {
+pub enum Refused {
     /// The bus is shut down, or its last handle is gone.
     Closed,
     /// The queue is at capacity.
@@ -42,7 +42,7 @@ pub(crate) enum Refused {
 
 /// What a worker's [`Ledger::take`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Took {
+pub enum Took {
     /// A batch to deliver, now counted in flight.
     Batch {
         /// `emit` calls wait for room: wake them.
@@ -58,7 +58,7 @@ pub(crate) enum Took {
 
 /// Who asks whether the bus is idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Caller {
+pub enum Caller {
     /// Code outside the bus's own work: it waits for everything.
     Outside,
     /// A handler in a task the bus spawned: it waits for everything but
@@ -70,17 +70,24 @@ pub(crate) enum Caller {
 }
 
 /// The queued events of a bus and its work in flight.
-pub(crate) struct Ledger<Q> {
+pub struct Ledger<Q> {
     book: Mutex<Book<Q>>,
     capacity: usize,
     max_workers: usize,
-    /// Whether a worker should take the lock and look: set when an event
-    /// is queued into an empty queue and when the queue closes, cleared
-    /// by a take. Lets idle workers look without the producers' lock.
-    has_events: AtomicBool,
-    /// Workers asleep: only then does a producer pay for waking one.
-    sleeping: AtomicUsize,
+    /// Two things in one word, so that a producer and a worker going to
+    /// sleep see each other with one read-modify-write each: the lowest
+    /// bit, [`LOOK`], says a worker should take the lock and look (set when
+    /// an event is queued into an empty queue and when the queue closes,
+    /// cleared by a take), which lets idle workers look without the
+    /// producers' lock; the rest counts the workers asleep, in steps of
+    /// [`ASLEEP`]: only then does a producer pay for waking one.
+    signal: AtomicUsize,
 }
+
+/// The bit of [`Ledger::signal`] that asks workers to look.
+const LOOK: usize = 1;
+/// One sleeping worker in [`Ledger::signal`].
+const ASLEEP: usize = 2;
 
 struct Book<Q> {
     events: Q,
@@ -97,7 +104,7 @@ struct Book<Q> {
 impl<Q: Batch> Ledger<Q> {
     /// A ledger for a queue of `capacity` events (at least 1) drained by
     /// up to `max_workers` workers (at least 1).
-    pub(crate) fn new(capacity: usize, max_workers: usize) -> Self {
+    pub fn new(capacity: usize, max_workers: usize) -> Self {
         Self {
             book: Mutex::new(Book {
                 events: Q::default(),
@@ -108,8 +115,7 @@ impl<Q: Batch> Ledger<Q> {
             }),
             capacity: capacity.max(1),
             max_workers: max_workers.max(1),
-            has_events: AtomicBool::new(false),
-            sleeping: AtomicUsize::new(0),
+            signal: AtomicUsize::new(0),
         }
     }
 
@@ -118,12 +124,12 @@ impl<Q: Batch> Ledger<Q> {
     }
 
     /// The queue's capacity.
-    pub(crate) fn capacity(&self) -> usize {
+    pub fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Locks the queue for one `emit`.
-    pub(crate) fn intake(&self) -> Intake<'_, Q> {
+    pub fn intake(&self) -> Intake<'_, Q> {
         Intake {
             ledger: self,
             book: self.book(),
@@ -131,22 +137,22 @@ impl<Q: Batch> Ledger<Q> {
     }
 
     /// Whether a worker should take the lock and look (read without it).
-    pub(crate) fn may_have_events(&self) -> bool {
-        self.has_events.load(Ordering::Acquire)
+    pub fn may_have_events(&self) -> bool {
+        self.signal.load(Ordering::Acquire) & LOOK != 0
     }
 
     /// A worker takes the oldest events into `into` (empty): all of them
     /// when it is the only worker, one at a time when there are several,
     /// so that each starts the next event in order.
-    pub(crate) fn take(&self, into: &mut Q) -> Took {
+    pub fn take(&self, into: &mut Q) -> Took {
         let mut book = self.book();
         if book.events.is_empty() {
-            self.has_events.store(false, Ordering::SeqCst);
             return if book.closed && book.waiting == 0 {
-                // Look again, the others too: they end as well.
-                self.has_events.store(true, Ordering::SeqCst);
+                // The others look again too: they end as well.
+                self.set_look(true);
                 Took::Finished
             } else {
+                self.set_look(false);
                 Took::Empty
             };
         }
@@ -156,16 +162,16 @@ impl<Q: Batch> Ledger<Q> {
         // batch neither queued nor in flight.
         book.in_flight += 1;
         let left = !book.events.is_empty();
-        self.has_events.store(left, Ordering::SeqCst);
+        let asleep = self.set_look(left) >= ASLEEP;
         Took::Batch {
             wake_emitters: book.waiting > 0,
-            wake_worker: left && self.sleeping.load(Ordering::SeqCst) > 0,
+            wake_worker: left && asleep,
         }
     }
 
     /// A worker has delivered its batch. Returns whether `idle` waiters
     /// should look again.
-    pub(crate) fn batch_done(&self) -> bool {
+    pub fn batch_done(&self) -> bool {
         self.end_work()
     }
 
@@ -173,23 +179,23 @@ impl<Q: Batch> Ledger<Q> {
     /// instead, because an event was queued (or the queue closed) meanwhile.
     /// The waker must already be registered, and [`Ledger::wake_up`] called
     /// after the sleep either way.
-    pub(crate) fn go_to_sleep(&self) -> bool {
-        self.sleeping.fetch_add(1, Ordering::SeqCst);
-        // Sequentially consistent with `Intake::push`: either this sees the
-        // event, or the producer sees this worker asleep and wakes it.
-        !self.has_events.load(Ordering::SeqCst)
+    pub fn go_to_sleep(&self) -> bool {
+        // One read-modify-write of the word `Intake::push` sets: either
+        // this sees the event, or the producer sees this worker asleep and
+        // wakes it.
+        self.signal.fetch_add(ASLEEP, Ordering::AcqRel) & LOOK == 0
     }
 
     /// A worker is awake again.
-    pub(crate) fn wake_up(&self) {
-        self.sleeping.fetch_sub(1, Ordering::SeqCst);
+    pub fn wake_up(&self) {
+        self.signal.fetch_sub(ASLEEP, Ordering::AcqRel);
     }
 
     /// A worker ends before its queue is drained (its runtime shut down):
     /// the events of `batch` it did not start go back to the front of the
     /// queue. When no worker is left and no new one can come (the queue is
     /// closed), every queued event is returned: nobody will deliver them.
-    pub(crate) fn worker_stopped(&self, batch: &mut Q, held_batch: bool) -> Option<Q> {
+    pub fn worker_stopped(&self, batch: &mut Q, held_batch: bool) -> Option<Q> {
         let mut book = self.book();
         book.workers -= 1;
         batch.put_back(&mut book.events);
@@ -197,23 +203,22 @@ impl<Q: Batch> Ledger<Q> {
             book.in_flight -= 1;
         }
         if book.closed && book.workers == 0 && !book.events.is_empty() {
-            self.has_events.store(false, Ordering::SeqCst);
+            self.set_look(false);
             return Some(std::mem::take(&mut book.events));
         }
-        self.has_events
-            .store(!book.events.is_empty(), Ordering::SeqCst);
+        self.set_look(!book.events.is_empty());
         None
     }
 
     /// A spawned handler task starts: counted in flight until
     /// [`Ledger::task_done`].
-    pub(crate) fn task_started(&self) {
+    pub fn task_started(&self) {
         self.book().in_flight += 1;
     }
 
     /// A spawned handler task has ended. Returns whether `idle` waiters
     /// should look again.
-    pub(crate) fn task_done(&self) -> bool {
+    pub fn task_done(&self) -> bool {
         self.end_work()
     }
 
@@ -226,7 +231,7 @@ impl<Q: Batch> Ledger<Q> {
     }
 
     /// Whether nothing `caller` waits for is queued or in flight.
-    pub(crate) fn is_idle(&self, caller: Caller) -> bool {
+    pub fn is_idle(&self, caller: Caller) -> bool {
         let book = self.book();
         match caller {
             Caller::Outside => book.events.is_empty() && book.waiting == 0 && book.in_flight == 0,
@@ -237,37 +242,47 @@ impl<Q: Batch> Ledger<Q> {
 
     /// Whether events are queued but no worker runs to deliver them (its
     /// runtime went away): the caller should start one.
-    pub(crate) fn needs_worker(&self) -> bool {
+    pub fn needs_worker(&self) -> bool {
         let book = self.book();
         book.workers == 0 && !book.events.is_empty()
     }
 
     /// Takes no new events; the workers end once the queue is drained.
     /// The caller wakes every sleeping worker afterwards.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         let mut book = self.book();
         book.closed = true;
-        self.has_events.store(true, Ordering::SeqCst);
+        self.set_look(true);
     }
 
     /// Takes every queued event out, for a bus that is going away with
     /// no worker left to deliver them.
-    pub(crate) fn take_all(&self) -> Q {
+    pub fn take_all(&self) -> Q {
         let mut book = self.book();
-        self.has_events.store(false, Ordering::SeqCst);
+        self.set_look(false);
         std::mem::take(&mut book.events)
+    }
+
+    /// Sets or clears [`LOOK`]; returns the word as it was. Called with
+    /// the lock held, so the bit follows the queue.
+    fn set_look(&self, look: bool) -> usize {
+        if look {
+            self.signal.fetch_or(LOOK, Ordering::AcqRel)
+        } else {
+            self.signal.fetch_and(!LOOK, Ordering::AcqRel)
+        }
     }
 }
 
 /// The queue locked for one `emit`.
-pub(crate) struct Intake<'a, Q> {
+pub struct Intake<'a, Q> {
     ledger: &'a Ledger<Q>,
     book: MutexGuard<'a, Book<Q>>,
 }
 
 impl<Q: Batch> Intake<'_, Q> {
     /// Why a new event cannot be queued now, if it cannot.
-    pub(crate) fn refusal(&self) -> Option<Refused> {
+    pub fn refusal(&self) -> Option<Refused> {
         if self.book.closed {
             Some(Refused::Closed)
         } else if self.is_full() {
@@ -278,28 +293,28 @@ impl<Q: Batch> Intake<'_, Q> {
     }
 
     /// Whether the queue is at capacity.
-    pub(crate) fn is_full(&self) -> bool {
+    pub fn is_full(&self) -> bool {
         self.book.events.len() >= self.ledger.capacity
     }
 
     /// Whether another worker should be started for this event.
-    pub(crate) fn needs_worker(&self) -> bool {
+    pub fn needs_worker(&self) -> bool {
         self.book.workers < self.ledger.max_workers
     }
 
     /// Whether a worker runs.
-    pub(crate) fn has_worker(&self) -> bool {
+    pub fn has_worker(&self) -> bool {
         self.book.workers > 0
     }
 
     /// Counts a worker the caller has started.
-    pub(crate) fn worker_started(&mut self) {
+    pub fn worker_started(&mut self) {
         self.book.workers += 1;
     }
 
     /// Queues an event with `push`. Returns whether a sleeping worker must
     /// be woken.
-    pub(crate) fn push(mut self, push: impl FnOnce(&mut Q)) -> bool {
+    pub fn push(mut self, push: impl FnOnce(&mut Q)) -> bool {
         let was_empty = self.book.events.is_empty();
         push(&mut self.book.events);
         if !was_empty {
@@ -307,22 +322,21 @@ impl<Q: Batch> Intake<'_, Q> {
             // wake-up per batch does.
             return false;
         }
-        self.ledger.has_events.store(true, Ordering::SeqCst);
-        self.ledger.sleeping.load(Ordering::SeqCst) > 0
+        self.ledger.set_look(true) >= ASLEEP
     }
 
     /// Counts an `emit` that waits for room: it is admitted, and delivered
     /// even if the queue closes while it waits.
-    pub(crate) fn start_waiting(&mut self) {
+    pub fn start_waiting(&mut self) {
         self.book.waiting += 1;
     }
 
     /// An `emit` stops waiting, with room found or cancelled. Returns
     /// whether the queue is closed (a worker may be waiting for this).
-    pub(crate) fn stop_waiting(&mut self) -> bool {
+    pub fn stop_waiting(&mut self) -> bool {
         self.book.waiting -= 1;
         if self.book.closed {
-            self.ledger.has_events.store(true, Ordering::SeqCst);
+            self.ledger.set_look(true);
         }
         self.book.closed
     }

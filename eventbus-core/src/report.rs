@@ -7,7 +7,7 @@ use crate::envelope::{LazyId, Uuid};
 use crate::error::PublishError;
 use crate::event::EventMeta;
 use crate::handler::{BoxError, HandlerInfo};
-use crate::layer::{Panicked, TimedOut};
+use crate::layer::{NoRuntime, Panicked, TimedOut};
 
 /// Why a handler call, or a whole delivery, failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,6 +95,10 @@ impl HandlerFailure {
     ) -> Self {
         let mut failure = if let Some(panicked) = error.downcast_ref::<Panicked>() {
             Self::from_panic(handler, event, panicked.message().to_owned())
+        } else if error.is::<NoRuntime>() {
+            // Not the handler's failure: it was never run.
+            let message = format!("the {} handler {} {error}", handler.kind(), handler.handler_name());
+            Self::delivery(FailureKind::NoRuntime, event, message)
         } else {
             let kind = if error.is::<TimedOut>() {
                 FailureKind::Timeout

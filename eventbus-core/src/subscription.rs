@@ -55,24 +55,26 @@ thread_local! {
 /// Counts the calls of one handler in flight and closes it to new ones,
 /// so that unsubscribing can wait for the calls already running.
 ///
-/// `enter` and `close` form a handshake: `enter` counts the call before it
-/// looks at `closed`, and `close` sets `closed` before the waiter reads the
-/// count, all sequentially consistent, so either the call sees the gate
-/// closed, or the waiter sees the call. Modelled in `tests/loom.rs`.
-pub(crate) struct CallGate {
-    in_flight: sync::AtomicUsize,
-    closed: sync::AtomicBool,
+/// The count and the closed flag share one word, so `enter` and `close`
+/// are one read-modify-write each: either the call sees the gate closed,
+/// or the closer's count includes the call. Modelled in `tests/loom.rs`.
+pub struct CallGate {
+    /// Calls in flight, and [`CLOSED`].
+    state: sync::AtomicUsize,
     /// Async waiters; the lock also orders a leaving call's wake-up after
     /// a waiter's check.
     wakers: sync::Mutex<Vec<Waker>>,
     idle_changed: sync::Condvar,
 }
 
+/// The bit of [`CallGate::state`] that lets no new call in.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
 impl CallGate {
-    pub(crate) fn new() -> Self {
+    /// An open gate with no call in flight.
+    pub fn new() -> Self {
         Self {
-            in_flight: sync::AtomicUsize::new(0),
-            closed: sync::AtomicBool::new(false),
+            state: sync::AtomicUsize::new(0),
             wakers: sync::Mutex::new(Vec::new()),
             idle_changed: sync::Condvar::new(),
         }
@@ -80,9 +82,8 @@ impl CallGate {
 
     /// Counts a call as started; `false` (and nothing counted) when the
     /// gate is closed.
-    pub(crate) fn enter(&self) -> bool {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        if self.closed.load(Ordering::SeqCst) {
+    pub fn enter(&self) -> bool {
+        if self.state.fetch_add(1, Ordering::AcqRel) & CLOSED != 0 {
             self.leave();
             return false;
         }
@@ -90,9 +91,8 @@ impl CallGate {
     }
 
     /// Ends a call counted by `enter`.
-    pub(crate) fn leave(&self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if self.closed.load(Ordering::SeqCst) {
+    pub fn leave(&self) {
+        if self.state.fetch_sub(1, Ordering::AcqRel) & CLOSED != 0 {
             let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
             self.idle_changed.notify_all();
             for waker in wakers.drain(..) {
@@ -102,14 +102,18 @@ impl CallGate {
     }
 
     /// Lets no new call in.
-    pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+    pub fn close(&self) {
+        self.state.fetch_or(CLOSED, Ordering::AcqRel);
+    }
+
+    fn in_flight(&self) -> usize {
+        self.state.load(Ordering::Acquire) & !CLOSED
     }
 
     /// Blocks until at most `own` calls are in flight (the caller's own).
-    pub(crate) fn wait_idle(&self, own: usize) {
+    pub fn wait_idle(&self, own: usize) {
         let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-        while self.in_flight.load(Ordering::SeqCst) > own {
+        while self.in_flight() > own {
             wakers = self
                 .idle_changed
                 .wait(wakers)
@@ -119,9 +123,9 @@ impl CallGate {
 
     /// Ready when at most `own` calls are in flight; otherwise `waker` is
     /// woken when a call leaves.
-    pub(crate) fn poll_idle(&self, own: usize, waker: &Waker) -> Poll<()> {
+    pub fn poll_idle(&self, own: usize, waker: &Waker) -> Poll<()> {
         let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.in_flight.load(Ordering::SeqCst) <= own {
+        if self.in_flight() <= own {
             return Poll::Ready(());
         }
         if !wakers.iter().any(|known| known.will_wake(waker)) {

@@ -3,14 +3,14 @@
 //! so its models explore every interleaving, `std`'s otherwise.
 
 #[cfg(eventbus_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize};
+pub(crate) use loom::sync::atomic::AtomicUsize;
 #[cfg(all(eventbus_loom, feature = "tokio"))]
 pub(crate) use loom::sync::MutexGuard;
 #[cfg(eventbus_loom)]
 pub(crate) use loom::sync::{Condvar, Mutex};
 
 #[cfg(not(eventbus_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
+pub(crate) use std::sync::atomic::AtomicUsize;
 #[cfg(all(not(eventbus_loom), feature = "tokio"))]
 pub(crate) use std::sync::MutexGuard;
 #[cfg(not(eventbus_loom))]

@@ -325,3 +325,33 @@ impl fmt::Display for TimedOut {
 }
 
 impl std::error::Error for TimedOut {}
+
+/// The error of a call that needed a tokio runtime (for its time limit)
+/// where none runs; the bus reports it as a
+/// [`FailureKind::NoRuntime`](crate::FailureKind::NoRuntime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoRuntime {
+    needed_for: &'static str,
+}
+
+impl NoRuntime {
+    /// A call that needed a runtime for `needed_for` (e.g. "its time
+    /// limit").
+    #[must_use]
+    pub fn new(needed_for: &'static str) -> Self {
+        Self { needed_for }
+    }
+}
+
+impl fmt::Display for NoRuntime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "was not run: it needs a tokio runtime for {} and none is running here; await \
+             `publish_async` inside a tokio runtime",
+            self.needed_for
+        )
+    }
+}
+
+impl std::error::Error for NoRuntime {}

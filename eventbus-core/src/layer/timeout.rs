@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{BoxFuture, Call, Layer, NextAsync, TimedOut};
+use super::{BoxFuture, Call, Layer, NextAsync, NoRuntime, TimedOut};
 use crate::handler::BoxError;
 
 /// Stops an async or blocking handler call that runs past its limit:
@@ -61,6 +61,12 @@ impl Layer for TimeoutLayer {
         let Some(limit) = call.handler().timeout().or(self.default) else {
             return next.run();
         };
+        if tokio::runtime::Handle::try_current().is_err() {
+            // `tokio::time` would panic; the call is not the handler's fault.
+            return Box::pin(std::future::ready(Err(
+                Box::new(NoRuntime::new("its time limit")) as BoxError
+            )));
+        }
         Box::pin(async move {
             match tokio::time::timeout(limit, next.run()).await {
                 Ok(result) => result,

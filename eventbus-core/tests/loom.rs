@@ -1,0 +1,293 @@
+//! `loom` models of the handshakes behind `emit`, the queue's workers,
+//! `idle`, `shutdown` and unsubscribing. Each model runs every
+//! interleaving of its threads that loom can tell apart.
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg eventbus_loom" CARGO_TARGET_DIR=target/loom \
+//!     cargo test -p eventbus-core --release --test loom
+//! ```
+#![cfg(eventbus_loom)]
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+
+use eventbus_core::__loom::{Batch, CallGate, Caller, Ledger, Took};
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
+use loom::sync::Arc;
+use loom::thread;
+use std::sync::atomic::Ordering::SeqCst;
+
+/// Queued events: plain numbers.
+#[derive(Default)]
+struct Events(VecDeque<u32>);
+
+impl Batch for Events {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn move_front(&mut self, into: &mut Self, max: usize) {
+        for _ in 0..max.min(self.0.len()) {
+            let event = self.0.pop_front().unwrap();
+            into.0.push_back(event);
+        }
+    }
+
+    fn put_back(&mut self, into: &mut Self) {
+        while let Some(event) = self.0.pop_back() {
+            into.0.push_front(event);
+        }
+    }
+}
+
+fn emit(ledger: &Ledger<Events>, event: u32) {
+    let intake = ledger.intake();
+    assert_eq!(intake.refusal(), None);
+    intake.push(|events| events.0.push_back(event));
+}
+
+/// One worker: takes up to `takes` batches and delivers each event by
+/// calling `deliver` (which may emit follow-ups), then marks the batch done.
+/// Returns whether it found the queue closed and drained.
+fn work(ledger: &Ledger<Events>, takes: usize, mut deliver: impl FnMut(u32)) -> bool {
+    let mut batch = Events::default();
+    for _ in 0..takes {
+        match ledger.take(&mut batch) {
+            Took::Batch { .. } => {
+                while let Some(event) = batch.0.pop_front() {
+                    deliver(event);
+                }
+                ledger.batch_done();
+            }
+            Took::Empty => thread::yield_now(),
+            Took::Finished => return true,
+        }
+    }
+    false
+}
+
+#[test]
+fn idle_is_never_seen_while_an_emitted_event_is_undelivered() {
+    loom::model(|| {
+        let ledger = Arc::new(Ledger::<Events>::new(4, 1));
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (ledger, delivered) = (Arc::clone(&ledger), Arc::clone(&delivered));
+            thread::spawn(move || {
+                work(&ledger, 2, |_| {
+                    delivered.fetch_add(1, SeqCst);
+                })
+            })
+        };
+        emit(&ledger, 1);
+        // The take moves the event from queued to in flight under the
+        // lock that `is_idle` reads both under.
+        if ledger.is_idle(Caller::Outside) {
+            assert_eq!(delivered.load(SeqCst), 1);
+        }
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn idle_waits_for_an_event_emitted_by_a_handler_of_the_batch() {
+    loom::model(|| {
+        let ledger = Arc::new(Ledger::<Events>::new(4, 1));
+        let delivered = Arc::new(AtomicUsize::new(0));
+        emit(&ledger, 1);
+        let worker = {
+            let (ledger, delivered) = (Arc::clone(&ledger), Arc::clone(&delivered));
+            thread::spawn(move || {
+                let follow_up = Arc::clone(&ledger);
+                work(&ledger, 3, |event| {
+                    if event == 1 {
+                        // The handler emits before its batch is done.
+                        emit(&follow_up, 2);
+                    }
+                    delivered.fetch_add(1, SeqCst);
+                })
+            })
+        };
+        if ledger.is_idle(Caller::Outside) {
+            assert_eq!(delivered.load(SeqCst), 2);
+        }
+        worker.join().unwrap();
+    });
+}
+
+#[test]
+fn a_worker_inside_its_batch_is_idle_for_itself_and_a_task_for_itself() {
+    loom::model(|| {
+        let ledger = Ledger::<Events>::new(4, 1);
+        emit(&ledger, 1);
+        let mut batch = Events::default();
+        assert!(matches!(ledger.take(&mut batch), Took::Batch { .. }));
+        // Behind the worker's own batch: another event.
+        emit(&ledger, 2);
+        assert!(ledger.is_idle(Caller::Worker));
+        assert!(!ledger.is_idle(Caller::Outside));
+        ledger.task_started();
+        assert!(!ledger.is_idle(Caller::Worker));
+        assert!(ledger.task_done());
+        ledger.batch_done();
+        assert!(!ledger.is_idle(Caller::Task));
+    });
+}
+
+#[test]
+fn shutdown_delivers_an_emit_that_was_waiting_for_room() {
+    loom::model(|| {
+        let ledger = Arc::new(Ledger::<Events>::new(1, 1));
+        emit(&ledger, 1);
+        // The queue is full: this emit waits for room, admitted.
+        ledger.intake().start_waiting();
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let worker = {
+            let (ledger, delivered) = (Arc::clone(&ledger), Arc::clone(&delivered));
+            thread::spawn(move || {
+                work(&ledger, 4, |_| {
+                    delivered.fetch_add(1, SeqCst);
+                })
+            })
+        };
+        let emitter = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || loop {
+                let mut intake = ledger.intake();
+                if !intake.is_full() {
+                    intake.stop_waiting();
+                    intake.push(|events| events.0.push_back(2));
+                    return;
+                }
+                drop(intake);
+                thread::yield_now();
+            })
+        };
+        ledger.close();
+        assert_eq!(
+            ledger.intake().refusal(),
+            Some(eventbus_core::__loom::Refused::Closed)
+        );
+        emitter.join().unwrap();
+        let finished = worker.join().unwrap();
+        // The worker ends only after both were delivered; whatever it did
+        // not get to in its few turns is still queued, never lost.
+        if finished {
+            assert_eq!(delivered.load(SeqCst), 2);
+        }
+        let left = ledger.take_all().len();
+        assert_eq!(delivered.load(SeqCst) + left, 2);
+    });
+}
+
+#[test]
+fn a_stopped_worker_puts_its_batch_back_or_hands_it_over_when_closed() {
+    loom::model(|| {
+        let ledger = Arc::new(Ledger::<Events>::new(4, 1));
+        emit(&ledger, 1);
+        emit(&ledger, 2);
+        ledger.intake().worker_started();
+        let mut batch = Events::default();
+        assert!(matches!(ledger.take(&mut batch), Took::Batch { .. }));
+        let closer = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || ledger.close())
+        };
+        // The runtime drops the worker in the middle of its batch.
+        let left = ledger.worker_stopped(&mut batch, true);
+        closer.join().unwrap();
+        match left {
+            // Closed first: nobody will deliver them; they are reported.
+            Some(events) => assert_eq!(events.0, [1, 2]),
+            // Not closed yet: back in the queue, in order, for a new worker.
+            None => assert_eq!(ledger.take_all().0, [1, 2]),
+        }
+        assert!(ledger.is_idle(Caller::Outside));
+    });
+}
+
+#[test]
+fn a_sleeping_worker_is_woken_or_sees_the_event() {
+    loom::model(|| {
+        let ledger = Arc::new(Ledger::<Events>::new(4, 1));
+        let woken = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (ledger, woken) = (Arc::clone(&ledger), Arc::clone(&woken));
+            thread::spawn(move || {
+                let intake = ledger.intake();
+                if intake.push(|events| events.0.push_back(1)) {
+                    woken.store(true, SeqCst);
+                }
+            })
+        };
+        let mut batch = Events::default();
+        if ledger.take(&mut batch) == Took::Empty {
+            // The worker's waker is registered before this.
+            let sleeps = ledger.go_to_sleep();
+            producer.join().unwrap();
+            // Asleep with an event queued and nobody to wake it: lost.
+            assert!(!sleeps || woken.load(SeqCst));
+            ledger.wake_up();
+        } else {
+            producer.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn no_call_runs_or_starts_once_unsubscribing_has_waited() {
+    loom::model(|| {
+        let gate = Arc::new(CallGate::new());
+        let running = Arc::new(AtomicBool::new(false));
+        let caller = {
+            let (gate, running) = (Arc::clone(&gate), Arc::clone(&running));
+            thread::spawn(move || {
+                if gate.enter() {
+                    running.store(true, SeqCst);
+                    running.store(false, SeqCst);
+                    gate.leave();
+                }
+            })
+        };
+        gate.close();
+        gate.wait_idle(0);
+        assert!(!running.load(SeqCst));
+        assert!(!gate.enter());
+        caller.join().unwrap();
+    });
+}
+
+#[test]
+fn unsubscribe_await_waits_for_the_call_in_flight() {
+    loom::model(|| {
+        let gate = Arc::new(CallGate::new());
+        let running = Arc::new(AtomicBool::new(false));
+        let caller = {
+            let (gate, running) = (Arc::clone(&gate), Arc::clone(&running));
+            thread::spawn(move || {
+                if gate.enter() {
+                    running.store(true, SeqCst);
+                    running.store(false, SeqCst);
+                    gate.leave();
+                }
+            })
+        };
+        gate.close();
+        loom::future::block_on(poll_fn(|cx| gate.poll_idle(0, cx.waker())));
+        assert!(!running.load(SeqCst));
+        caller.join().unwrap();
+    });
+}
+
+#[test]
+fn a_call_may_wait_for_its_own_gate_without_waiting_for_itself() {
+    loom::model(|| {
+        let gate = CallGate::new();
+        assert!(gate.enter());
+        gate.close();
+        // One call in flight is the caller's own.
+        gate.wait_idle(1);
+        gate.leave();
+        gate.wait_idle(0);
+    });
+}
