@@ -171,8 +171,12 @@ impl Layer for RetryLayer {
                     return result;
                 }
                 retry += 1;
+                // The backoff needs tokio's timer; on another executor the
+                // retry comes at once, as in a build without tokio.
                 #[cfg(feature = "tokio")]
-                tokio::time::sleep(self.policy.backoff(retry)).await;
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    tokio::time::sleep(self.policy.backoff(retry)).await;
+                }
             }
         })
     }
