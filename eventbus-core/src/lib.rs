@@ -39,9 +39,7 @@ pub use any_event::{AnyEvent, DeadEvent};
 pub use builder::{BusBuilder, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS};
 pub use bus::Bus;
 pub use context::{Context, FromContext, State};
-pub use dead_letter::{
-    DeadLetter, DeadLetters, MemoryDeadLetters, DEFAULT_DEAD_LETTER_CAPACITY,
-};
+pub use dead_letter::{DeadLetter, DeadLetters, MemoryDeadLetters, DEFAULT_DEAD_LETTER_CAPACITY};
 pub use envelope::{Envelope, Origin, Uuid};
 pub use error::{BuildError, EmitError, EmitErrorKind, PublishError};
 pub use event::Event;

@@ -97,7 +97,11 @@ impl HandlerFailure {
             Self::from_panic(handler, event, panicked.message().to_owned())
         } else if error.is::<NoRuntime>() {
             // Not the handler's failure: it was never run.
-            let message = format!("the {} handler {} {error}", handler.kind(), handler.handler_name());
+            let message = format!(
+                "the {} handler {} {error}",
+                handler.kind(),
+                handler.handler_name()
+            );
             Self::delivery(FailureKind::NoRuntime, event, message)
         } else {
             let kind = if error.is::<TimedOut>() {

@@ -64,7 +64,7 @@ impl Layer for TimeoutLayer {
         if tokio::runtime::Handle::try_current().is_err() {
             // `tokio::time` would panic; the call is not the handler's fault.
             return Box::pin(std::future::ready(Err(
-                Box::new(NoRuntime::new("its time limit")) as BoxError
+                Box::new(NoRuntime::new("its time limit")) as BoxError,
             )));
         }
         Box::pin(async move {

@@ -46,7 +46,10 @@ fn the_sync_api_works_and_async_handlers_need_publish_async() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sync_seen = Arc::clone(&seen);
     let sync = bus.subscribe_named("tally", move |order: &Ordered| {
-        sync_seen.lock().unwrap().push(format!("tally {}", order.items));
+        sync_seen
+            .lock()
+            .unwrap()
+            .push(format!("tally {}", order.items));
     });
     let async_seen = Arc::clone(&seen);
     let async_sub = bus.subscribe_async(move |order: Arc<Ordered>| {
