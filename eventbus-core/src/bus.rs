@@ -328,7 +328,9 @@ impl Unfinished {
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        if self.finished {
+        // A handler panicking through the bus (`catch_panics(false)`) is
+        // not abandoned: the panic is what the user asked to see.
+        if self.finished || std::thread::panicking() {
             return;
         }
         let name = self.meta.name();

@@ -297,14 +297,12 @@ impl Shared {
         mut intake: Intake<'_, Events>,
         event: E,
     ) -> Result<(), EmitError<E>> {
+        let mut start = None;
         if intake.needs_worker() {
             match self.tasks.runtime() {
                 Some(runtime) => {
-                    runtime.spawn(
-                        self.tasks
-                            .marked(Caller::Worker, run_worker(Arc::clone(self))),
-                    );
                     intake.worker_started();
+                    start = Some(runtime);
                 }
                 None if !intake.has_worker() => {
                     return Err(EmitError::new(EmitErrorKind::NoRuntime, event));
@@ -313,7 +311,16 @@ impl Shared {
             }
         }
         let depth = nested_depth();
-        if intake.push(|events| events.push(Entry { event, depth })) {
+        let wake = intake.push(|events| events.push(Entry { event, depth }));
+        // Spawned after the lock is released: a worker dropped at once (its
+        // runtime is shutting down) counts itself out under that lock.
+        if let Some(runtime) = start {
+            runtime.spawn(
+                self.tasks
+                    .marked(Caller::Worker, run_worker(Arc::clone(self))),
+            );
+        }
+        if wake {
             self.queue.has_items.notify_one();
         }
         Ok(())
@@ -422,13 +429,20 @@ const SMALL_BATCH: usize = 64;
 /// How many times the worker yields to let a small batch grow.
 const GATHER_YIELDS: u32 = 4;
 
-async fn run_worker(shared: Arc<Shared>) {
-    let mut worker = Worker {
+/// A worker for the queue of `shared`. The [`Worker`] is made before the
+/// future is first polled, so a worker dropped unpolled (its runtime ended
+/// at once) is still counted out, and reports what nobody will deliver.
+fn run_worker(shared: Arc<Shared>) -> impl Future<Output = ()> + Send {
+    let worker = Worker {
         shared,
         batch: Events::default(),
         holding: false,
         asleep: false,
     };
+    work(worker)
+}
+
+async fn work(mut worker: Worker) {
     let alone = worker.shared.queue.workers == 1;
     let mut last_batch = 0;
     loop {
