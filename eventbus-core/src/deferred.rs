@@ -200,6 +200,7 @@ impl Shared {
         .ok_or_else(|| self.no_runtime(info, parts, &**event))
     }
 
+    #[cfg_attr(not(feature = "tokio"), allow(clippy::unused_self))]
     fn has_runtime(&self) -> bool {
         #[cfg(feature = "tokio")]
         {
