@@ -14,6 +14,7 @@
 
 mod ctxt;
 mod event;
+mod options;
 mod root;
 mod subscribe;
 

@@ -21,13 +21,14 @@ impl ToTokens for Root {
     }
 }
 
-/// Parses the value of a `crate = "path"` option.
-pub fn parse_crate_path(value: &syn::LitStr) -> syn::Result<syn::Path> {
+/// Parses the value of a `crate = "path"` option; `example` shows a good
+/// one.
+pub fn parse_crate_path(value: &syn::LitStr, example: &str) -> syn::Result<syn::Path> {
     value.parse::<syn::Path>().map_err(|_| {
         syn::Error::new(
             value.span(),
             format!(
-                "`crate = {:?}` is not a path; write the path of the renamed `eventbus` crate, e.g. `crate = \"my_eventbus\"`",
+                "`crate = {:?}` is not a path; write the path of the renamed `eventbus` crate, e.g. `{example}`",
                 value.value()
             ),
         )

@@ -1,11 +1,46 @@
-//! The options of `#[event(...)]`.
+//! The options of `#[event(...)]`, listed once in [`OPTIONS`].
+
+use syn::meta::ParseNestedMeta;
 
 use crate::ctxt::Ctxt;
+use crate::options::{Form, OptionSpec, Options};
 use crate::root::{parse_crate_path, parse_str};
 
-const VALID_KEYS: &[&str] = &["name", "version", "local", "crate"];
-
-const VALID: &str = "`name = \"...\"`, `version = N`, `local` or `crate = \"...\"`";
+/// Every option of `#[event(...)]`: the list of valid keys, the examples
+/// in errors and the reader of each value all come from here.
+const OPTIONS: Options<EventAttrs> = Options {
+    attribute: "event",
+    table: &[
+        OptionSpec {
+            key: "name",
+            syntax: "name = \"...\"",
+            example: "name = \"shop.order_placed\"",
+            form: Form::Value,
+            read: read_name,
+        },
+        OptionSpec {
+            key: "version",
+            syntax: "version = N",
+            example: "version = 2",
+            form: Form::Value,
+            read: read_version,
+        },
+        OptionSpec {
+            key: "local",
+            syntax: "local",
+            example: "#[event(local)]",
+            form: Form::Flag,
+            read: read_local,
+        },
+        OptionSpec {
+            key: "crate",
+            syntax: "crate = \"...\"",
+            example: "crate = \"my_eventbus\"",
+            form: Form::Value,
+            read: read_crate,
+        },
+    ],
+};
 
 /// The options given in every `#[event(...)]` on the type.
 #[derive(Default)]
@@ -21,62 +56,99 @@ impl EventAttrs {
         let mut out = Self::default();
         let mut seen: Vec<String> = Vec::new();
         for attr in attrs.iter().filter(|attr| attr.path().is_ident("event")) {
-            let result = attr.parse_nested_meta(|meta| {
-                let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
-                    return Err(meta.error(format!("unknown event option; expected {VALID}")));
-                };
-                if seen.contains(&key) {
-                    cx.error_spanned_by(&meta.path, format!("duplicate event option `{key}`; give it once"));
-                }
-                seen.push(key.clone());
-                let takes_value = key != "local";
-                if takes_value != meta.input.peek(syn::Token![=]) && VALID_KEYS.contains(&key.as_str()) {
-                    let message = match key.as_str() {
-                        "local" => "the event option `local` takes no value; write `#[event(local)]`".to_owned(),
-                        "name" => "the event option `name` needs a value, e.g. `name = \"shop.order_placed\"`".to_owned(),
-                        "version" => "the event option `version` needs a value, e.g. `version = 2`".to_owned(),
-                        _ => "the event option `crate` needs a value, e.g. `crate = \"my_eventbus\"`".to_owned(),
-                    };
-                    return Err(syn::Error::new_spanned(&meta.path, message));
-                }
-                match key.as_str() {
-                    "name" => {
-                        let value = parse_str(&meta, "name = \"shop.order_placed\"")?;
-                        if value.value().trim().is_empty() {
-                            cx.error_spanned_by(&value, "an event name cannot be empty; write e.g. `name = \"shop.order_placed\"`");
-                        }
-                        out.name = Some(value);
-                    }
-                    "version" => {
-                        let value: syn::LitInt = meta.value()?.parse().map_err(|error: syn::Error| {
-                            syn::Error::new(error.span(), "the event version must be a whole number, e.g. `version = 2`")
-                        })?;
-                        match value.base10_parse::<u32>() {
-                            Ok(version) => out.version = Some(version),
-                            Err(_) => cx.error_spanned_by(
-                                &value,
-                                "the event version must be a whole number from 0 to 4294967295, e.g. `version = 2`",
-                            ),
-                        }
-                    }
-                    "local" => out.local = true,
-                    "crate" => {
-                        let value = parse_str(&meta, "crate = \"my_eventbus\"")?;
-                        match parse_crate_path(&value) {
-                            Ok(path) => out.crate_path = Some(path),
-                            Err(error) => cx.syn_error(error),
-                        }
-                    }
-                    _ => {
-                        return Err(meta.error(format!("unknown event option `{key}`; expected {VALID}")));
-                    }
-                }
-                Ok(())
-            });
+            let result =
+                attr.parse_nested_meta(|meta| OPTIONS.read(&mut out, cx, &mut seen, &meta));
             if let Err(error) = result {
                 cx.syn_error(error);
             }
         }
         out
+    }
+}
+
+type Spec = OptionSpec<EventAttrs>;
+
+fn read_name(
+    attrs: &mut EventAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_str(meta, spec.example)?;
+    if value.value().trim().is_empty() {
+        cx.error_spanned_by(
+            &value,
+            format!(
+                "an event name cannot be empty; write e.g. `{}`",
+                spec.example
+            ),
+        );
+    }
+    attrs.name = Some(value);
+    Ok(())
+}
+
+fn read_version(
+    attrs: &mut EventAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value: syn::LitInt = meta.value()?.parse().map_err(|error: syn::Error| {
+        syn::Error::new(
+            error.span(),
+            format!(
+                "the event version must be a whole number, e.g. `{}`",
+                spec.example
+            ),
+        )
+    })?;
+    match value.base10_parse::<u32>() {
+        Ok(version) => attrs.version = Some(version),
+        Err(_) => cx.error_spanned_by(
+            &value,
+            format!(
+                "the event version must be a whole number from 0 to 4294967295, e.g. `{}`",
+                spec.example
+            ),
+        ),
+    }
+    Ok(())
+}
+
+fn read_local(
+    attrs: &mut EventAttrs,
+    _: &Ctxt,
+    _: &ParseNestedMeta<'_>,
+    _: &Spec,
+) -> syn::Result<()> {
+    attrs.local = true;
+    Ok(())
+}
+
+fn read_crate(
+    attrs: &mut EventAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_str(meta, spec.example)?;
+    match parse_crate_path(&value, spec.example) {
+        Ok(path) => attrs.crate_path = Some(path),
+        Err(error) => cx.syn_error(error),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OPTIONS;
+
+    #[test]
+    fn the_valid_keys_are_listed_in_table_order() {
+        assert_eq!(
+            OPTIONS.valid(),
+            "`name = \"...\"`, `version = N`, `local` or `crate = \"...\"`"
+        );
     }
 }

@@ -1,39 +1,83 @@
-//! The options of `#[subscribe(...)]`.
+//! The options of `#[subscribe(...)]`, listed once in [`OPTIONS`].
 
 use proc_macro2::TokenStream;
-use syn::parse::Parser;
+use syn::meta::ParseNestedMeta;
+use syn::parse::{Parse, Parser};
 
 use crate::ctxt::Ctxt;
+use crate::options::{alternatives, Form, OptionSpec, Options};
 use crate::root::{parse_crate_path, parse_str};
 
-use syn::parse::Parse;
-
-/// Parses a whole-number option, or says what to write.
-fn parse_count(meta: &syn::meta::ParseNestedMeta<'_>, example: &str) -> syn::Result<syn::LitInt> {
-    meta.value()?.parse::<syn::LitInt>().map_err(|error| {
-        syn::Error::new(
-            error.span(),
-            format!("this option takes a whole number, e.g. `{example}`"),
-        )
-    })
-}
-
-const VALID: &str = "`priority = N`, `mode = \"inline\" | \"background\" | \"blocking\"`, \
-                     `group = \"...\"`, `retry = N`, `timeout_ms = N`, `filter = path::to_fn`, \
-                     `publishes = [Event, ..]`, `name = \"...\"` or `crate = \"...\"`";
-
-/// Each option that takes a value, with an example of one.
-const VALUE_EXAMPLES: &[(&str, &str)] = &[
-    ("priority", "priority = 10"),
-    ("mode", "mode = \"background\""),
-    ("group", "group = \"billing\""),
-    ("retry", "retry = 3"),
-    ("timeout_ms", "timeout_ms = 500"),
-    ("filter", "filter = only_large_orders"),
-    ("publishes", "publishes = [PaymentCharged]"),
-    ("name", "name = \"send_receipt\""),
-    ("crate", "crate = \"my_eventbus\""),
-];
+/// Every option of `#[subscribe(...)]`: the list of valid keys, the
+/// examples in errors and the reader of each value all come from here.
+const OPTIONS: Options<SubscribeAttrs> = Options {
+    attribute: "subscribe",
+    table: &[
+        OptionSpec {
+            key: "priority",
+            syntax: "priority = N",
+            example: "priority = 10",
+            form: Form::Value,
+            read: read_priority,
+        },
+        OptionSpec {
+            key: "mode",
+            syntax: "mode = \"inline\" | \"background\" | \"blocking\"",
+            example: "mode = \"background\"",
+            form: Form::Value,
+            read: read_mode,
+        },
+        OptionSpec {
+            key: "group",
+            syntax: "group = \"...\"",
+            example: "group = \"billing\"",
+            form: Form::Value,
+            read: read_group,
+        },
+        OptionSpec {
+            key: "retry",
+            syntax: "retry = N",
+            example: "retry = 3",
+            form: Form::Value,
+            read: read_retry,
+        },
+        OptionSpec {
+            key: "timeout_ms",
+            syntax: "timeout_ms = N",
+            example: "timeout_ms = 500",
+            form: Form::Value,
+            read: read_timeout_ms,
+        },
+        OptionSpec {
+            key: "filter",
+            syntax: "filter = path::to_fn",
+            example: "filter = only_large_orders",
+            form: Form::Value,
+            read: read_filter,
+        },
+        OptionSpec {
+            key: "publishes",
+            syntax: "publishes = [Event, ..]",
+            example: "publishes = [PaymentCharged]",
+            form: Form::Value,
+            read: read_publishes,
+        },
+        OptionSpec {
+            key: "name",
+            syntax: "name = \"...\"",
+            example: "name = \"send_receipt\"",
+            form: Form::Value,
+            read: read_name,
+        },
+        OptionSpec {
+            key: "crate",
+            syntax: "crate = \"...\"",
+            example: "crate = \"my_eventbus\"",
+            form: Form::Value,
+            read: read_crate,
+        },
+    ],
+};
 
 /// How the bus runs the handler.
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +87,13 @@ pub enum Mode {
     Background,
     Blocking,
 }
+
+/// Every `mode = ".."` value, the default first.
+const MODES: &[(&str, Mode)] = &[
+    ("inline", Mode::Inline),
+    ("background", Mode::Background),
+    ("blocking", Mode::Blocking),
+];
 
 #[derive(Default)]
 pub struct SubscribeAttrs {
@@ -63,149 +114,42 @@ impl SubscribeAttrs {
     pub fn parse(cx: &Ctxt, args: TokenStream) -> Self {
         let mut out = Self::default();
         let mut seen: Vec<String> = Vec::new();
-        let parser = syn::meta::parser(|meta| {
-            let Some(key) = meta.path.get_ident().map(ToString::to_string) else {
-                return Err(meta.error(format!("unknown subscribe option; expected {VALID}")));
-            };
-            if seen.contains(&key) {
-                cx.error_spanned_by(
-                    &meta.path,
-                    format!("duplicate subscribe option `{key}`; give it once"),
-                );
-            }
-            seen.push(key.clone());
-            if !meta.input.peek(syn::Token![=])
-                && VALUE_EXAMPLES.iter().any(|(known, _)| *known == key)
-            {
-                let example = VALUE_EXAMPLES
-                    .iter()
-                    .find(|(known, _)| *known == key)
-                    .map_or("", |(_, example)| example);
-                return Err(syn::Error::new_spanned(
-                    &meta.path,
-                    format!("the subscribe option `{key}` needs a value, e.g. `{example}`"),
-                ));
-            }
-            out.option(cx, &key, &meta)
-        });
+        let parser = syn::meta::parser(|meta| OPTIONS.read(&mut out, cx, &mut seen, &meta));
         if let Err(error) = parser.parse2(args) {
             cx.syn_error(error);
         }
         out
     }
-
-    /// Reads the value of one option, `key`.
-    fn option(
-        &mut self,
-        cx: &Ctxt,
-        key: &str,
-        meta: &syn::meta::ParseNestedMeta<'_>,
-    ) -> syn::Result<()> {
-        match key {
-            "priority" => {
-                if let Some(priority) = parse_priority(cx, meta)? {
-                    self.priority = priority;
-                }
-            }
-            "mode" => {
-                let value = parse_str(meta, "mode = \"background\"")?;
-                match value.value().as_str() {
-                    "inline" => self.mode = Mode::Inline,
-                    "background" => self.mode = Mode::Background,
-                    "blocking" => self.mode = Mode::Blocking,
-                    other => cx.error_spanned_by(
-                        &value,
-                        format!(
-                            "unknown mode `{other}`; expected `\"inline\"` (the default), \
-                             `\"background\"` or `\"blocking\"`"
-                        ),
-                    ),
-                }
-                self.mode_token = Some(value);
-            }
-            "group" => {
-                let value = parse_str(meta, "group = \"billing\"")?;
-                if value.value().trim().is_empty() {
-                    cx.error_spanned_by(
-                        &value,
-                        "a group name cannot be empty; write e.g. `group = \"billing\"`",
-                    );
-                }
-                self.group = Some(value);
-            }
-            "retry" => {
-                let value = parse_count(meta, "retry = 3")?;
-                match value.base10_parse::<u32>() {
-                    Ok(retry) => self.retry = retry,
-                    Err(_) => cx.error_spanned_by(
-                        &value,
-                        "`retry` is how many times a failed call is tried again: a whole number, e.g. `retry = 3`",
-                    ),
-                }
-            }
-            "timeout_ms" => {
-                let value = parse_count(meta, "timeout_ms = 500")?;
-                match value.base10_parse::<u64>() {
-                    Ok(0) | Err(_) => cx.error_spanned_by(
-                        &value,
-                        "`timeout_ms` is a limit in milliseconds above zero, e.g. `timeout_ms = 500`",
-                    ),
-                    Ok(_) => self.timeout_ms = Some(value),
-                }
-            }
-            "filter" => {
-                let value = meta.value()?;
-                let path: syn::Path = value.parse().map_err(|error| {
-                    syn::Error::new(
-                        error.span(),
-                        "`filter` names a function `fn(&E) -> bool`, e.g. `filter = only_large_orders`",
-                    )
-                })?;
-                self.filter = Some(path);
-            }
-            "publishes" => {
-                let value = meta.value()?;
-                let content;
-                syn::bracketed!(content in value);
-                let types = content.parse_terminated(syn::Type::parse, syn::Token![,])?;
-                self.publishes = types.into_iter().collect();
-            }
-            "name" => {
-                let value = parse_str(meta, "name = \"send_receipt\"")?;
-                if value.value().trim().is_empty() {
-                    cx.error_spanned_by(
-                        &value,
-                        "a handler name cannot be empty; write e.g. `name = \"send_receipt\"`",
-                    );
-                }
-                self.name = Some(value);
-            }
-            "crate" => {
-                let value = parse_str(meta, "crate = \"my_eventbus\"")?;
-                match parse_crate_path(&value) {
-                    Ok(path) => self.crate_path = Some(path),
-                    Err(error) => cx.syn_error(error),
-                }
-            }
-            _ => {
-                return Err(meta.error(format!(
-                    "unknown subscribe option `{key}`; expected {VALID}"
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
-/// Reads `priority = N`, negative numbers included; `None` after reporting
-/// a number out of range.
-fn parse_priority(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<i32>> {
+type Spec = OptionSpec<SubscribeAttrs>;
+
+/// Parses a whole-number option, or says what to write.
+fn parse_count(meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<syn::LitInt> {
+    meta.value()?.parse::<syn::LitInt>().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("this option takes a whole number, e.g. `{example}`"),
+        )
+    })
+}
+
+/// Reads `priority = N`, negative numbers included.
+fn read_priority(
+    attrs: &mut SubscribeAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
     let input = meta.value()?;
     let minus: Option<syn::Token![-]> = input.parse()?;
     let value: syn::LitInt = input.parse().map_err(|error| {
         syn::Error::new(
             error.span(),
-            "the priority must be a whole number, e.g. `priority = 10` or `priority = -5`",
+            format!(
+                "the priority must be a whole number, e.g. `{}` or `priority = -5`",
+                spec.example
+            ),
         )
     })?;
     let parsed = value
@@ -213,11 +157,211 @@ fn parse_priority(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Resu
         .ok()
         .map(|number| if minus.is_some() { -number } else { number })
         .and_then(|number| i32::try_from(number).ok());
-    if parsed.is_none() {
-        cx.error_spanned_by(
+    match parsed {
+        Some(priority) => attrs.priority = priority,
+        None => cx.error_spanned_by(
             &value,
             "the priority must fit in an `i32` (from -2147483648 to 2147483647)",
+        ),
+    }
+    Ok(())
+}
+
+fn read_mode(
+    attrs: &mut SubscribeAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_str(meta, spec.example)?;
+    let written = value.value();
+    match MODES.iter().find(|(name, _)| *name == written) {
+        Some((_, mode)) => attrs.mode = *mode,
+        None => cx.error_spanned_by(
+            &value,
+            format!("unknown mode `{written}`; expected {}", expected_modes()),
+        ),
+    }
+    attrs.mode_token = Some(value);
+    Ok(())
+}
+
+/// `` `"inline"` (the default), `"background"` or `"blocking"` ``.
+fn expected_modes() -> String {
+    alternatives(MODES.iter().map(|(name, mode)| {
+        let default = if *mode == Mode::default() {
+            " (the default)"
+        } else {
+            ""
+        };
+        format!("`\"{name}\"`{default}")
+    }))
+}
+
+fn read_group(
+    attrs: &mut SubscribeAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_str(meta, spec.example)?;
+    if value.value().trim().is_empty() {
+        cx.error_spanned_by(
+            &value,
+            format!(
+                "a group name cannot be empty; write e.g. `{}`",
+                spec.example
+            ),
         );
     }
-    Ok(parsed)
+    attrs.group = Some(value);
+    Ok(())
+}
+
+fn read_retry(
+    attrs: &mut SubscribeAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_count(meta, spec.example)?;
+    match value.base10_parse::<u32>() {
+        Ok(retry) => attrs.retry = retry,
+        Err(_) => cx.error_spanned_by(
+            &value,
+            format!(
+                "`retry` is how many times a failed call is tried again: a whole number, e.g. `{}`",
+                spec.example
+            ),
+        ),
+    }
+    Ok(())
+}
+
+fn read_timeout_ms(
+    attrs: &mut SubscribeAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_count(meta, spec.example)?;
+    match value.base10_parse::<u64>() {
+        Ok(0) | Err(_) => cx.error_spanned_by(
+            &value,
+            format!(
+                "`timeout_ms` is a limit in milliseconds above zero, e.g. `{}`",
+                spec.example
+            ),
+        ),
+        Ok(_) => attrs.timeout_ms = Some(value),
+    }
+    Ok(())
+}
+
+fn read_filter(
+    attrs: &mut SubscribeAttrs,
+    _: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let path: syn::Path = meta.value()?.parse().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!(
+                "`filter` names a function `fn(&E) -> bool`, e.g. `{}`",
+                spec.example
+            ),
+        )
+    })?;
+    attrs.filter = Some(path);
+    Ok(())
+}
+
+fn read_publishes(
+    attrs: &mut SubscribeAttrs,
+    _: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    _: &Spec,
+) -> syn::Result<()> {
+    let value = meta.value()?;
+    let content;
+    syn::bracketed!(content in value);
+    let types = content.parse_terminated(syn::Type::parse, syn::Token![,])?;
+    attrs.publishes = types.into_iter().collect();
+    Ok(())
+}
+
+fn read_name(
+    attrs: &mut SubscribeAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_str(meta, spec.example)?;
+    if value.value().trim().is_empty() {
+        cx.error_spanned_by(
+            &value,
+            format!(
+                "a handler name cannot be empty; write e.g. `{}`",
+                spec.example
+            ),
+        );
+    }
+    attrs.name = Some(value);
+    Ok(())
+}
+
+fn read_crate(
+    attrs: &mut SubscribeAttrs,
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    spec: &Spec,
+) -> syn::Result<()> {
+    let value = parse_str(meta, spec.example)?;
+    match parse_crate_path(&value, spec.example) {
+        Ok(path) => attrs.crate_path = Some(path),
+        Err(error) => cx.syn_error(error),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{expected_modes, MODES, OPTIONS};
+
+    #[test]
+    fn the_valid_keys_are_listed_in_table_order() {
+        assert_eq!(
+            OPTIONS.valid(),
+            "`priority = N`, `mode = \"inline\" | \"background\" | \"blocking\"`, \
+             `group = \"...\"`, `retry = N`, `timeout_ms = N`, `filter = path::to_fn`, \
+             `publishes = [Event, ..]`, `name = \"...\"` or `crate = \"...\"`"
+        );
+    }
+
+    #[test]
+    fn the_mode_syntax_lists_every_mode() {
+        let mode = OPTIONS
+            .table
+            .iter()
+            .find(|spec| spec.key == "mode")
+            .expect("`mode` is an option");
+        let listed: Vec<String> = MODES
+            .iter()
+            .map(|(name, _)| format!("\"{name}\""))
+            .collect();
+        assert_eq!(mode.syntax, format!("mode = {}", listed.join(" | ")));
+        assert_eq!(
+            expected_modes(),
+            "`\"inline\"` (the default), `\"background\"` or `\"blocking\"`"
+        );
+    }
+
+    #[test]
+    fn every_example_uses_its_key() {
+        for spec in OPTIONS.table {
+            assert!(spec.syntax.starts_with(spec.key), "{}", spec.key);
+            assert!(spec.example.starts_with(spec.key), "{}", spec.key);
+        }
+    }
 }
