@@ -56,8 +56,8 @@ fn current_thread() -> tokio::runtime::Runtime {
 /// The message of a queued event that was never delivered.
 fn never_delivered(name: &str) -> String {
     format!(
-        "`{name}` was accepted but never delivered: the runtime that ran the bus's queue \
-         ended first; await `bus.shutdown()` before the runtime ends"
+        "`{name}` was accepted but never delivered: the bus's queue stopped first (the \
+         runtime that ran it ended); await `bus.shutdown()` before the runtime ends"
     )
 }
 
@@ -379,8 +379,9 @@ fn abandoned_events_are_logged_once_with_their_count() {
     assert_eq!(
         log.lines().collect::<Vec<_>>(),
         [
-            "ERROR 100 queued event(s) were never delivered: the runtime that ran the bus's \
-             queue ended first; await `bus.shutdown()` before the runtime ends abandoned=100"
+            "ERROR 100 queued event(s) were never delivered: the bus's queue stopped first (the \
+             runtime that ran it ended); await `bus.shutdown()` before the runtime ends \
+             abandoned=100"
         ]
     );
     assert_eq!(LOGGED.load(Ordering::SeqCst), 0);

@@ -791,3 +791,24 @@ async fn runtime_subscriptions_run_after_link_time_handlers_in_subscription_orde
         subscription.unsubscribe().await;
     }
 }
+
+// --- a call scheduled before drop is not started after it ----------------------------
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Late;
+
+#[tokio::test]
+async fn an_async_call_scheduled_before_drop_does_not_start_after_it() {
+    let bus = Bus::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let sub = bus.subscribe_async(move |_: Arc<Late>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async {}
+    });
+    // Spawned, not yet polled on this single-threaded runtime.
+    assert_eq!(bus.publish(Late).scheduled(), 1);
+    drop(sub);
+    bus.idle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}

@@ -303,3 +303,121 @@ async fn idle_from_outside_waits_for_spawned_and_queued_handlers() {
 
     assert_eq!(NAPS_DONE.load(Ordering::SeqCst), 2);
 }
+
+// --- several handlers waiting at once release one another ------------------------------
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Pair {
+    n: u32,
+}
+
+static PAIR_PAST_IDLE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[subscribe]
+async fn wait_in_pairs(pair: &Pair, ctx: &Context) {
+    tokio::time::timeout(PATIENCE, ctx.bus().idle())
+        .await
+        .expect("two handlers waiting on their bus waited for each other");
+    PAIR_PAST_IDLE.lock().unwrap().push(pair.n);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_spawned_handlers_awaiting_idle_release_each_other() {
+    let bus = Bus::new();
+    assert_eq!(bus.publish(Pair { n: 1 }).scheduled(), 1);
+    assert_eq!(bus.publish(Pair { n: 2 }).scheduled(), 1);
+    tokio::time::timeout(TEST_PATIENCE, bus.idle())
+        .await
+        .expect("idle from outside returns once both handlers are done");
+    let mut past = PAIR_PAST_IDLE.lock().unwrap().clone();
+    past.sort_unstable();
+    assert_eq!(past, [1, 2]);
+}
+
+// --- a blocking handler waits for its own bus ---------------------------------------
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Chunk;
+
+static CHUNK_PAST_IDLE: AtomicUsize = AtomicUsize::new(0);
+
+#[subscribe(mode = "blocking")]
+fn crunch(_: &Chunk, ctx: &Context) {
+    // A blocking handler is part of the work that awaits it: its `idle`
+    // does not count it, nor that work, as something to wait for.
+    let bus = ctx.bus().clone();
+    tokio::runtime::Handle::current().block_on(async move {
+        tokio::time::timeout(PATIENCE, bus.idle())
+            .await
+            .expect("a blocking handler's idle waited for itself");
+    });
+    CHUNK_PAST_IDLE.fetch_add(1, Ordering::SeqCst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_handler_awaiting_idle_does_not_wait_for_itself() {
+    let bus = Bus::new();
+    let report = tokio::time::timeout(TEST_PATIENCE, bus.publish_async(Chunk))
+        .await
+        .expect("publish_async of a blocking handler that waits on its bus returned");
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.handled(), 1);
+    bus.emit(Chunk).await.unwrap();
+    tokio::time::timeout(TEST_PATIENCE, bus.shutdown())
+        .await
+        .expect("shutdown returned");
+    assert_eq!(CHUNK_PAST_IDLE.load(Ordering::SeqCst), 2);
+}
+
+// --- a spawned handler waiting for room while the worker's handler waits in idle -----
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Stall {
+    n: u32,
+}
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Spill {
+    n: u32,
+}
+
+static STALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Queued: waits for its bus while a spawned handler waits for room.
+#[subscribe]
+async fn stall(stall: &Stall, ctx: &Context) {
+    if stall.n == 0 {
+        // The spawned `spill` runs meanwhile and fills the queue.
+        let _ = ctx.bus().publish(Spill { n: 0 });
+        tokio::time::timeout(PATIENCE, ctx.bus().idle())
+            .await
+            .expect("the worker's handler waited for a handler that waits for room");
+    }
+    STALLS.lock().unwrap().push(format!("stall {}", stall.n));
+}
+
+/// Spawned: emits into a full queue, so it waits for room that only the
+/// worker (busy in `stall 0`) can make.
+#[subscribe]
+async fn spill(spill: &Spill, ctx: &Context) {
+    for n in 1..=2 {
+        tokio::time::timeout(PATIENCE, ctx.bus().emit(Stall { n }))
+            .await
+            .expect("emit for room waited forever")
+            .unwrap();
+    }
+    STALLS.lock().unwrap().push(format!("spill {}", spill.n));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_waiting_for_room_and_one_waiting_in_idle_release_each_other() {
+    let bus = Bus::builder().queue_capacity(1).build().unwrap();
+    bus.emit(Stall { n: 0 }).await.unwrap();
+    tokio::time::timeout(TEST_PATIENCE, bus.idle())
+        .await
+        .expect("idle returned");
+    assert_eq!(
+        *STALLS.lock().unwrap(),
+        ["stall 0", "stall 1", "spill 0", "stall 2"]
+    );
+}

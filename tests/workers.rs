@@ -8,7 +8,7 @@ use eventbus::BuildError;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -231,4 +231,67 @@ fn a_queue_capacity_of_zero_is_refused_by_build() {
         "`BusBuilder::queue_capacity`: a queue of capacity 0 could never take an event; \
          give at least 1 (the default is 1024)"
     );
+}
+
+// --- a panic let through the bus leaves the queue for the next worker -----------------
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Brittle {
+    n: u32,
+}
+
+static BRITTLE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+#[subscribe]
+fn handle_brittle(brittle: &Brittle) {
+    assert!(brittle.n != 1, "brittle 1 breaks");
+    BRITTLE.lock().unwrap().push(brittle.n);
+}
+
+#[tokio::test]
+async fn a_panic_let_through_the_worker_leaves_the_rest_queued_for_a_new_worker() {
+    let failures = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&failures);
+    let bus = Bus::builder()
+        .catch_panics(false)
+        .on_error(move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    for n in 0..4 {
+        bus.emit(Brittle { n }).await.unwrap();
+    }
+    // The worker's task panics at event 1; the events behind it stay
+    // queued, and `shutdown` starts a new worker that delivers them.
+    tokio::time::timeout(Duration::from_secs(10), bus.shutdown())
+        .await
+        .expect("shutdown delivered the rest");
+    assert_eq!(*BRITTLE.lock().unwrap(), [0, 2, 3]);
+    // Nothing was reported as abandoned: the panic is what was asked for.
+    assert_eq!(failures.load(Ordering::SeqCst), 0);
+}
+
+// --- every worker ends at shutdown ----------------------------------------------------
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Tally;
+
+#[subscribe]
+fn count_tally(_: &Tally) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_ends_at_shutdown_while_the_bus_is_kept() {
+    let runtime = tokio::runtime::Handle::current();
+    let before = runtime.metrics().num_alive_tasks();
+    let bus = Bus::builder().workers(3).build().unwrap();
+    for _ in 0..30 {
+        bus.emit(Tally).await.unwrap();
+    }
+    bus.shutdown().await;
+    wait_until("every worker task ended", || {
+        runtime.metrics().num_alive_tasks() == before
+    })
+    .await;
+    drop(bus);
 }

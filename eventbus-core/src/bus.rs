@@ -11,7 +11,7 @@ use crate::builder::BusBuilder;
 use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::context::{State, States};
 use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::dispatch::{nesting, Delivered, Nesting, Parent, MAX_NESTED_PUBLISH};
+use crate::dispatch::{nesting, Delivered, Held, Nesting, Parent, MAX_NESTED_PUBLISH};
 use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
@@ -210,34 +210,49 @@ impl Shared {
     /// that panics is reported through `tracing` and does not stop the
     /// others, unless panics are let through (`catch_panics(false)`).
     pub(crate) fn settle(&self, failures: &[HandlerFailure]) {
+        self.settle_catching(failures, self.settings.catch_panics);
+    }
+
+    /// [`Shared::settle`] from a destructor: a hook's panic is always
+    /// caught there, since a panic out of a destructor that runs while a
+    /// panic unwinds aborts the process.
+    pub(crate) fn settle_in_drop(&self, failures: &[HandlerFailure]) {
+        self.settle_catching(failures, true);
+    }
+
+    fn settle_catching(&self, failures: &[HandlerFailure], catch: bool) {
         for failure in failures {
             if let Some(on_error) = &self.hooks.on_error {
-                self.run_hook("on_error hook", failure, || on_error(failure));
+                run_hook(catch, "on_error hook", failure, || on_error(failure));
             }
             if let Some(dead_letters) = &self.hooks.dead_letters {
-                self.run_hook("dead-letter store", failure, || {
+                run_hook(catch, "dead-letter store", failure, || {
                     dead_letters.push(DeadLetter::from_failure(failure));
                 });
             }
         }
     }
+}
 
-    fn run_hook(&self, what: &str, failure: &HandlerFailure, hook: impl FnOnce()) {
-        if !self.settings.catch_panics {
-            hook();
-            return;
-        }
-        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
-            tracing::error!(
-                target: "eventbus",
-                event = failure.event_name(),
-                event_id = %failure.event_id(),
-                "the {what} panicked while taking a failure ({failure}): {}",
-                crate::report::take_panic(payload)
-            );
-        }
+/// Runs an `on_error` hook or a dead-letter store; when `catch`, its panic
+/// is logged through `tracing` instead of escaping.
+fn run_hook(catch: bool, what: &str, failure: &HandlerFailure, hook: impl FnOnce()) {
+    if !catch {
+        hook();
+        return;
     }
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
+        tracing::error!(
+            target: "eventbus",
+            event = failure.event_name(),
+            event_id = %failure.event_id(),
+            "the {what} panicked while taking a failure ({failure}): {}",
+            crate::report::take_panic(payload)
+        );
+    }
+}
 
+impl Shared {
     /// Reports failures that no caller will see: those of spawned handlers
     /// and queued events.
     pub(crate) fn unobserved(&self, failures: Vec<HandlerFailure>) {
@@ -266,54 +281,27 @@ pub(crate) struct Unfinished {
     id: crate::envelope::Uuid,
     /// The event, kept for the dead letters.
     event: Option<Arc<dyn Any + Send + Sync>>,
-    payload: Option<serde_json::Value>,
     finished: bool,
 }
 
 impl Shared {
     /// Watches the delivery of `event` to `handler` (`None`: every handler
-    /// of a queued event), keeping a copy of it as JSON for the dead
-    /// letters when they want it.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn unfinished(
-        self: &Arc<Self>,
-        handler: Option<&HandlerInfo>,
-        meta: &'static EventMeta,
-        id: crate::envelope::Uuid,
-        event: &dyn Any,
-    ) -> Unfinished {
-        Unfinished {
-            shared: Arc::clone(self),
-            handler: handler.cloned(),
-            meta,
-            id,
-            event: None,
-            payload: if self.captures() {
-                meta.to_json(event)
-            } else {
-                None
-            },
-            finished: false,
-        }
-    }
-
-    /// [`Shared::unfinished`] for an event already shared: it is encoded
-    /// only if the delivery is abandoned.
+    /// of a queued event). The event is encoded for the dead letters only
+    /// if the delivery is abandoned.
     pub(crate) fn unfinished_shared<E: Event>(
         self: &Arc<Self>,
-        handler: &HandlerInfo,
+        handler: Option<&HandlerInfo>,
         id: crate::envelope::Uuid,
         event: &Arc<E>,
     ) -> Unfinished {
         Unfinished {
             shared: Arc::clone(self),
-            handler: Some(handler.clone()),
+            handler: handler.cloned(),
             meta: E::__meta(),
             id,
             event: self
                 .captures()
                 .then(|| Arc::clone(event) as Arc<dyn Any + Send + Sync>),
-            payload: None,
             finished: false,
         }
     }
@@ -348,7 +336,6 @@ impl Drop for Unfinished {
             ),
         };
         let mut failure = HandlerFailure::delivery(FailureKind::Abandoned, event, message);
-        failure.set_payload(self.payload.take());
         if let Some(event) = self.event.take() {
             failure.capture(self.meta, &*event);
         }
@@ -358,7 +345,7 @@ impl Drop for Unfinished {
             event_id = %self.id,
             "{failure}"
         );
-        self.shared.settle(&[failure]);
+        self.shared.settle_in_drop(&[failure]);
     }
 }
 
@@ -525,7 +512,13 @@ impl Bus {
         let mut failures = Vec::new();
         let mut cascade = Cascade::default();
         let delivered = shared
-            .deliver_async(event, Parent::root(depth), &id, &mut failures, &mut cascade)
+            .deliver_async(
+                Held::Owned(event),
+                Parent::root(depth),
+                &id,
+                &mut failures,
+                &mut cascade,
+            )
             .await;
         shared.run_cascade_async(&mut failures, &mut cascade).await;
         shared.settle(&failures);

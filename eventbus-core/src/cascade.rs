@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::bus::Shared;
-use crate::dispatch::Parent;
+use crate::dispatch::{Held, Parent};
 use crate::envelope::{LazyId, Lineage};
 use crate::event::{Event, EventMeta};
 use crate::layer::BoxFuture;
@@ -96,7 +96,7 @@ impl<E: Event> PendingEvent for Pending<E> {
         Box::pin(async move {
             let id = LazyId::default();
             shared
-                .deliver_async(self.0, parent, &id, failures, cascade)
+                .deliver_async(Held::Owned(self.0), parent, &id, failures, cascade)
                 .await;
         })
     }

@@ -187,7 +187,7 @@ impl Shared {
             return Err(self.no_runtime(info, parts, &**event));
         }
         let shared = Arc::clone(self);
-        let unfinished = self.unfinished_shared(info, parts.id.get(), event);
+        let unfinished = self.unfinished_shared(Some(info), parts.id.get(), event);
         self.spawn(async move {
             let finished = future.await;
             unfinished.finish();

@@ -120,7 +120,7 @@ pub(crate) struct Delivered {
 
 /// The event as a delivery holds it: owned when every handler runs inline,
 /// shared when some outlive the call.
-enum Held<E> {
+pub(crate) enum Held<E> {
     Owned(E),
     Shared(Arc<E>),
 }
@@ -137,6 +137,14 @@ impl<E> Held<E> {
         match self {
             Self::Owned(_) => None,
             Self::Shared(event) => Some(event),
+        }
+    }
+
+    /// Shared, for handlers that outlive the call.
+    fn share(self) -> Self {
+        match self {
+            Self::Owned(event) => Self::Shared(Arc::new(event)),
+            shared @ Self::Shared(_) => shared,
         }
     }
 }
@@ -205,7 +213,7 @@ struct Delivery<'r, E> {
 impl Shared {
     fn prepare<'r, E: Event>(
         self: &'r Arc<Self>,
-        event: E,
+        event: Held<E>,
         parent: Parent,
         id: &'r LazyId,
     ) -> Delivery<'r, E> {
@@ -235,11 +243,7 @@ impl Shared {
             }
             None => {}
         }
-        let held = if deferred {
-            Held::Shared(Arc::new(event))
-        } else {
-            Held::Owned(event)
-        };
+        let held = if deferred { event.share() } else { event };
         Delivery {
             meta,
             route,
@@ -536,7 +540,7 @@ impl Shared {
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
     ) -> Delivered {
-        let delivery = self.prepare(event, parent, id);
+        let delivery = self.prepare(Held::Owned(event), parent, id);
         let _spans = enter(&delivery.spans);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
@@ -575,7 +579,7 @@ impl Shared {
     /// concurrently; background handlers are spawned.
     pub(crate) async fn deliver_async<E: Event>(
         self: &Arc<Self>,
-        event: E,
+        event: Held<E>,
         parent: Parent,
         id: &LazyId,
         failures: &mut Vec<HandlerFailure>,

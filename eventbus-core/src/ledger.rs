@@ -57,12 +57,19 @@ pub enum Took {
 }
 
 /// Who asks whether the bus is idle.
+///
+/// A caller inside the bus's own work cannot wait for that work to end:
+/// it registers with [`Ledger::start_waiting_inside`] while it waits, and
+/// the work in flight whose callers all wait so counts as done. Several
+/// handlers waiting at once (each in its own task, or one in `idle` and
+/// one in `emit` for room) thus release one another instead of waiting
+/// for one another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     /// Code outside the bus's own work: it waits for everything.
     Outside,
     /// A handler in a task the bus spawned: it waits for everything but
-    /// its own task.
+    /// the work that waits as it does.
     Task,
     /// A handler the queue's worker runs: it waits for the other work in
     /// flight, not for itself nor for the events queued behind it.
@@ -99,6 +106,9 @@ struct Book<Q> {
     workers: usize,
     /// Batches being delivered and handler tasks running.
     in_flight: usize,
+    /// Pieces of work in flight whose handler waits on the bus itself
+    /// (`idle`, `shutdown`, `emit` for room).
+    waiting_inside: usize,
 }
 
 impl<Q: Batch> Ledger<Q> {
@@ -112,6 +122,7 @@ impl<Q: Batch> Ledger<Q> {
                 waiting: 0,
                 workers: 0,
                 in_flight: 0,
+                waiting_inside: 0,
             }),
             capacity: capacity.max(1),
             max_workers: max_workers.max(1),
@@ -148,7 +159,8 @@ impl<Q: Batch> Ledger<Q> {
         let mut book = self.book();
         if book.events.is_empty() {
             return if book.closed && book.waiting == 0 {
-                // The others look again too: they end as well.
+                // The others look again too (the caller wakes the sleeping
+                // ones): they end as well.
                 self.set_look(true);
                 Took::Finished
             } else {
@@ -194,19 +206,21 @@ impl<Q: Batch> Ledger<Q> {
     /// A worker ends before its queue is drained (its runtime shut down):
     /// the events of `batch` it did not start go back to the front of the
     /// queue. When no worker is left and no new one can come (the queue is
-    /// closed), every queued event is returned: nobody will deliver them.
-    pub fn worker_stopped(&self, batch: &mut Q, held_batch: bool) -> Option<Q> {
+    /// closed), every queued event is returned: nobody will deliver them;
+    /// unless `keep`, which leaves them queued.
+    pub fn worker_stopped(&self, batch: &mut Q, held_batch: bool, keep: bool) -> Option<Q> {
         let mut book = self.book();
         book.workers -= 1;
         batch.put_back(&mut book.events);
         if held_batch {
             book.in_flight -= 1;
         }
-        if book.closed && book.workers == 0 && !book.events.is_empty() {
+        if book.closed && book.workers == 0 && !book.events.is_empty() && !keep {
             self.set_look(false);
             return Some(std::mem::take(&mut book.events));
         }
-        self.set_look(!book.events.is_empty());
+        // Closed: the other workers look again, find it drained, and end.
+        self.set_look(book.closed || !book.events.is_empty());
         None
     }
 
@@ -225,18 +239,34 @@ impl<Q: Batch> Ledger<Q> {
     fn end_work(&self) -> bool {
         let mut book = self.book();
         book.in_flight -= 1;
-        // A caller inside the bus's work waits for one piece in flight,
-        // its own.
-        book.in_flight <= 1
+        // Callers inside the bus's work wait until everything in flight
+        // waits as they do.
+        book.in_flight <= book.waiting_inside
     }
 
-    /// Whether nothing `caller` waits for is queued or in flight.
+    /// A handler inside the bus's work starts waiting on the bus. Returns
+    /// whether other such waiters should look again.
+    pub fn start_waiting_inside(&self) -> bool {
+        let mut book = self.book();
+        book.waiting_inside += 1;
+        book.in_flight <= book.waiting_inside
+    }
+
+    /// A handler inside the bus's work stops waiting on the bus.
+    pub fn stop_waiting_inside(&self) {
+        self.book().waiting_inside -= 1;
+    }
+
+    /// Whether nothing `caller` waits for is queued or in flight. A caller
+    /// inside the bus's work must be registered with
+    /// [`Ledger::start_waiting_inside`].
     pub fn is_idle(&self, caller: Caller) -> bool {
         let book = self.book();
+        let settled = book.in_flight <= book.waiting_inside;
         match caller {
             Caller::Outside => book.events.is_empty() && book.waiting == 0 && book.in_flight == 0,
-            Caller::Task => book.events.is_empty() && book.waiting == 0 && book.in_flight <= 1,
-            Caller::Worker => book.in_flight <= 1,
+            Caller::Task => book.events.is_empty() && book.waiting == 0 && settled,
+            Caller::Worker => settled,
         }
     }
 

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::bus::{Bus, Shared};
 use crate::cascade::{cascade_depth_failure, Cascade};
-use crate::dispatch::{nested_depth, Parent};
+use crate::dispatch::{nested_depth, Held, Parent};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::{Event, EventMeta};
@@ -109,7 +109,7 @@ impl<E: Event> SlotQueue for Typed<E> {
 }
 
 /// The failure of an event accepted by `emit` that will never be
-/// delivered: the runtime that ran the queue ended first.
+/// delivered: the queue's workers stopped first (their runtime ended).
 fn abandoned(shared: &Shared, meta: &'static EventMeta, event: &dyn Any) -> HandlerFailure {
     let name = meta.name();
     let mut failure = HandlerFailure::delivery(
@@ -119,8 +119,8 @@ fn abandoned(shared: &Shared, meta: &'static EventMeta, event: &dyn Any) -> Hand
             id: &LazyId::default(),
         },
         format!(
-            "`{name}` was accepted but never delivered: the runtime that ran the bus's queue \
-             ended first; await `bus.shutdown()` before the runtime ends"
+            "`{name}` was accepted but never delivered: the bus's queue stopped first (the \
+             runtime that ran it ended); await `bus.shutdown()` before the runtime ends"
         ),
     );
     shared.capture(&mut failure, meta, event);
@@ -160,13 +160,20 @@ impl<E: Event> Entry<E> {
         }
         // Reported as abandoned if the runtime drops the delivery before
         // its handlers have finished.
-        let unfinished = shared.unfinished(None, E::__meta(), id.get(), &event);
+        let event = Arc::new(event);
+        let unfinished = shared.unfinished_shared(None, id.get(), &event);
         let shared = Arc::clone(shared);
         Some(Box::pin(async move {
             let mut failures = Vec::new();
             let mut cascade = Cascade::default();
             shared
-                .deliver_async(event, Parent::root(depth), &id, &mut failures, &mut cascade)
+                .deliver_async(
+                    Held::Shared(event),
+                    Parent::root(depth),
+                    &id,
+                    &mut failures,
+                    &mut cascade,
+                )
                 .await;
             shared.run_cascade_async(&mut failures, &mut cascade).await;
             unfinished.finish();
@@ -358,11 +365,11 @@ impl Shared {
         tracing::error!(
             target: "eventbus",
             abandoned = failures.len(),
-            "{} queued event(s) were never delivered: the runtime that ran the bus's queue ended \
-             first; await `bus.shutdown()` before the runtime ends",
+            "{} queued event(s) were never delivered: the bus's queue stopped first (the runtime \
+             that ran it ended); await `bus.shutdown()` before the runtime ends",
             failures.len()
         );
-        self.settle(&failures);
+        self.settle_in_drop(&failures);
     }
 }
 
@@ -408,8 +415,12 @@ impl Drop for Worker {
         if self.asleep {
             ledger.wake_up();
         }
-        let left = ledger.worker_stopped(&mut self.batch, self.holding);
+        // A handler panicking through the bus (`catch_panics(false)`)
+        // leaves the queue as it is, for the next worker.
+        let left = ledger.worker_stopped(&mut self.batch, self.holding, std::thread::panicking());
         self.shared.tasks.wake();
+        // `emit` calls waiting for room look again (and start a worker).
+        self.shared.queue.has_room.notify_waiters();
         if let Some(events) = left {
             self.shared.abandon(events);
         }
@@ -464,7 +475,10 @@ async fn work(mut worker: Worker) {
             }
         }
         match ledger.take(&mut worker.batch) {
-            Took::Finished => return,
+            Took::Finished => {
+                worker.shared.queue.has_items.notify_waiters();
+                return;
+            }
             Took::Batch {
                 wake_emitters,
                 wake_worker,
@@ -559,10 +573,14 @@ impl Bus {
             shared,
             counted: true,
         };
+        // A handler of this bus waiting for room is work that waits.
+        let _inside = shared.tasks.waiting_inside(shared.tasks.caller());
         let result = loop {
             let has_room = shared.queue.has_room.notified();
             tokio::pin!(has_room);
             has_room.as_mut().enable();
+            // A worker whose runtime ended meanwhile is replaced.
+            shared.restart_worker();
             {
                 let mut intake = ledger.intake();
                 if !intake.is_full() {
@@ -601,8 +619,11 @@ impl Bus {
     /// not for the events queued behind the caller, which that worker
     /// delivers after the handler returns.
     pub async fn idle(&self) {
-        self.shared.restart_worker();
-        self.shared.tasks.idle().await;
+        // A worker whose runtime ended meanwhile is replaced at each look.
+        self.shared
+            .tasks
+            .idle(|| self.shared.restart_worker())
+            .await;
     }
 
     /// Stops accepting events, delivers everything queued and in flight,

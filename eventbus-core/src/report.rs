@@ -124,13 +124,6 @@ impl HandlerFailure {
         }
     }
 
-    /// Sets the event as JSON, encoded beforehand.
-    pub(crate) fn set_payload(&mut self, payload: Option<serde_json::Value>) {
-        if self.payload.is_none() {
-            self.payload = payload;
-        }
-    }
-
     pub(crate) fn payload(&self) -> Option<&serde_json::Value> {
         self.payload.as_ref()
     }

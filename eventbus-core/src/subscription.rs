@@ -106,6 +106,11 @@ impl CallGate {
         self.state.fetch_or(CLOSED, Ordering::AcqRel);
     }
 
+    /// Whether the gate lets no new call in.
+    pub fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CLOSED != 0
+    }
+
     fn in_flight(&self) -> usize {
         self.state.load(Ordering::Acquire) & !CLOSED
     }
@@ -219,9 +224,11 @@ pub(crate) struct AsyncSubCall {
 
 impl AsyncSubCall {
     /// One attempt of the handler for `event`. The handler is called on
-    /// the first poll (inside the bus's panic guard), and the future is
-    /// marked as this handler's call while it is polled, so it may
-    /// unsubscribe itself without waiting for itself.
+    /// the first poll (inside the bus's panic guard), unless it was
+    /// unsubscribed meanwhile: then the attempt does nothing, since the
+    /// handler is never started after its subscription is dropped. The
+    /// future is marked as this handler's call while it is polled, so it
+    /// may unsubscribe itself without waiting for itself.
     pub(crate) fn attempt(&self, event: Arc<dyn Any + Send + Sync>) -> HandlerFuture {
         let sub = Arc::clone(&self.sub);
         let mut event = Some(event);
@@ -231,6 +238,7 @@ impl AsyncSubCall {
             RUNNING.with(|running| running.borrow_mut().push(id));
             let _running = Running(id);
             let future = future.get_or_insert_with(|| match (&sub.call, event.take()) {
+                _ if sub.gate.is_closed() => Box::pin(std::future::ready(Ok(()))),
                 (SubCall::Async(call), Some(event)) => call(event),
                 _ => unreachable!("`Sub::start` starts only async handlers, once"),
             });
@@ -407,13 +415,15 @@ impl RuntimeSubs {
 /// or [`Bus::subscribe_async`](crate::Bus::subscribe_async); dropping it
 /// unsubscribes.
 ///
-/// Once `drop` has returned, the handler is never started again. Outside
-/// an async runtime, `drop` also waits for calls already running on other
-/// threads, and never for a call in progress on its own thread, so a
-/// handler may drop subscriptions (its own included) without deadlock.
-/// Inside a runtime, `drop` never blocks the runtime's thread: it stops new
-/// calls and returns; [`unsubscribe`](Self::unsubscribe)`.await` also waits
-/// for the calls in flight.
+/// Once `drop` has returned, the handler is never started again. For a
+/// sync handler outside an async runtime, `drop` also waits for calls
+/// already running on other threads, and never for a call in progress on
+/// its own thread, so a handler may drop subscriptions (its own included)
+/// without deadlock. Inside a runtime, and for async handlers (whose calls
+/// are futures the dropping thread may be the one to poll), `drop` never
+/// blocks: it stops new calls and returns;
+/// [`unsubscribe`](Self::unsubscribe)`.await` also waits for the calls in
+/// flight.
 ///
 /// ```
 /// use eventbus::prelude::*;
@@ -509,7 +519,10 @@ impl Drop for Subscription {
             return;
         }
         self.remove();
-        if !in_runtime() {
+        // An async handler's calls are futures that this thread may be the
+        // one to poll: waiting for them here could wait forever. For those,
+        // as inside a runtime, drop only promises "never started again".
+        if !self.sub.is_async() && !in_runtime() {
             self.sub.gate.wait_idle(self.sub.own_calls());
         }
     }

@@ -94,8 +94,10 @@ impl<Q: Batch> Tasks<Q> {
         Some(())
     }
 
-    /// Runs `work` on the runtime's blocking pool, counted until it ends.
-    /// `None` when there is no runtime.
+    /// Runs `work` on the runtime's blocking pool. Called from the bus's
+    /// own work (a task or a worker awaits it), it is part of that work;
+    /// otherwise it is counted as a piece of its own until it ends. `None`
+    /// when there is no runtime.
     pub(crate) fn spawn_blocking<T, F>(
         self: &Arc<Self>,
         work: F,
@@ -105,23 +107,28 @@ impl<Q: Batch> Tasks<Q> {
         T: Send + 'static,
     {
         let runtime = self.runtime()?;
-        let guard = self.start();
+        let (guard, caller) = match self.caller() {
+            Caller::Outside => (Some(self.start()), Caller::Task),
+            inside => (None, inside),
+        };
         let id = self.id();
         Some(runtime.spawn_blocking(move || {
             let _guard = guard;
-            let _running = Running::enter(id, Caller::Task);
+            let _running = Running::enter(id, caller);
             work()
         }))
     }
 
     /// Waits until nothing the caller waits for is queued or in flight
-    /// (see [`Caller`]).
-    pub(crate) async fn idle(&self) {
+    /// (see [`Caller`]); `before_each_look` runs before every look.
+    pub(crate) async fn idle(&self, before_each_look: impl Fn()) {
         let caller = self.caller();
+        let _inside = self.waiting_inside(caller);
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
+            before_each_look();
             if self.ledger.is_idle(caller) {
                 return;
             }
@@ -129,9 +136,32 @@ impl<Q: Batch> Tasks<Q> {
         }
     }
 
+    /// Registers a caller inside the bus's work as waiting on the bus until
+    /// the returned guard drops; `None` for a caller outside.
+    pub(crate) fn waiting_inside(&self, caller: Caller) -> Option<WaitingInside<'_, Q>> {
+        if caller == Caller::Outside {
+            return None;
+        }
+        if self.ledger.start_waiting_inside() {
+            self.wake();
+        }
+        Some(WaitingInside { tasks: self })
+    }
+
     /// Wakes every `idle` to look again.
     pub(crate) fn wake(&self) {
         self.changed.notify_waiters();
+    }
+}
+
+/// A caller inside the bus's work, waiting on the bus.
+pub(crate) struct WaitingInside<'a, Q: Batch> {
+    tasks: &'a Tasks<Q>,
+}
+
+impl<Q: Batch> Drop for WaitingInside<'_, Q> {
+    fn drop(&mut self) {
+        self.tasks.ledger.stop_waiting_inside();
     }
 }
 

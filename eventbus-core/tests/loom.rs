@@ -122,15 +122,45 @@ fn a_worker_inside_its_batch_is_idle_for_itself_and_a_task_for_itself() {
         emit(&ledger, 1);
         let mut batch = Events::default();
         assert!(matches!(ledger.take(&mut batch), Took::Batch { .. }));
-        // Behind the worker's own batch: another event.
+        // Behind the worker's own batch: another event. Its handler waits
+        // on the bus, registered as work that waits.
         emit(&ledger, 2);
+        ledger.start_waiting_inside();
         assert!(ledger.is_idle(Caller::Worker));
         assert!(!ledger.is_idle(Caller::Outside));
         ledger.task_started();
         assert!(!ledger.is_idle(Caller::Worker));
         assert!(ledger.task_done());
+        ledger.stop_waiting_inside();
         ledger.batch_done();
-        assert!(!ledger.is_idle(Caller::Task));
+        assert!(!ledger.is_idle(Caller::Outside));
+    });
+}
+
+#[test]
+fn handlers_waiting_on_their_bus_release_one_another() {
+    /// A spawned handler: waits in `idle` for its own bus, then ends.
+    fn handler(ledger: &Ledger<Events>) {
+        ledger.start_waiting_inside();
+        while !ledger.is_idle(Caller::Task) {
+            thread::yield_now();
+        }
+        ledger.stop_waiting_inside();
+        ledger.task_done();
+    }
+
+    loom::model(|| {
+        let ledger = Arc::new(Ledger::<Events>::new(4, 1));
+        ledger.task_started();
+        ledger.task_started();
+        let other = {
+            let ledger = Arc::clone(&ledger);
+            thread::spawn(move || handler(&ledger))
+        };
+        // Neither waits for a task that only waits: both end.
+        handler(&ledger);
+        other.join().unwrap();
+        assert!(ledger.is_idle(Caller::Outside));
     });
 }
 
@@ -194,7 +224,7 @@ fn a_stopped_worker_puts_its_batch_back_or_hands_it_over_when_closed() {
             thread::spawn(move || ledger.close())
         };
         // The runtime drops the worker in the middle of its batch.
-        let left = ledger.worker_stopped(&mut batch, true);
+        let left = ledger.worker_stopped(&mut batch, true, false);
         closer.join().unwrap();
         match left {
             // Closed first: nobody will deliver them; they are reported.
