@@ -11,7 +11,8 @@ use crate::ctxt::Ctxt;
 
 pub fn derive(input: &syn::DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
-    let model = parse::Model::from_ast(&cx, input);
+    let attrs = attr::EventAttrs::from_attrs(&cx, &input.attrs);
+    let model = parse::Model::from_ast(input, attrs);
     validate::check(&cx, input);
     match cx.check() {
         Ok(()) => expand::event_impl(&model),

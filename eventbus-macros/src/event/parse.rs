@@ -1,6 +1,5 @@
 //! The derive input as a small model.
 
-use crate::ctxt::Ctxt;
 use crate::root::Root;
 
 use super::attr::EventAttrs;
@@ -14,8 +13,7 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn from_ast(cx: &Ctxt, input: &syn::DeriveInput) -> Self {
-        let attrs = EventAttrs::from_attrs(cx, &input.attrs);
+    pub fn from_ast(input: &syn::DeriveInput, attrs: EventAttrs) -> Self {
         Self {
             ident: input.ident.clone(),
             name: attrs.name.map_or_else(

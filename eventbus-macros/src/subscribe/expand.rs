@@ -5,13 +5,14 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::attr::Mode;
-use super::parse::{Handler, Target};
+use super::parse::{CatchAll, Handler};
 
 pub fn registration(handler: &Handler<'_>) -> TokenStream {
     let root = &handler.root;
     let site = site(handler);
-    let items = match handler.target {
-        Target::Event(ty) if handler.asyncness.is_some() => {
+    let ty = handler.event;
+    let items = match handler.catch_all {
+        None if handler.asyncness.is_some() => {
             let call = async_call(handler, ty);
             // Spanned on the event type, so "not an event" is reported there.
             let (filter_item, filter) = filter(handler, ty);
@@ -27,7 +28,7 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
                 #root::__private::inventory::submit! { #register }
             }
         }
-        Target::Event(ty) => {
+        None => {
             let body = sync_body(handler, &quote!(__eventbus_event));
             let (filter_item, filter) = filter(handler, ty);
             let register = quote_spanned! {ty.span()=>
@@ -48,8 +49,8 @@ pub fn registration(handler: &Handler<'_>) -> TokenStream {
                 #root::__private::inventory::submit! { #register }
             }
         }
-        Target::Any | Target::Dead => {
-            let (constructor, event) = if matches!(handler.target, Target::Any) {
+        Some(catch_all) => {
+            let (constructor, event) = if catch_all == CatchAll::Any {
                 (quote!(any), quote!(&__eventbus_args.any_event()))
             } else {
                 (

@@ -25,11 +25,8 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let cx = Ctxt::new();
     let attrs = attr::SubscribeAttrs::parse(&cx, args);
-    validate::check_signature(&cx, &function.sig);
-    let model = parse::Handler::from_fn(&cx, &function, &attrs);
-    if let Some(model) = &model {
-        validate::check_options(&cx, model, &attrs, &function.sig);
-    }
+    let model = parse::Handler::from_fn(&function, &attrs);
+    validate::check(&cx, &function.sig, model.as_ref(), &attrs);
     match (cx.check(), model) {
         (Ok(()), Some(model)) => {
             let registration = expand::registration(&model);
@@ -39,6 +36,6 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             let error = error.to_compile_error();
             quote!(#error #function)
         }
-        (Ok(()), None) => unreachable!("a handler without a model always records an error"),
+        (Ok(()), None) => unreachable!("a function without an event parameter fails validation"),
     }
 }

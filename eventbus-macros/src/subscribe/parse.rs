@@ -1,17 +1,16 @@
-//! The handler function as a small model.
+//! The handler function as a small model. Parsing only reads: whether the
+//! model is a valid handler is `validate`'s question.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
-use crate::ctxt::Ctxt;
 use crate::root::Root;
 
 use super::attr::{Mode, SubscribeAttrs};
 
-/// Which events a handler takes, read from its first parameter.
-pub enum Target<'a> {
-    /// `&E` for an event type `E`.
-    Event(&'a syn::Type),
+/// A catch-all handler, recognised by the name of the type it takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CatchAll {
     /// `&AnyEvent`: every event.
     Any,
     /// `&DeadEvent`: events no handler took.
@@ -20,7 +19,14 @@ pub enum Target<'a> {
 
 pub struct Handler<'a> {
     pub ident: &'a syn::Ident,
-    pub target: Target<'a>,
+    /// The type of the first parameter as written; `&OrderPlaced` in a
+    /// valid handler.
+    pub event_param: &'a syn::Type,
+    /// `E` in `&E`, or the whole first parameter's type when it is not a
+    /// reference.
+    pub event: &'a syn::Type,
+    /// Set when the event type is named `AnyEvent` or `DeadEvent`.
+    pub catch_all: Option<CatchAll>,
     /// The `async` keyword, for an `async fn`.
     pub asyncness: Option<syn::Token![async]>,
     /// The types of the parameters after the event, each resolved per call
@@ -40,10 +46,17 @@ pub struct Handler<'a> {
 }
 
 impl<'a> Handler<'a> {
-    /// The model, or `None` when the first parameter is unusable (an error
-    /// is recorded then).
-    pub fn from_fn(cx: &Ctxt, function: &'a syn::ItemFn, attrs: &SubscribeAttrs) -> Option<Self> {
-        let target = target(cx, &function.sig)?;
+    /// The model, or `None` when the function has no typed first
+    /// parameter (no parameter at all, or `self`).
+    pub fn from_fn(function: &'a syn::ItemFn, attrs: &SubscribeAttrs) -> Option<Self> {
+        let Some(syn::FnArg::Typed(first)) = function.sig.inputs.first() else {
+            return None;
+        };
+        let event_param = &*first.ty;
+        let event = match event_param {
+            syn::Type::Reference(reference) => &*reference.elem,
+            other => other,
+        };
         let extractors = function
             .sig
             .inputs
@@ -60,7 +73,9 @@ impl<'a> Handler<'a> {
         };
         Some(Self {
             ident: &function.sig.ident,
-            target,
+            event_param,
+            event,
+            catch_all: catch_all(event),
             asyncness: function.sig.asyncness,
             extractors,
             mode: attrs.mode,
@@ -77,102 +92,17 @@ impl<'a> Handler<'a> {
     }
 }
 
-fn target<'a>(cx: &Ctxt, sig: &'a syn::Signature) -> Option<Target<'a>> {
-    let Some(syn::FnArg::Typed(first)) = sig.inputs.first() else {
-        // No parameter, or `self`: reported by `validate`.
-        return None;
-    };
-    let syn::Type::Reference(reference) = &*first.ty else {
-        let ty = &first.ty;
-        let event = smart_pointee(ty).unwrap_or(ty);
-        cx.error_spanned_by(
-            ty,
-            format!(
-                "take the event by reference: write `&{}`; the bus lends each event to every handler",
-                display(event)
-            ),
-        );
-        return None;
-    };
-    if let Some(mutability) = reference.mutability {
-        cx.error_spanned_by(
-            mutability,
-            "take the event by shared reference, `&E`, not `&mut E`: every handler sees the same event",
-        );
-        return None;
-    }
-    if let Some(lifetime) = &reference.lifetime {
-        cx.error_spanned_by(
-            lifetime,
-            format!(
-                "remove the lifetime: write `&{}`; the bus lends the event only for the call",
-                display(&reference.elem)
-            ),
-        );
-        return None;
-    }
-    if let syn::Type::ImplTrait(bounds) = &*reference.elem {
-        cx.error_spanned_by(
-            bounds,
-            "a handler takes one event type: write `&OrderPlaced`, or `&AnyEvent` to see every event",
-        );
-        return None;
-    }
-    if let Some(event) = smart_pointee(&reference.elem) {
-        cx.error_spanned_by(
-            &reference.elem,
-            format!(
-                "take the event itself by reference: write `&{}`; the bus owns the event and lends it to every handler",
-                display(event)
-            ),
-        );
-        return None;
-    }
-    let last = match &*reference.elem {
-        syn::Type::Path(path) if path.qself.is_none() => path.path.segments.last(),
-        _ => None,
-    };
-    Some(
-        match last.map(|segment| segment.ident.to_string()).as_deref() {
-            Some("AnyEvent") => Target::Any,
-            Some("DeadEvent") => Target::Dead,
-            _ => Target::Event(&reference.elem),
-        },
-    )
-}
-
-/// `T` in `Box<T>`, `Arc<T>` or `Rc<T>`.
-fn smart_pointee(ty: &syn::Type) -> Option<&syn::Type> {
+/// Which catch-all `ty` names, by the last segment of its path.
+fn catch_all(ty: &syn::Type) -> Option<CatchAll> {
     let syn::Type::Path(path) = ty else {
         return None;
     };
-    let last = path.path.segments.last()?;
-    if !matches!(last.ident.to_string().as_str(), "Box" | "Arc" | "Rc") {
+    if path.qself.is_some() {
         return None;
     }
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    match args.args.first()? {
-        syn::GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
+    match path.path.segments.last()?.ident.to_string().as_str() {
+        "AnyEvent" => Some(CatchAll::Any),
+        "DeadEvent" => Some(CatchAll::Dead),
         _ => None,
     }
-}
-
-/// A type as a user writes it: `shop::Order<'a>`, not `shop :: Order < 'a >`.
-fn display(ty: &syn::Type) -> String {
-    let spaced = quote::ToTokens::to_token_stream(ty).to_string();
-    let mut out = String::with_capacity(spaced.len());
-    let mut chars = spaced.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        let prev = out.chars().last();
-        let glue = c == ' '
-            && (matches!(next, Some(':' | '<' | '>' | ',' | ')' | ']'))
-                || matches!(prev, Some(':' | '<' | '&' | '(' | '[')));
-        if !glue {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -1,11 +1,29 @@
-//! What a handler's signature must be, beyond its first parameter.
+//! What a handler must be: its signature, how it takes the event, and the
+//! rules that tie its options to them.
 
 use crate::ctxt::Ctxt;
 
 use super::attr::{Mode, SubscribeAttrs};
-use super::parse::{Handler, Target};
+use super::parse::Handler;
 
-pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
+/// Checks the whole handler, in the order the user reads it: the
+/// signature, then the event parameter, then the options.
+pub fn check(
+    cx: &Ctxt,
+    sig: &syn::Signature,
+    handler: Option<&Handler<'_>>,
+    attrs: &SubscribeAttrs,
+) {
+    check_signature(cx, sig);
+    if let Some(handler) = handler {
+        // The options are judged against a usable event parameter only.
+        if check_event_param(cx, handler) {
+            check_options(cx, handler, attrs, sig);
+        }
+    }
+}
+
+fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
     let name = &sig.ident;
     if let syn::Safety::Unsafe(unsafety) = sig.safety {
         cx.error_spanned_by(
@@ -69,14 +87,61 @@ pub fn check_signature(cx: &Ctxt, sig: &syn::Signature) {
     }
 }
 
+/// Whether the first parameter is `&E`: a shared reference without a
+/// lifetime to one named type. Records an error when it is not.
+fn check_event_param(cx: &Ctxt, handler: &Handler<'_>) -> bool {
+    let syn::Type::Reference(reference) = handler.event_param else {
+        let ty = handler.event_param;
+        let event = smart_pointee(ty).unwrap_or(ty);
+        cx.error_spanned_by(
+            ty,
+            format!(
+                "take the event by reference: write `&{}`; the bus lends each event to every handler",
+                display(event)
+            ),
+        );
+        return false;
+    };
+    if let Some(mutability) = reference.mutability {
+        cx.error_spanned_by(
+            mutability,
+            "take the event by shared reference, `&E`, not `&mut E`: every handler sees the same event",
+        );
+        return false;
+    }
+    if let Some(lifetime) = &reference.lifetime {
+        cx.error_spanned_by(
+            lifetime,
+            format!(
+                "remove the lifetime: write `&{}`; the bus lends the event only for the call",
+                display(&reference.elem)
+            ),
+        );
+        return false;
+    }
+    if let syn::Type::ImplTrait(bounds) = &*reference.elem {
+        cx.error_spanned_by(
+            bounds,
+            "a handler takes one event type: write `&OrderPlaced`, or `&AnyEvent` to see every event",
+        );
+        return false;
+    }
+    if let Some(event) = smart_pointee(&reference.elem) {
+        cx.error_spanned_by(
+            &reference.elem,
+            format!(
+                "take the event itself by reference: write `&{}`; the bus owns the event and lends it to every handler",
+                display(event)
+            ),
+        );
+        return false;
+    }
+    true
+}
+
 /// Rules that tie the options to the signature.
-pub fn check_options(
-    cx: &Ctxt,
-    handler: &Handler<'_>,
-    attrs: &SubscribeAttrs,
-    sig: &syn::Signature,
-) {
-    let catch_all = !matches!(handler.target, Target::Event(_));
+fn check_options(cx: &Ctxt, handler: &Handler<'_>, attrs: &SubscribeAttrs, sig: &syn::Signature) {
+    let catch_all = handler.catch_all.is_some();
     if let (Some(asyncness), true) = (sig.asyncness, catch_all) {
         cx.error_spanned_by(
             asyncness,
@@ -115,4 +180,40 @@ pub fn check_options(
             );
         }
     }
+}
+
+/// `T` in `Box<T>`, `Arc<T>` or `Rc<T>`.
+fn smart_pointee(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if !matches!(last.ident.to_string().as_str(), "Box" | "Arc" | "Rc") {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
+/// A type as a user writes it: `shop::Order<'a>`, not `shop :: Order < 'a >`.
+fn display(ty: &syn::Type) -> String {
+    let spaced = quote::ToTokens::to_token_stream(ty).to_string();
+    let mut out = String::with_capacity(spaced.len());
+    let mut chars = spaced.chars().peekable();
+    while let Some(c) = chars.next() {
+        let next = chars.peek().copied();
+        let prev = out.chars().last();
+        let glue = c == ' '
+            && (matches!(next, Some(':' | '<' | '>' | ',' | ')' | ']'))
+                || matches!(prev, Some(':' | '<' | '&' | '(' | '[')));
+        if !glue {
+            out.push(c);
+        }
+    }
+    out
 }
