@@ -15,7 +15,8 @@ use crate::envelope::LazyId;
 use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::invoke::guard;
-use crate::layer::{BoxFuture, Panicked};
+use crate::call_error::Panicked;
+use crate::layer::BoxFuture;
 use crate::registry::{CallArgs, HandlerFuture, TypedCall};
 use crate::report::{FailureKind, HandlerFailure};
 use crate::route::{Deferred, DeferredCall};
@@ -85,7 +86,7 @@ impl Shared {
                         event: &*owned.event,
                         context,
                     };
-                    let _depth = crate::dispatch::DepthScope::enter(owned.depth);
+                    let _depth = crate::depth::DepthScope::enter(owned.depth);
                     stack.call_sync(&owned.info, event, context, &|| call(&owned.event, &args))
                 }
             };
@@ -229,7 +230,7 @@ impl<E: Event> Owned<E> {
                 event: &*event,
                 context: context.as_deref(),
             };
-            let _depth = crate::dispatch::DepthScope::enter(depth);
+            let _depth = crate::depth::DepthScope::enter(depth);
             guard(catch, &|| call(&event, &args))
         };
         match self.shared.spawn_blocking(work) {

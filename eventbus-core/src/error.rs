@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::report::HandlerFailure;
+use crate::report::{HandlerFailure, Report};
 
 /// Why [`BusBuilder::build`](crate::BusBuilder::build) refused to build a
 /// bus.
@@ -241,5 +241,25 @@ impl fmt::Display for Failures<'_> {
             write!(f, "{failure}")?;
         }
         Ok(())
+    }
+}
+
+impl Report {
+    /// `Ok(())` when no handler failed, otherwise a [`PublishError`] that
+    /// holds every failure.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::HandlersFailed`] when at least one handler failed.
+    pub fn into_result(self) -> Result<(), PublishError> {
+        let event_name = self.event_name();
+        let failures = self.into_failures();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(PublishError::HandlersFailed {
+            event_name,
+            failures,
+        })
     }
 }

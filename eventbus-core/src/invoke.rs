@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::context::Context;
-use crate::dispatch::DepthScope;
+use crate::depth::DepthScope;
 use crate::handler::{BoxError, HandlerInfo};
-use crate::layer::{BoxFuture, Call, Layer, Next, NextAsync, Panicked};
+use crate::call_error::Panicked;
+use crate::layer::{BoxFuture, Call, Layer, Next, NextAsync};
 use crate::registry::HandlerFuture;
 use crate::report::{take_panic, EventRef, HandlerFailure};
 

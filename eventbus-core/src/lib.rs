@@ -9,10 +9,12 @@
 mod any_event;
 mod builder;
 mod bus;
+mod call_error;
 mod cascade;
 mod context;
 mod dead_letter;
 mod deferred;
+mod depth;
 mod dispatch;
 mod envelope;
 mod error;

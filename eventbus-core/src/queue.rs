@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 
 use crate::bus::{Bus, Shared};
 use crate::cascade::{cascade_depth_failure, Cascade};
-use crate::dispatch::{nested_depth, Held, Parent};
+use crate::depth::nested_depth;
+use crate::dispatch::{Held, Parent};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::{Event, EventMeta};

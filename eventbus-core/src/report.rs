@@ -4,10 +4,9 @@ use std::any::Any;
 use std::fmt;
 
 use crate::envelope::{LazyId, Uuid};
-use crate::error::PublishError;
 use crate::event::EventMeta;
 use crate::handler::{BoxError, HandlerInfo};
-use crate::layer::{NoRuntime, Panicked, TimedOut};
+use crate::call_error::{NoRuntime, Panicked, TimedOut};
 
 /// Why a handler call, or a whole delivery, failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -400,7 +399,6 @@ impl Report {
     }
 
     /// The failures, taken out of the report.
-    #[cfg(feature = "tokio")]
     pub(crate) fn into_failures(mut self) -> Vec<HandlerFailure> {
         self.failures
             .take()
@@ -457,22 +455,6 @@ impl Report {
     #[must_use]
     pub fn is_dead(&self) -> bool {
         self.handled == 0 && self.scheduled == 0
-    }
-
-    /// `Ok(())` when no handler failed, otherwise a [`PublishError`] that
-    /// holds every failure.
-    ///
-    /// # Errors
-    ///
-    /// [`PublishError::HandlersFailed`] when at least one handler failed.
-    pub fn into_result(mut self) -> Result<(), PublishError> {
-        match self.failures.take() {
-            Some(failures) if !failures.is_empty() => Err(PublishError::HandlersFailed {
-                event_name: self.event_name,
-                failures: *failures,
-            }),
-            _ => Ok(()),
-        }
     }
 }
 
