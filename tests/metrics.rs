@@ -4,6 +4,7 @@
 
 use eventbus::layer::{MetricsLayer, MetricsSnapshot, RetryLayer, RetryPolicy, TracingLayer};
 use eventbus::prelude::*;
+use eventbus::BoxError;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -205,4 +206,45 @@ fn a_retried_call_counts_once_outside_the_retry_layer_and_per_attempt_inside() {
         .handler("metrics::retried")
         .unwrap();
     assert_eq!((retried.calls, retried.failures), (3, 3));
+}
+
+// --- a layer that wraps the metrics layer ------------------------------------
+
+/// Wraps another layer and forwards everything, as a user's sampling or
+/// filtering layer would.
+struct Wrapped<L>(L);
+
+impl<L: Layer> Layer for Wrapped<L> {
+    fn call(
+        &self,
+        call: &eventbus::layer::Call<'_>,
+        next: eventbus::layer::Next<'_>,
+    ) -> Result<(), BoxError> {
+        self.0.call(call, next)
+    }
+
+    fn metrics(&self) -> Option<&MetricsLayer> {
+        self.0.metrics()
+    }
+}
+
+#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
+struct Wrapped1;
+
+#[subscribe]
+fn count_wrapped(_: &Wrapped1) {}
+
+#[test]
+fn a_wrapped_metrics_layer_still_gives_the_bus_its_metrics() {
+    let bus = Bus::builder()
+        .layer(Wrapped(MetricsLayer::new()))
+        .build()
+        .unwrap();
+    let _ = bus.publish(Wrapped1);
+    let metrics = bus.metrics().expect("the wrapper forwards its metrics");
+    let handler = metrics
+        .handler("metrics::count_wrapped")
+        .expect("the call was measured");
+    assert_eq!(handler.calls, 1);
+    assert_eq!(handler.failures, 0);
 }

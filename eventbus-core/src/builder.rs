@@ -3,15 +3,13 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use std::any::Any;
-
 use crate::bus::{Bus, Hooks, Routes, Settings, Shared};
 use crate::context::States;
 use crate::dead_letter::DeadLetters;
 use crate::error::BuildError;
 use crate::event::{Event, EventMeta};
 use crate::handler::HandlerInfo;
-use crate::layer::{Layer, MetricsLayer, RetryLayer};
+use crate::layer::{Layer, RetryLayer};
 use crate::registry::{HandlerCall, RegisteredHandler, Registry, Resolved};
 use crate::report::HandlerFailure;
 use crate::route::{ErasedRoute, RouteEntry};
@@ -109,15 +107,13 @@ impl BusBuilder {
     /// assert!(bus.metrics().is_some());
     /// ```
     pub fn layer<L: Layer>(mut self, layer: L) -> Self {
-        let any: &dyn Any = &layer;
-        if let Some(metrics) = any.downcast_ref::<MetricsLayer>() {
+        // Asked through the trait, so a layer that wraps one of these
+        // still counts as it.
+        if let Some(metrics) = layer.metrics() {
             self.hooks.metrics = Some(metrics.clone());
         }
-        self.has_retry_layer |= any.is::<RetryLayer>();
-        #[cfg(feature = "tokio")]
-        {
-            self.has_timeout_layer |= any.is::<crate::layer::TimeoutLayer>();
-        }
+        self.has_retry_layer |= layer.enforces_retry();
+        self.has_timeout_layer |= layer.enforces_timeout();
         self.layers.push(Arc::new(layer));
         self
     }

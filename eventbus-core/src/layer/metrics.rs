@@ -129,6 +129,10 @@ impl MetricsLayer {
 }
 
 impl Layer for MetricsLayer {
+    fn metrics(&self) -> Option<&MetricsLayer> {
+        Some(self)
+    }
+
     fn call(&self, call: &Call<'_>, next: Next<'_>) -> Result<(), BoxError> {
         let started = Instant::now();
         let result = next.run();

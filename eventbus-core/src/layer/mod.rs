@@ -96,6 +96,27 @@ pub trait Layer: Send + Sync + 'static {
         let _ = (event_name, envelope);
         None
     }
+
+    /// The metrics this layer keeps, which [`Bus::metrics`](crate::Bus::metrics)
+    /// returns: a [`MetricsLayer`] returns itself. A layer that wraps
+    /// another forwards its answer.
+    fn metrics(&self) -> Option<&MetricsLayer> {
+        None
+    }
+
+    /// Whether this layer carries out handlers' own `retry = N` (as
+    /// [`RetryLayer`] does), so the bus adds no default retry layer for
+    /// them. A layer that wraps another forwards its answer.
+    fn enforces_retry(&self) -> bool {
+        false
+    }
+
+    /// Whether this layer carries out handlers' own `timeout_ms = N` (as
+    /// `TimeoutLayer` does), so the bus adds no default timeout layer for
+    /// them. A layer that wraps another forwards its answer.
+    fn enforces_timeout(&self) -> bool {
+        false
+    }
 }
 
 /// One handler call, as a layer sees it.

@@ -142,6 +142,10 @@ impl RetryLayer {
 }
 
 impl Layer for RetryLayer {
+    fn enforces_retry(&self) -> bool {
+        true
+    }
+
     fn call(&self, call: &Call<'_>, next: Next<'_>) -> Result<(), BoxError> {
         let retries = self.retries(call);
         let mut retry = 0;

@@ -53,6 +53,10 @@ impl TimeoutLayer {
 }
 
 impl Layer for TimeoutLayer {
+    fn enforces_timeout(&self) -> bool {
+        true
+    }
+
     fn call_async<'a>(
         &'a self,
         call: &'a Call<'a>,
