@@ -42,7 +42,7 @@ pub enum Refused {
 
 /// What a worker's [`Ledger::take`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Took {
+pub enum Taken {
     /// A batch to deliver, now counted in flight.
     Batch {
         /// `emit` calls wait for room: wake them.
@@ -51,7 +51,7 @@ pub enum Took {
         wake_worker: bool,
     },
     /// Nothing queued yet.
-    Empty,
+    Nothing,
     /// The queue is closed and drained: the worker ends.
     Finished,
 }
@@ -155,17 +155,17 @@ impl<Q: Batch> Ledger<Q> {
     /// A worker takes the oldest events into `into` (empty): all of them
     /// when it is the only worker, one at a time when there are several,
     /// so that each starts the next event in order.
-    pub fn take(&self, into: &mut Q) -> Took {
+    pub fn take(&self, into: &mut Q) -> Taken {
         let mut book = self.book();
         if book.events.is_empty() {
             return if book.closed && book.waiting == 0 {
                 // The others look again too (the caller wakes the sleeping
                 // ones): they end as well.
                 self.set_look(true);
-                Took::Finished
+                Taken::Finished
             } else {
                 self.set_look(false);
-                Took::Empty
+                Taken::Nothing
             };
         }
         let max = if self.max_workers == 1 { usize::MAX } else { 1 };
@@ -175,7 +175,7 @@ impl<Q: Batch> Ledger<Q> {
         book.in_flight += 1;
         let left = !book.events.is_empty();
         let asleep = self.set_look(left) >= ASLEEP;
-        Took::Batch {
+        Taken::Batch {
             wake_emitters: book.waiting > 0,
             wake_worker: left && asleep,
         }

@@ -55,7 +55,7 @@ pub use subscription::Subscription;
 #[cfg(eventbus_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::ledger::{Batch, Caller, Intake, Ledger, Refused, Took};
+    pub use crate::ledger::{Batch, Caller, Intake, Ledger, Refused, Taken};
     pub use crate::subscription::CallGate;
 }
 

@@ -23,13 +23,14 @@ use crate::dispatch::{Held, Parent};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::{Event, EventMeta};
-use crate::ledger::{Batch, Caller, Intake, Refused, Took};
+use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
 use crate::report::{EventRef, FailureKind, HandlerFailure};
 
 /// How many events wait in a queue by default.
 pub(crate) const DEFAULT_CAPACITY: usize = 1024;
 
-type Delivery = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// The async part of one queued event's delivery, awaited by the worker.
+type QueuedDelivery = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The events of one type waiting in a queue, in the order they were
 /// emitted. One per event type, kept from batch to batch, so a queued
@@ -43,7 +44,7 @@ trait SlotQueue: Send {
     /// Takes the oldest event and delivers it on the worker: at once when
     /// every handler of the event is sync, otherwise through the returned
     /// future.
-    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Delivery>;
+    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<QueuedDelivery>;
 
     /// Takes the oldest event and reports it as abandoned.
     fn abandon_next(&mut self, shared: &Shared) -> HandlerFailure;
@@ -86,7 +87,7 @@ impl<E: Event> SlotQueue for Typed<E> {
         })
     }
 
-    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<Delivery> {
+    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<QueuedDelivery> {
         let entry = self.entries.pop_front().expect(QUEUED);
         entry.deliver(shared)
     }
@@ -129,7 +130,7 @@ fn abandoned(shared: &Shared, meta: &'static EventMeta, event: &dyn Any) -> Hand
 }
 
 impl<E: Event> Entry<E> {
-    fn deliver(self, shared: &Arc<Shared>) -> Option<Delivery> {
+    fn deliver(self, shared: &Arc<Shared>) -> Option<QueuedDelivery> {
         let Entry { event, depth } = self;
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
@@ -476,11 +477,11 @@ async fn work(mut worker: Worker) {
             }
         }
         match ledger.take(&mut worker.batch) {
-            Took::Finished => {
+            Taken::Finished => {
                 worker.shared.queue.has_items.notify_waiters();
                 return;
             }
-            Took::Batch {
+            Taken::Batch {
                 wake_emitters,
                 wake_worker,
             } => {
@@ -503,7 +504,7 @@ async fn work(mut worker: Worker) {
                     worker.shared.tasks.wake();
                 }
             }
-            Took::Empty => {
+            Taken::Nothing => {
                 let has_items = worker.shared.queue.has_items.notified();
                 tokio::pin!(has_items);
                 has_items.as_mut().enable();

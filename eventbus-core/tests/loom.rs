@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 
-use eventbus_core::__loom::{Batch, CallGate, Caller, Ledger, Took};
+use eventbus_core::__loom::{Batch, CallGate, Caller, Ledger, Taken};
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::Arc;
 use loom::thread;
@@ -53,14 +53,14 @@ fn work(ledger: &Ledger<Events>, takes: usize, mut deliver: impl FnMut(u32)) -> 
     let mut batch = Events::default();
     for _ in 0..takes {
         match ledger.take(&mut batch) {
-            Took::Batch { .. } => {
+            Taken::Batch { .. } => {
                 while let Some(event) = batch.0.pop_front() {
                     deliver(event);
                 }
                 ledger.batch_done();
             }
-            Took::Empty => thread::yield_now(),
-            Took::Finished => return true,
+            Taken::Nothing => thread::yield_now(),
+            Taken::Finished => return true,
         }
     }
     false
@@ -121,7 +121,7 @@ fn a_worker_inside_its_batch_is_idle_for_itself_and_a_task_for_itself() {
         let ledger = Ledger::<Events>::new(4, 1);
         emit(&ledger, 1);
         let mut batch = Events::default();
-        assert!(matches!(ledger.take(&mut batch), Took::Batch { .. }));
+        assert!(matches!(ledger.take(&mut batch), Taken::Batch { .. }));
         // Behind the worker's own batch: another event. Its handler waits
         // on the bus, registered as work that waits.
         emit(&ledger, 2);
@@ -218,7 +218,7 @@ fn a_stopped_worker_puts_its_batch_back_or_hands_it_over_when_closed() {
         emit(&ledger, 2);
         ledger.intake().worker_started();
         let mut batch = Events::default();
-        assert!(matches!(ledger.take(&mut batch), Took::Batch { .. }));
+        assert!(matches!(ledger.take(&mut batch), Taken::Batch { .. }));
         let closer = {
             let ledger = Arc::clone(&ledger);
             thread::spawn(move || ledger.close())
@@ -251,7 +251,7 @@ fn a_sleeping_worker_is_woken_or_sees_the_event() {
             })
         };
         let mut batch = Events::default();
-        if ledger.take(&mut batch) == Took::Empty {
+        if ledger.take(&mut batch) == Taken::Nothing {
             // The worker's waker is registered before this.
             let sleeps = ledger.go_to_sleep();
             producer.join().unwrap();
