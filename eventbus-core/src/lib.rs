@@ -67,13 +67,12 @@ pub mod __private {
 
     pub use inventory;
 
-    pub use crate::any_event::DeadEvent;
     pub use crate::context::{Context, FromContext, Requirement};
     pub use crate::event::{EventMeta, SerdeEvent};
     pub use crate::handler::{BoxError, IntoHandlerResult, Mode, SourceLocation};
     pub use crate::registry::{
         owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, Filter, HandlerFuture,
-        HandlerRegistration, HandlerSite, TypedCall,
+        HandlerRegistration, HandlerSite, HandlerTarget, Target, TypedCall,
     };
     pub use crate::route::SharedRoute;
 
@@ -83,11 +82,5 @@ pub mod __private {
         F: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         Box::pin(future)
-    }
-
-    /// The event as a `&DeadEvent` handler sees it.
-    #[must_use]
-    pub fn dead_event<'a>(args: &CallArgs<'a>) -> DeadEvent<'a> {
-        DeadEvent::new(args.any_event())
     }
 }

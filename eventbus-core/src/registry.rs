@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-use crate::any_event::AnyEvent;
+use crate::any_event::{AnyEvent, DeadEvent};
 use crate::context::{Context, Requirement};
 use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, HandlerKind, Mode, SourceLocation};
@@ -85,15 +85,98 @@ fn missing_context(event_name: &str) -> BoxError {
     .into()
 }
 
-/// Which events a registered handler takes.
+/// Which events a registered handler takes; what [`HandlerTarget`] says
+/// of a handler's first parameter.
+#[doc(hidden)]
 #[derive(Clone, Copy)]
-enum Target {
+pub enum Target {
     /// One event type, named through its metadata.
     Event(fn() -> &'static EventMeta),
     /// Every event (`&AnyEvent`).
     Any,
     /// Events no handler took (`&DeadEvent`).
     Dead,
+}
+
+/// The wrapper of a `&AnyEvent` handler, before it is erased.
+type AnyCall = fn(&AnyEvent<'_>, &CallArgs<'_>) -> Result<(), BoxError>;
+
+/// The wrapper of a `&DeadEvent` handler, before it is erased.
+type DeadCall = fn(&DeadEvent<'_>, &CallArgs<'_>) -> Result<(), BoxError>;
+
+/// The type a `#[subscribe]` handler takes by reference: an event type,
+/// [`AnyEvent`] or [`DeadEvent`].
+///
+/// The macro sees tokens, not types, so it cannot tell a catch-all from an
+/// event type (`use eventbus::AnyEvent as Everything;` hides the name).
+/// The generated code asks the compiler instead, through this trait, and
+/// registers the handler the way [`HandlerTarget::TARGET`] says.
+#[doc(hidden)]
+pub trait HandlerTarget {
+    /// Which events the handler takes.
+    const TARGET: Target;
+
+    /// Calls a handler's wrapper (a `fn(&Self, &CallArgs) -> ..` behind
+    /// `call`) with the event seen as `Self`. A catch-all is registered as
+    /// one plain [`ErasedCall`] that calls this.
+    ///
+    /// # Errors
+    ///
+    /// The handler's error; or, if `call` is not a wrapper for `Self`
+    /// (never, in generated code), an error that says so.
+    fn call_erased(
+        call: &'static (dyn Any + Send + Sync),
+        args: &CallArgs<'_>,
+    ) -> Result<(), BoxError>;
+}
+
+impl<E: Event> HandlerTarget for E {
+    const TARGET: Target = Target::Event(E::__meta);
+
+    fn call_erased(
+        call: &'static (dyn Any + Send + Sync),
+        args: &CallArgs<'_>,
+    ) -> Result<(), BoxError> {
+        match (
+            call.downcast_ref::<TypedCall<E>>(),
+            args.event.downcast_ref::<E>(),
+        ) {
+            (Some(call), Some(event)) => call(event, args),
+            _ => Err(unpaired_call(E::NAME)),
+        }
+    }
+}
+
+impl HandlerTarget for AnyEvent<'_> {
+    const TARGET: Target = Target::Any;
+
+    fn call_erased(
+        call: &'static (dyn Any + Send + Sync),
+        args: &CallArgs<'_>,
+    ) -> Result<(), BoxError> {
+        let call = call
+            .downcast_ref::<AnyCall>()
+            .ok_or_else(|| unpaired_call("AnyEvent"))?;
+        call(&args.any_event(), args)
+    }
+}
+
+impl HandlerTarget for DeadEvent<'_> {
+    const TARGET: Target = Target::Dead;
+
+    fn call_erased(
+        call: &'static (dyn Any + Send + Sync),
+        args: &CallArgs<'_>,
+    ) -> Result<(), BoxError> {
+        let call = call
+            .downcast_ref::<DeadCall>()
+            .ok_or_else(|| unpaired_call("DeadEvent"))?;
+        call(&DeadEvent::new(args.any_event()), args)
+    }
+}
+
+fn unpaired_call(target: &str) -> BoxError {
+    format!("a handler of `{target}` was registered with the wrapper of another type; please report this bug").into()
 }
 
 /// A registered handler's wrapper.
@@ -153,16 +236,22 @@ pub struct HandlerRegistration {
     filter: Option<&'static (dyn Any + Send + Sync)>,
 }
 
+// The constructors take the event type's metadata (or target) as an
+// argument rather than through an `E: Event` bound: the generated code
+// reads it through a trait of the user's crate, where a type that is no
+// event fails once, with a message about handlers; a bound here would add
+// a second error, pointing into this crate.
 impl HandlerRegistration {
-    /// A handler of the event type `E`.
+    /// A sync handler of one event type `E`, whose metadata is `meta`.
     #[must_use]
-    pub const fn typed<E: Event>(
+    pub const fn typed<E: 'static>(
+        meta: fn() -> &'static EventMeta,
         site: HandlerSite,
         call: &'static TypedCall<E>,
         filter: Option<&'static Filter<E>>,
     ) -> Self {
         Self {
-            target: Target::Event(E::__meta),
+            target: Target::Event(meta),
             site,
             call: HandlerCall::Typed(call),
             filter: match filter {
@@ -172,15 +261,17 @@ impl HandlerRegistration {
         }
     }
 
-    /// An `async fn` handler of the event type `E`.
+    /// An `async fn` handler of the event type `E`, whose metadata is
+    /// `meta`.
     #[must_use]
-    pub const fn typed_async<E: Event>(
+    pub const fn typed_async<E: 'static>(
+        meta: fn() -> &'static EventMeta,
         site: HandlerSite,
         call: &'static AsyncCall<E>,
         filter: Option<&'static Filter<E>>,
     ) -> Self {
         Self {
-            target: Target::Event(E::__meta),
+            target: Target::Event(meta),
             site,
             call: HandlerCall::Async(call),
             filter: match filter {
@@ -190,24 +281,23 @@ impl HandlerRegistration {
         }
     }
 
-    /// A `&AnyEvent` handler.
+    /// A sync, inline handler without a filter, of whatever `target` its
+    /// first parameter names ([`HandlerTarget::TARGET`]): `call` is its
+    /// wrapper, `erased` the same wrapper for a catch-all.
     #[must_use]
-    pub const fn any(site: HandlerSite, call: ErasedCall) -> Self {
+    pub const fn sync<T: ?Sized + 'static>(
+        target: Target,
+        site: HandlerSite,
+        call: &'static TypedCall<T>,
+        erased: ErasedCall,
+    ) -> Self {
         Self {
-            target: Target::Any,
+            target,
             site,
-            call: HandlerCall::Erased(call),
-            filter: None,
-        }
-    }
-
-    /// A `&DeadEvent` handler.
-    #[must_use]
-    pub const fn dead(site: HandlerSite, call: ErasedCall) -> Self {
-        Self {
-            target: Target::Dead,
-            site,
-            call: HandlerCall::Erased(call),
+            call: match target {
+                Target::Event(_) => HandlerCall::Typed(call),
+                Target::Any | Target::Dead => HandlerCall::Erased(erased),
+            },
             filter: None,
         }
     }

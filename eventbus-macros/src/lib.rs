@@ -14,6 +14,7 @@
 
 mod ctxt;
 mod event;
+mod names;
 mod options;
 mod root;
 mod subscribe;

@@ -1,0 +1,6 @@
+use eventbus::prelude::*;
+
+#[subscribe]
+async fn log_line(_line: &String) {}
+
+fn main() {}
