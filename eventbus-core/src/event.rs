@@ -32,7 +32,7 @@ use crate::route::{build_own, build_shared, AnyRoute, RouteEntry, SharedRoute};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event type",
     label = "not an event",
-    note = "an event is a type with `#[derive(Event)]`; take `&E` for such a type, or `&AnyEvent` to see every event"
+    note = "an event is a type with `#[derive(Event)]`"
 )]
 pub trait Event: Send + Sync + 'static {
     /// The name the event is known by outside Rust: in JSON, logs, records.
@@ -71,29 +71,34 @@ pub struct EventMeta {
 }
 
 /// The functions that turn a non-local event to and from JSON.
+#[doc(hidden)]
 #[derive(Clone, Copy)]
-pub(crate) struct Codec {
+pub struct Codec {
     pub(crate) to_json: fn(&dyn Any) -> Option<serde_json::Value>,
     pub(crate) publish_json: fn(&Bus, &str) -> Result<Report, PublishError>,
 }
 
 impl EventMeta {
-    /// Metadata of an event that can be encoded, stored and sent.
+    /// Metadata of an event that can be encoded, stored and sent, with
+    /// `codec` from [`SerdeEvent::CODEC`].
+    ///
+    /// The codec is an argument rather than an `E: SerdeEvent` bound: the
+    /// generated code names it as `<E as SerdeEvent>::CODEC`, through a
+    /// trait of its own, so an event without serde gets one error that
+    /// says what to add, not a second one pointing into this crate.
     #[must_use]
-    pub const fn new<E: Event + SerdeEvent>(
+    pub const fn new<E: Event>(
         name: &'static str,
         version: u32,
         type_path: &'static str,
+        codec: Codec,
     ) -> Self {
         Self {
             name,
             version,
             type_path,
             slot: AtomicUsize::new(UNASSIGNED),
-            codec: Some(Codec {
-                to_json: to_json::<E>,
-                publish_json: publish_json::<E>,
-            }),
+            codec: Some(codec),
             build_route: build_own::<E>,
             share_route: build_shared::<E>,
         }
@@ -202,12 +207,20 @@ impl std::fmt::Debug for EventMeta {
     label = "needs `Serialize` and `Deserialize`",
     note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or mark it `#[event(local)]` if it never leaves this process"
 )]
-pub trait SerdeEvent: Serialize + DeserializeOwned {}
+pub trait SerdeEvent: Serialize + DeserializeOwned {
+    /// The functions that write the event as JSON and read it back.
+    const CODEC: Codec;
+}
 
 // Without `do_not_recommend`, rustc reports the missing serde traits one by
 // one instead of this trait's message.
 #[diagnostic::do_not_recommend]
-impl<T: Serialize + DeserializeOwned> SerdeEvent for T {}
+impl<E: Event + Serialize + DeserializeOwned> SerdeEvent for E {
+    const CODEC: Codec = Codec {
+        to_json: to_json::<E>,
+        publish_json: publish_json::<E>,
+    };
+}
 
 fn to_json<E: Event + Serialize>(event: &dyn Any) -> Option<serde_json::Value> {
     serde_json::to_value(event.downcast_ref::<E>()?).ok()

@@ -68,7 +68,7 @@ pub mod __private {
     pub use inventory;
 
     pub use crate::context::{Context, FromContext, Requirement};
-    pub use crate::event::{EventMeta, SerdeEvent};
+    pub use crate::event::{Codec, EventMeta, SerdeEvent};
     pub use crate::handler::{BoxError, IntoHandlerResult, Mode, SourceLocation};
     pub use crate::registry::{
         owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, Filter, HandlerFuture,

@@ -3,6 +3,8 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
+use crate::names::Taken;
+
 use super::parse::Model;
 
 pub fn event_impl(model: &Model) -> TokenStream {
@@ -14,17 +16,45 @@ pub fn event_impl(model: &Model) -> TokenStream {
         root,
     } = model;
     let ident_str = syn::ext::IdentExt::unraw(ident).to_string();
-    let constructor = if *local { quote!(local) } else { quote!(new) };
-    // Spanned on the type's name, so a missing `Serialize` points there.
-    let meta = quote_spanned! {ident.span()=>
-        #root::__private::EventMeta::#constructor::<#ident>(
-            #name,
-            #version,
-            ::core::concat!(::core::module_path!(), "::", #ident_str),
-        )
+    let path = quote!(::core::concat!(::core::module_path!(), "::", #ident_str));
+    let (serde_check, meta) = if *local {
+        let meta = quote! {
+            #root::__private::EventMeta::local::<#ident>(#name, #version, #path)
+        };
+        (TokenStream::new(), meta)
+    } else {
+        let mut taken = Taken::default();
+        taken.add(ident);
+        taken.add(root);
+        let serde_event = taken.fresh("SerdeEvent");
+        // Spanned on the type's name, so a missing `Serialize` points there.
+        let codec = quote_spanned! {ident.span()=> <#ident as #serde_event>::CODEC };
+        let check = quote! {
+            #[diagnostic::on_unimplemented(
+                message = #NO_SERDE,
+                label = #NO_SERDE_LABEL,
+                note = #NO_SERDE_NOTE,
+            )]
+            trait #serde_event {
+                const CODEC: #root::__private::Codec;
+            }
+
+            // Reported as the trait above, not as the serde traits it needs.
+            #[diagnostic::do_not_recommend]
+            impl<__E: #root::__private::SerdeEvent> #serde_event for __E {
+                const CODEC: #root::__private::Codec =
+                    <__E as #root::__private::SerdeEvent>::CODEC;
+            }
+        };
+        let meta = quote! {
+            #root::__private::EventMeta::new::<#ident>(#name, #version, #path, #codec)
+        };
+        (check, meta)
     };
     quote! {
         const _: () = {
+            #serde_check
+
             static __EVENTBUS_META: #root::__private::EventMeta = #meta;
             static __EVENTBUS_ROUTE: #root::__private::SharedRoute<#ident> =
                 #root::__private::SharedRoute::new();
@@ -51,6 +81,15 @@ pub fn event_impl(model: &Model) -> TokenStream {
         };
     }
 }
+
+/// What an event that is not local and has no serde derives is told. The
+/// trait that says it belongs to the user's crate, so the error names it
+/// and not one inside `eventbus::__private`.
+const NO_SERDE: &str = "the event `{Self}` cannot be stored or sent: it does not implement \
+     `serde::Serialize` and `serde::Deserialize`";
+const NO_SERDE_LABEL: &str = "needs `Serialize` and `Deserialize`";
+const NO_SERDE_NOTE: &str = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, \
+     or mark it `#[event(local)]` if it never leaves this process";
 
 /// A stub impl emitted beside the errors, so the type's other uses do not
 /// also fail with "not an event type".
