@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::bus::Shared;
+use crate::call_error::Panicked;
 use crate::cascade::{Cascade, FollowUp};
 use crate::context::Context;
 use crate::dispatch::{event_ref, DeliveryParts};
@@ -15,7 +16,6 @@ use crate::envelope::LazyId;
 use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::invoke::guard;
-use crate::call_error::Panicked;
 use crate::layer::BoxFuture;
 use crate::registry::{CallArgs, HandlerFuture, TypedCall};
 use crate::report::{FailureKind, HandlerFailure};

@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use crate::call_error::Panicked;
 use crate::context::Context;
 use crate::depth::DepthScope;
 use crate::handler::{BoxError, HandlerInfo};
-use crate::call_error::Panicked;
 use crate::layer::{BoxFuture, Call, Layer, Next, NextAsync};
 use crate::registry::HandlerFuture;
 use crate::report::{take_panic, EventRef, HandlerFailure};
