@@ -189,3 +189,8 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub use eventbus_core::__private;
+
+/// The hand-written building blocks, for `benches/building_blocks.rs`.
+/// Not a public API: it changes without notice.
+#[doc(hidden)]
+pub use eventbus_core::__bench;

@@ -84,3 +84,25 @@ pub mod __private {
         Box::pin(future)
     }
 }
+
+/// The hand-written building blocks, for the side-by-side benches in
+/// `benches/building_blocks.rs`. Not a public API: it changes without notice.
+#[doc(hidden)]
+pub mod __bench {
+    use std::future::Future;
+
+    /// A new event id, made the way the bus makes one.
+    #[must_use]
+    pub fn event_id() -> crate::Uuid {
+        crate::envelope::new_id()
+    }
+
+    /// The join `publish_async` awaits its handlers' futures with: every
+    /// future polled until all have finished, their outputs in order.
+    pub fn join_all<F, T>(futures: impl IntoIterator<Item = F>) -> impl Future<Output = Vec<T>>
+    where
+        F: Future<Output = T> + Unpin,
+    {
+        crate::deferred::JoinAll::new(futures)
+    }
+}
