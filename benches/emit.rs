@@ -1,7 +1,9 @@
 //! Throughput of the background queue: one producer thread `emit`s 1M
 //! events to the bus's worker, against a `crossbeam-channel` bounded
 //! channel of the same capacity with one consumer thread running the same
-//! handler body.
+//! handler body, and against a bounded `tokio::sync::mpsc` channel of the
+//! same capacity drained by one task on the same runtime as the bus's
+//! worker.
 //!
 //! Run with `cargo bench --bench emit`.
 
@@ -68,6 +70,39 @@ fn crossbeam_all() -> Duration {
     started.elapsed()
 }
 
+/// The same through a tokio channel: this thread sends from inside the
+/// runtime, as `emit_all` does; one task on the runtime's worker thread
+/// receives (`recv_many` up to the capacity, or `recv` one at a time) and
+/// runs the body.
+fn tokio_mpsc_all(runtime: &tokio::runtime::Runtime, many: bool) -> Duration {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Tick>(CAPACITY);
+    let started = Instant::now();
+    runtime.block_on(async {
+        let consumer = tokio::spawn(async move {
+            if many {
+                let mut batch = Vec::with_capacity(CAPACITY);
+                while receiver.recv_many(&mut batch, CAPACITY).await > 0 {
+                    for event in batch.drain(..) {
+                        body(event.0);
+                    }
+                }
+            } else {
+                while let Some(event) = receiver.recv().await {
+                    body(event.0);
+                }
+            }
+        });
+        for n in 0..EVENTS {
+            if sender.send(Tick(n)).await.is_err() {
+                unreachable!("the consumer runs until the channel closes");
+            }
+        }
+        drop(sender);
+        consumer.await.expect("the consumer ends");
+    });
+    started.elapsed()
+}
+
 fn emit(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -81,6 +116,20 @@ fn emit(c: &mut Criterion) {
     });
     group.bench_function("crossbeam-channel", |b| {
         b.iter_custom(|iterations| (0..iterations).map(|_| crossbeam_all()).sum());
+    });
+    group.bench_function("tokio mpsc, recv_many", |b| {
+        b.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| tokio_mpsc_all(&runtime, true))
+                .sum()
+        });
+    });
+    group.bench_function("tokio mpsc, recv", |b| {
+        b.iter_custom(|iterations| {
+            (0..iterations)
+                .map(|_| tokio_mpsc_all(&runtime, false))
+                .sum()
+        });
     });
     group.finish();
 }
