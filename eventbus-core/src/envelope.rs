@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -90,10 +91,21 @@ impl Envelope {
     }
 }
 
-/// A new UUID v7: the current Unix time in milliseconds, then random bits
-/// from a per-thread generator. Drawing them from the operating system on
-/// every event (as `Uuid::now_v7` does) costs a system call; this costs a
-/// few multiplications.
+/// The last id's time and counter: the Unix time in milliseconds above
+/// [`COUNTER_BITS`] bits of counter.
+static LAST: AtomicU64 = AtomicU64::new(0);
+
+/// The counter that orders ids made in the same millisecond (UUID v7's
+/// 12-bit `rand_a`, as RFC 9562 section 6.2 method 1 uses it).
+const COUNTER_BITS: u32 = 12;
+
+/// A new UUID v7, greater than every id made before it in this process:
+/// the Unix time in milliseconds, a 12-bit counter for ids made in the
+/// same millisecond (past 4,096 of them the time part runs ahead of the
+/// clock until it catches up), then 62 random bits from a per-thread
+/// `SplitMix64`. One atomic step orders the ids across threads; drawing
+/// the random bits from the operating system on every event would cost a
+/// system call.
 pub(crate) fn new_id() -> Uuid {
     thread_local! {
         static STATE: Cell<u64> = Cell::new(seed());
@@ -103,14 +115,23 @@ pub(crate) fn new_id() -> Uuid {
         .map_or(0, |since| {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
         });
-    let (high, low) = STATE.with(|state| {
-        let high = splitmix(state);
-        (high, splitmix(state))
-    });
-    let mut random = [0_u8; 10];
-    random[..8].copy_from_slice(&high.to_le_bytes());
-    random[8..].copy_from_slice(&low.to_le_bytes()[..2]);
-    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    let now = (millis & ((1 << 48) - 1)) << COUNTER_BITS;
+    let mut last = LAST.load(Ordering::Relaxed);
+    let stamp = loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break next,
+            Err(seen) => last = seen,
+        }
+    };
+    let random = STATE.with(splitmix);
+    let counter = stamp & ((1 << COUNTER_BITS) - 1);
+    let mut bytes = [0_u8; 10];
+    // `from_unix_timestamp_millis` keeps the low 12 bits of the first two
+    // bytes as `rand_a` and the low 62 of the other eight as `rand_b`.
+    bytes[..2].copy_from_slice(&u16::try_from(counter).unwrap_or(0).to_be_bytes());
+    bytes[2..].copy_from_slice(&random.to_le_bytes());
+    uuid::Builder::from_unix_timestamp_millis(stamp >> COUNTER_BITS, &bytes).into_uuid()
 }
 
 /// A per-thread seed from the standard library's randomly keyed hasher.
@@ -120,8 +141,8 @@ fn seed() -> u64 {
 }
 
 /// `SplitMix64`: a small, fast generator with good statistical quality,
-/// plenty for the random part of an id that is unique by its time and
-/// 74 random bits.
+/// plenty for the random part of an id that is already unique by its time
+/// and counter.
 fn splitmix(state: &Cell<u64>) -> u64 {
     let next = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
     state.set(next);
