@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::builder::BusBuilder;
+use crate::cascade::Parent;
 use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::context::{State, States};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::depth::{nesting, Nesting, MAX_NESTED_PUBLISH};
-use crate::dispatch::{Delivered, Held, Parent};
+use crate::dispatch::{Delivered, SharedOrOwned};
 use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
@@ -210,18 +211,18 @@ impl Shared {
     /// Hands final failures to `on_error` and the dead letters. A hook
     /// that panics is reported through `tracing` and does not stop the
     /// others, unless panics are let through (`catch_panics(false)`).
-    pub(crate) fn settle(&self, failures: &[HandlerFailure]) {
-        self.settle_catching(failures, self.settings.catch_panics);
+    pub(crate) fn report_failures(&self, failures: &[HandlerFailure]) {
+        self.report_failures_catching(failures, self.settings.catch_panics);
     }
 
-    /// [`Shared::settle`] from a destructor: a hook's panic is always
+    /// [`Shared::report_failures`] from a destructor: a hook's panic is always
     /// caught there, since a panic out of a destructor that runs while a
     /// panic unwinds aborts the process.
-    pub(crate) fn settle_in_drop(&self, failures: &[HandlerFailure]) {
-        self.settle_catching(failures, true);
+    pub(crate) fn report_failures_in_drop(&self, failures: &[HandlerFailure]) {
+        self.report_failures_catching(failures, true);
     }
 
-    fn settle_catching(&self, failures: &[HandlerFailure], catch: bool) {
+    fn report_failures_catching(&self, failures: &[HandlerFailure], catch: bool) {
         for failure in failures {
             if let Some(on_error) = &self.hooks.on_error {
                 run_hook(catch, "on_error hook", failure, || on_error(failure));
@@ -256,8 +257,8 @@ fn run_hook(catch: bool, what: &str, failure: &HandlerFailure, hook: impl FnOnce
 impl Shared {
     /// Reports failures that no caller will see: those of spawned handlers
     /// and queued events.
-    pub(crate) fn unobserved(&self, failures: Vec<HandlerFailure>) {
-        self.settle(&failures);
+    pub(crate) fn report_unseen_failures(&self, failures: Vec<HandlerFailure>) {
+        self.report_failures(&failures);
         for failure in failures {
             tracing::error!(
                 target: "eventbus",
@@ -346,7 +347,7 @@ impl Drop for Unfinished {
             event_id = %self.id,
             "{failure}"
         );
-        self.shared.settle_in_drop(&[failure]);
+        self.shared.report_failures_in_drop(&[failure]);
     }
 }
 
@@ -461,7 +462,7 @@ impl Bus {
                 }
                 Some(outcome) => {
                     let report = shared.finish_plain(&event, depth, outcome);
-                    shared.settle(report.failures());
+                    shared.report_failures(report.failures());
                     return report;
                 }
                 None => {}
@@ -480,7 +481,7 @@ impl Bus {
         }
         let depth = nesting.depth;
         if let Some(report) = shared.deliver_plain_with_subs(&event, depth) {
-            shared.settle(report.failures());
+            shared.report_failures(report.failures());
             return report;
         }
         let id = LazyId::default();
@@ -489,7 +490,7 @@ impl Bus {
         let delivered =
             shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
         shared.run_cascade_sync(&mut failures, &mut cascade);
-        shared.settle(&failures);
+        shared.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
     }
 
@@ -514,7 +515,7 @@ impl Bus {
         let mut cascade = Cascade::default();
         let delivered = shared
             .deliver_async(
-                Held::Owned(event),
+                SharedOrOwned::Owned(event),
                 Parent::root(depth),
                 &id,
                 &mut failures,
@@ -522,7 +523,7 @@ impl Bus {
             )
             .await;
         shared.run_cascade_async(&mut failures, &mut cascade).await;
-        shared.settle(&failures);
+        shared.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
     }
 
@@ -669,7 +670,7 @@ impl Shared {
         for failure in report.failures_mut() {
             self.capture(failure, E::__meta(), event);
         }
-        self.settle(report.failures());
+        self.report_failures(report.failures());
         report
     }
 

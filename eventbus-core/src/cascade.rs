@@ -6,11 +6,27 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::bus::Shared;
-use crate::dispatch::{Held, Parent};
 use crate::envelope::{LazyId, Lineage};
 use crate::event::{Event, EventMeta};
 use crate::layer::BoxFuture;
 use crate::report::{EventRef, FailureKind, HandlerFailure};
+
+/// Where an event sits in its chain.
+#[derive(Clone, Copy)]
+pub(crate) struct Parent {
+    /// `None` for a root event.
+    pub(crate) lineage: Option<Lineage>,
+    pub(crate) depth: u32,
+}
+
+impl Parent {
+    pub(crate) fn root(depth: u32) -> Self {
+        Self {
+            lineage: None,
+            depth,
+        }
+    }
+}
 
 /// An event published with `Context::publish`, waiting for its turn.
 pub(crate) struct FollowUp {
@@ -96,7 +112,7 @@ impl<E: Event> PendingEvent for Pending<E> {
         Box::pin(async move {
             let id = LazyId::default();
             shared
-                .deliver_async(Held::Owned(self.0), parent, &id, failures, cascade)
+                .deliver_async(self.0.into(), parent, &id, failures, cascade)
                 .await;
         })
     }

@@ -11,16 +11,33 @@ use crate::bus::Shared;
 use crate::call_error::Panicked;
 use crate::cascade::{Cascade, FollowUp};
 use crate::context::Context;
-use crate::dispatch::{event_ref, DeliveryParts};
 use crate::envelope::LazyId;
 use crate::event::{Event, EventMeta};
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::invoke::guard;
 use crate::layer::BoxFuture;
 use crate::registry::{CallArgs, HandlerFuture, TypedCall};
-use crate::report::{FailureKind, HandlerFailure};
+use crate::report::{EventRef, FailureKind, HandlerFailure};
 use crate::route::{Deferred, DeferredCall};
 use crate::subscription::Sub;
+
+/// What a deferred handler needs from its delivery, owned or cheap to
+/// copy.
+pub(crate) struct DeliveryParts<'a> {
+    pub(crate) meta: &'static EventMeta,
+    pub(crate) context: Option<&'a Context>,
+    pub(crate) id: &'a LazyId,
+    pub(crate) depth: u32,
+    pub(crate) spans: &'a [tracing::Span],
+}
+
+/// Where a failure of a deferred call belongs.
+pub(crate) fn event_ref<'a>(meta: &'static EventMeta, id: &'a LazyId) -> EventRef<'a> {
+    EventRef {
+        name: meta.name(),
+        id,
+    }
+}
 
 /// A finished call and the follow-ups it published.
 pub(crate) struct Finished {
@@ -161,7 +178,7 @@ impl Shared {
     }
 
     /// Spawns a deferred call nobody awaits: it reports its failure, and
-    /// those of its follow-ups, as unobserved.
+    /// those of its follow-ups, as report_unseen_failures.
     #[allow(clippy::result_large_err)] // the failure is the cold path
     pub(crate) fn spawn_detached<E: Event>(
         self: &Arc<Self>,
@@ -174,7 +191,7 @@ impl Shared {
     }
 
     /// Spawns `future`, a call of `info` nobody awaits: it reports its
-    /// failure, and those of its follow-ups, as unobserved, and as
+    /// failure, and those of its follow-ups, as report_unseen_failures, and as
     /// abandoned if its runtime drops it before it ends.
     #[allow(clippy::result_large_err)] // the failure is the cold path
     fn spawn_finished<E: Event>(
@@ -196,7 +213,7 @@ impl Shared {
             let mut cascade = Cascade::default();
             cascade.extend(finished.follow_ups);
             shared.run_cascade_async(&mut failures, &mut cascade).await;
-            shared.unobserved(failures);
+            shared.report_unseen_failures(failures);
         })
         .ok_or_else(|| self.no_runtime(info, parts, &**event))
     }

@@ -5,11 +5,11 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::bus::{Bus, Routes, Shared};
-use crate::cascade::Cascade;
+use crate::cascade::{Cascade, Parent};
 use crate::context::Context;
-use crate::deferred::{Finished, JoinAll};
+use crate::deferred::{event_ref, DeliveryParts, Finished, JoinAll};
 use crate::depth::DepthScope;
-use crate::envelope::{Envelope, LazyId, Lineage};
+use crate::envelope::{Envelope, LazyId};
 use crate::event::{Event, EventMeta};
 use crate::handler::BoxError;
 use crate::handler::Mode;
@@ -30,23 +30,6 @@ struct AsyncPlain<E> {
     failures: Vec<HandlerFailure>,
 }
 
-/// Where an event sits in its chain.
-#[derive(Clone, Copy)]
-pub(crate) struct Parent {
-    /// `None` for a root event.
-    pub(crate) lineage: Option<Lineage>,
-    pub(crate) depth: u32,
-}
-
-impl Parent {
-    pub(crate) fn root(depth: u32) -> Self {
-        Self {
-            lineage: None,
-            depth,
-        }
-    }
-}
-
 /// What one delivery counted, for the root event's report.
 pub(crate) struct Delivered {
     pub(crate) handled: usize,
@@ -55,12 +38,18 @@ pub(crate) struct Delivered {
 
 /// The event as a delivery holds it: owned when every handler runs inline,
 /// shared when some outlive the call.
-pub(crate) enum Held<E> {
+pub(crate) enum SharedOrOwned<E> {
     Owned(E),
     Shared(Arc<E>),
 }
 
-impl<E> Held<E> {
+impl<E> From<E> for SharedOrOwned<E> {
+    fn from(event: E) -> Self {
+        Self::Owned(event)
+    }
+}
+
+impl<E> SharedOrOwned<E> {
     fn get(&self) -> &E {
         match self {
             Self::Owned(event) => event,
@@ -86,7 +75,7 @@ impl<E> Held<E> {
 
 /// Where the inline handlers of one delivery run: the event and what
 /// goes with it.
-struct Place<'a, E> {
+struct InlineRun<'a, E> {
     meta: &'static EventMeta,
     event: &'a E,
     context: Option<&'a Context>,
@@ -94,8 +83,8 @@ struct Place<'a, E> {
     depth: u32,
 }
 
-impl<'a, E: Event> Place<'a, E> {
-    /// The place of a delivery with no context: a plain one.
+impl<'a, E: Event> InlineRun<'a, E> {
+    /// The inline run of a delivery with no context: a plain one.
     fn plain(event: &'a E, id: &'a LazyId, depth: u32) -> Self {
         Self {
             meta: E::__meta(),
@@ -134,7 +123,7 @@ impl<'a, E: Event> Place<'a, E> {
 struct Delivery<'r, E> {
     meta: &'static EventMeta,
     route: Option<&'r TypedRoute<E>>,
-    held: Held<E>,
+    held: SharedOrOwned<E>,
     context: Option<Context>,
     id: &'r LazyId,
     depth: u32,
@@ -148,7 +137,7 @@ struct Delivery<'r, E> {
 impl Shared {
     fn prepare<'r, E: Event>(
         self: &'r Arc<Self>,
-        event: Held<E>,
+        event: SharedOrOwned<E>,
         parent: Parent,
         id: &'r LazyId,
     ) -> Delivery<'r, E> {
@@ -231,16 +220,16 @@ impl Shared {
     ) -> Report {
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let place = Place::plain(event, &id, depth);
+        let inline = InlineRun::plain(event, &id, depth);
         let handled = match (outcome, self.route::<E>()) {
             (Ok(handled), _) => handled,
             (Err(stopped), Some(route)) => {
-                self.resume_plain(route, *stopped, &place, &mut failures)
+                self.resume_plain(route, *stopped, &inline, &mut failures)
             }
             (Err(_), None) => unreachable!("a plain delivery has a route"),
         };
         if handled == 0 {
-            self.run_dead(&place, &mut failures);
+            self.run_dead(&inline, &mut failures);
         }
         Report::assemble(E::NAME, id, handled, failures)
     }
@@ -252,15 +241,15 @@ impl Shared {
         &self,
         route: &TypedRoute<E>,
         stopped: Stopped,
-        place: &Place<'_, E>,
+        inline: &InlineRun<'_, E>,
         failures: &mut Vec<HandlerFailure>,
     ) -> usize {
-        let args = place.args();
-        let mut sink = place.sink(self, failures);
-        let _depth = DepthScope::enter(place.depth);
+        let args = inline.args();
+        let mut sink = inline.sink(self, failures);
+        let _depth = DepthScope::enter(inline.depth);
         route.resume(
             stopped,
-            place.event,
+            inline.event,
             &args,
             self.settings.catch_panics,
             &mut sink,
@@ -316,8 +305,8 @@ impl Shared {
         let handled = match outcome {
             Ok(handled) => handled,
             Err(stopped) => {
-                let place = Place::plain(&event, &id, depth);
-                self.resume_plain(route, *stopped, &place, &mut failures)
+                let inline = InlineRun::plain(&event, &id, depth);
+                self.resume_plain(route, *stopped, &inline, &mut failures)
             }
         };
         let event = Arc::new(event);
@@ -356,10 +345,10 @@ impl Shared {
             }
         }
         if handled == 0 {
-            let place = Place::plain(&*event, &id, depth);
-            self.run_dead(&place, &mut failures);
+            let inline = InlineRun::plain(&*event, &id, depth);
+            self.run_dead(&inline, &mut failures);
         }
-        self.settle(&failures);
+        self.report_failures(&failures);
         Report::assemble(E::NAME, id, handled, failures)
     }
 
@@ -382,11 +371,11 @@ impl Shared {
         }
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let place = Place::plain(event, &id, depth);
+        let inline = InlineRun::plain(event, &id, depth);
         let subs = self.runtime_subs.snapshot(meta.slot());
-        let handled = self.run_handlers(Some(route), subs.as_ref(), &place, &mut failures);
+        let handled = self.run_handlers(Some(route), subs.as_ref(), &inline, &mut failures);
         if handled == 0 {
-            self.run_dead(&place, &mut failures);
+            self.run_dead(&inline, &mut failures);
         }
         Some(Report::assemble(E::NAME, id, handled, failures))
     }
@@ -409,18 +398,18 @@ impl Shared {
         &self,
         route: Option<&TypedRoute<E>>,
         runtime: Option<&SlotSubs>,
-        place: &Place<'_, E>,
+        inline: &InlineRun<'_, E>,
         failures: &mut Vec<HandlerFailure>,
     ) -> usize {
         let stack = self.stack();
-        let args = place.args();
-        let mut sink = place.sink(self, failures);
-        let _depth = DepthScope::enter(place.depth);
+        let args = inline.args();
+        let mut sink = inline.sink(self, failures);
+        let _depth = DepthScope::enter(inline.depth);
         let mut handled = match route {
             Some(route) if route.is_plain() && stack.layers.is_empty() => {
-                route.run_inline(place.event, &args, stack.catch, &mut sink)
+                route.run_inline(inline.event, &args, stack.catch, &mut sink)
             }
-            Some(route) => route.run_layered(place.event, &args, stack, &mut sink),
+            Some(route) => route.run_layered(inline.event, &args, stack, &mut sink),
             None => {
                 self.fallback.run(&args, stack, &mut sink);
                 0
@@ -434,18 +423,18 @@ impl Shared {
                 if sub.observer {
                     // A recorder sees the event and its envelope; it is no
                     // handler, and cannot fail the delivery.
-                    let _ = sub.call(place.event, place.context);
+                    let _ = sub.call(inline.event, inline.context);
                     continue;
                 }
                 handled += 1;
-                if stack.layers.is_empty() && place.context.is_none() {
+                if stack.layers.is_empty() && inline.context.is_none() {
                     run_one(&sub.info, stack.catch, &mut sink, || {
-                        sub.call(place.event, None)
+                        sub.call(inline.event, None)
                     });
                 } else {
                     let event = sink.event();
-                    let failure = stack.call_sync(&sub.info, event, place.context, &|| {
-                        sub.call(place.event, place.context)
+                    let failure = stack.call_sync(&sub.info, event, inline.context, &|| {
+                        sub.call(inline.event, inline.context)
                     });
                     if let Some(failure) = failure {
                         sink.push(failure);
@@ -456,13 +445,13 @@ impl Shared {
         handled
     }
 
-    fn run_dead<E: Event>(&self, place: &Place<'_, E>, failures: &mut Vec<HandlerFailure>) {
+    fn run_dead<E: Event>(&self, inline: &InlineRun<'_, E>, failures: &mut Vec<HandlerFailure>) {
         if self.dead.is_empty() {
             return;
         }
-        let args = place.args();
-        let mut sink = place.sink(self, failures);
-        let _depth = DepthScope::enter(place.depth);
+        let args = inline.args();
+        let mut sink = inline.sink(self, failures);
+        let _depth = DepthScope::enter(inline.depth);
         self.dead.run(&args, self.stack(), &mut sink);
     }
 
@@ -475,7 +464,7 @@ impl Shared {
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
     ) -> Delivered {
-        let delivery = self.prepare(Held::Owned(event), parent, id);
+        let delivery = self.prepare(SharedOrOwned::Owned(event), parent, id);
         let _spans = enter(&delivery.spans);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
@@ -514,7 +503,7 @@ impl Shared {
     /// concurrently; background handlers are spawned.
     pub(crate) async fn deliver_async<E: Event>(
         self: &Arc<Self>,
-        event: Held<E>,
+        event: SharedOrOwned<E>,
         parent: Parent,
         id: &LazyId,
         failures: &mut Vec<HandlerFailure>,
@@ -601,7 +590,7 @@ impl Shared {
         self.run_handlers(
             delivery.route,
             delivery.subs.as_ref(),
-            &delivery.place(),
+            &delivery.inline_run(),
             failures,
         )
     }
@@ -631,7 +620,7 @@ impl Shared {
         cascade: &mut Cascade,
     ) -> Delivered {
         if handled == 0 && scheduled == 0 {
-            self.run_dead(&delivery.place(), failures);
+            self.run_dead(&delivery.inline_run(), failures);
         }
         if let Some(context) = &delivery.context {
             cascade.extend(context.take_follow_ups());
@@ -640,19 +629,9 @@ impl Shared {
     }
 }
 
-/// What a deferred handler needs from its delivery, owned or cheap to
-/// copy.
-pub(crate) struct DeliveryParts<'a> {
-    pub(crate) meta: &'static EventMeta,
-    pub(crate) context: Option<&'a Context>,
-    pub(crate) id: &'a LazyId,
-    pub(crate) depth: u32,
-    pub(crate) spans: &'a [tracing::Span],
-}
-
 impl<E: Event> Delivery<'_, E> {
-    fn place(&self) -> Place<'_, E> {
-        Place {
+    fn inline_run(&self) -> InlineRun<'_, E> {
+        InlineRun {
             meta: self.meta,
             event: self.held.get(),
             context: self.context.as_ref(),
@@ -675,12 +654,4 @@ impl<E: Event> Delivery<'_, E> {
 /// Enters each span, outermost first, until the guards drop.
 fn enter(spans: &[tracing::Span]) -> Vec<tracing::span::Entered<'_>> {
     spans.iter().map(tracing::Span::enter).collect()
-}
-
-/// Where a failure of a deferred call belongs.
-pub(crate) fn event_ref<'a>(meta: &'static EventMeta, id: &'a LazyId) -> EventRef<'a> {
-    EventRef {
-        name: meta.name(),
-        id,
-    }
 }

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::bus::{Bus, Shared};
+use crate::cascade::Parent;
 use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::depth::nested_depth;
-use crate::dispatch::{Held, Parent};
+use crate::dispatch::SharedOrOwned;
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::{Event, EventMeta};
@@ -137,7 +138,7 @@ impl<E: Event> Entry<E> {
         if depth > shared.settings.max_cascade_depth {
             let mut failure = cascade_depth_failure(E::NAME, shared.settings.max_cascade_depth);
             shared.capture(&mut failure, E::__meta(), &event);
-            shared.unobserved(vec![failure]);
+            shared.report_unseen_failures(vec![failure]);
             return None;
         }
         let report = match shared.deliver_plain(&event, depth) {
@@ -147,7 +148,7 @@ impl<E: Event> Entry<E> {
         };
         if let Some(report) = report {
             if !report.is_ok() {
-                shared.unobserved(report.into_failures());
+                shared.report_unseen_failures(report.into_failures());
             }
             return None;
         }
@@ -157,7 +158,7 @@ impl<E: Event> Entry<E> {
             let mut cascade = Cascade::default();
             shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
             shared.run_cascade_sync(&mut failures, &mut cascade);
-            shared.unobserved(failures);
+            shared.report_unseen_failures(failures);
             return None;
         }
         // Reported as abandoned if the runtime drops the delivery before
@@ -170,7 +171,7 @@ impl<E: Event> Entry<E> {
             let mut cascade = Cascade::default();
             shared
                 .deliver_async(
-                    Held::Shared(event),
+                    SharedOrOwned::Shared(event),
                     Parent::root(depth),
                     &id,
                     &mut failures,
@@ -179,7 +180,7 @@ impl<E: Event> Entry<E> {
                 .await;
             shared.run_cascade_async(&mut failures, &mut cascade).await;
             unfinished.finish();
-            shared.unobserved(failures);
+            shared.report_unseen_failures(failures);
         }))
     }
 }
@@ -371,7 +372,7 @@ impl Shared {
              that ran it ended); await `bus.shutdown()` before the runtime ends",
             failures.len()
         );
-        self.settle_in_drop(&failures);
+        self.report_failures_in_drop(&failures);
     }
 }
 
