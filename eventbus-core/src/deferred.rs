@@ -178,7 +178,7 @@ impl Shared {
     }
 
     /// Spawns a deferred call nobody awaits: it reports its failure, and
-    /// those of its follow-ups, as report_unseen_failures.
+    /// those of its follow-ups, as unseen failures.
     #[allow(clippy::result_large_err)] // the failure is the cold path
     pub(crate) fn spawn_detached<E: Event>(
         self: &Arc<Self>,
@@ -191,7 +191,7 @@ impl Shared {
     }
 
     /// Spawns `future`, a call of `info` nobody awaits: it reports its
-    /// failure, and those of its follow-ups, as report_unseen_failures, and as
+    /// failure, and those of its follow-ups, as unseen failures, and as
     /// abandoned if its runtime drops it before it ends.
     #[allow(clippy::result_large_err)] // the failure is the cold path
     fn spawn_finished<E: Event>(
