@@ -61,6 +61,35 @@ pub const DEFAULT_MAX_CASCADE_DEPTH: u32 = 64;
 /// How many follow-up events one root event may cause by default.
 pub const DEFAULT_MAX_CASCADE_EVENTS: usize = 10_000;
 
+// The constructors of a `Bus` live with its builder: the bus itself
+// knows nothing of how it is put together.
+impl Bus {
+    /// Builds a bus with every handler registered in the program.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the message [`BusBuilder::build`] would return when the
+    /// registry is invalid (two event types with one name).
+    #[must_use]
+    pub fn new() -> Self {
+        match Self::builder().build() {
+            Ok(bus) => bus,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Starts configuring a bus.
+    pub fn builder() -> BusBuilder {
+        BusBuilder::new()
+    }
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl BusBuilder {
     pub(crate) fn new() -> Self {
         Self {

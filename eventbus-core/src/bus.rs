@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::builder::BusBuilder;
 use crate::cascade::Parent;
 use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::context::{State, States};
@@ -418,25 +417,6 @@ impl Bus {
         }
     }
 
-    /// Builds a bus with every handler registered in the program.
-    ///
-    /// # Panics
-    ///
-    /// Panics with the message [`BusBuilder::build`] would return when the
-    /// registry is invalid (two event types with one name).
-    #[must_use]
-    pub fn new() -> Self {
-        match Self::builder().build() {
-            Ok(bus) => bus,
-            Err(error) => panic!("{error}"),
-        }
-    }
-
-    /// Starts configuring a bus.
-    pub fn builder() -> BusBuilder {
-        BusBuilder::new()
-    }
-
     /// Delivers `event` to each of its handlers, in order, on this thread,
     /// and reports how many ran and which failed.
     ///
@@ -538,7 +518,7 @@ impl Bus {
             .map(MetricsLayer::snapshot)
     }
 
-    /// The state of type `T` given to [`BusBuilder::state`], if any.
+    /// The state of type `T` given to [`BusBuilder::state`](crate::BusBuilder::state), if any.
     #[must_use]
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
         self.shared.states.get::<T>()
@@ -602,12 +582,6 @@ impl Bus {
 // run-time table is swapped whole, and its locks ignore poisoning.
 impl std::panic::UnwindSafe for Bus {}
 impl std::panic::RefUnwindSafe for Bus {}
-
-impl Default for Bus {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
