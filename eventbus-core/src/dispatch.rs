@@ -228,9 +228,7 @@ impl Shared {
             }
             (Err(_), None) => unreachable!("a plain delivery has a route"),
         };
-        if handled == 0 {
-            self.run_dead(&inline, &mut failures);
-        }
+        self.run_dead_if_unhandled(handled, &inline, &mut failures);
         Report::assemble(E::NAME, id, handled, failures)
     }
 
@@ -344,10 +342,8 @@ impl Shared {
                 }
             }
         }
-        if handled == 0 {
-            let inline = InlineRun::plain(&*event, &id, depth);
-            self.run_dead(&inline, &mut failures);
-        }
+        let inline = InlineRun::plain(&*event, &id, depth);
+        self.run_dead_if_unhandled(handled, &inline, &mut failures);
         self.report_failures(&failures);
         Report::assemble(E::NAME, id, handled, failures)
     }
@@ -374,9 +370,7 @@ impl Shared {
         let inline = InlineRun::plain(event, &id, depth);
         let subs = self.runtime_subs.snapshot(meta.slot());
         let handled = self.run_handlers(Some(route), subs.as_ref(), &inline, &mut failures);
-        if handled == 0 {
-            self.run_dead(&inline, &mut failures);
-        }
+        self.run_dead_if_unhandled(handled, &inline, &mut failures);
         Some(Report::assemble(E::NAME, id, handled, failures))
     }
 
@@ -445,8 +439,15 @@ impl Shared {
         handled
     }
 
-    fn run_dead<E: Event>(&self, inline: &InlineRun<'_, E>, failures: &mut Vec<HandlerFailure>) {
-        if self.dead.is_empty() {
+    /// The one rule for dead events: when none of the event's own handlers
+    /// ran or was scheduled (`calls == 0`), the `&DeadEvent` handlers get it.
+    fn run_dead_if_unhandled<E: Event>(
+        &self,
+        calls: usize,
+        inline: &InlineRun<'_, E>,
+        failures: &mut Vec<HandlerFailure>,
+    ) {
+        if calls > 0 || self.dead.is_empty() {
             return;
         }
         let args = inline.args();
@@ -619,9 +620,7 @@ impl Shared {
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
     ) -> Delivered {
-        if handled == 0 && scheduled == 0 {
-            self.run_dead(&delivery.inline_run(), failures);
-        }
+        self.run_dead_if_unhandled(handled + scheduled, &delivery.inline_run(), failures);
         if let Some(context) = &delivery.context {
             cascade.extend(context.take_follow_ups());
         }

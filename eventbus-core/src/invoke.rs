@@ -51,11 +51,9 @@ impl<'a> Stack<'a> {
     ) -> Option<HandlerFailure> {
         let call = Call::new(event.name, event.id, context.map(Context::envelope), info);
         let innermost = || {
-            let mark = context.map(Context::follow_up_mark);
+            let follow_ups = AttemptFollowUps::mark(context);
             let result = guard(self.catch, handler);
-            if let (Err(_), Some(context), Some(mark)) = (&result, context, mark) {
-                context.discard_follow_ups_after(mark);
-            }
+            follow_ups.keep_if_ok(&result);
             result
         };
         // The layers run inside a catch too, so a panicking layer is a
@@ -80,23 +78,21 @@ impl<'a> Stack<'a> {
         let catch = self.catch;
         if self.layers_for(info).is_empty() {
             // No layer: one attempt, polled directly.
-            let mark = context.map(Context::follow_up_mark);
+            let follow_ups = AttemptFollowUps::mark(context);
             let result = Guarded {
                 inner: make(),
                 depth,
                 catch,
             }
             .await;
-            if let (Err(_), Some(context), Some(mark)) = (&result, context, mark) {
-                context.discard_follow_ups_after(mark);
-            }
+            follow_ups.keep_if_ok(&result);
             return result
                 .err()
                 .map(|error| HandlerFailure::from_call(info, event, error, 1));
         }
         let call = Call::new(event.name, event.id, context.map(Context::envelope), info);
         let innermost = move || -> BoxFuture<'_, Result<(), BoxError>> {
-            let mark = context.map(Context::follow_up_mark);
+            let follow_ups = AttemptFollowUps::mark(context);
             let attempt = Guarded {
                 inner: make(),
                 depth,
@@ -104,9 +100,7 @@ impl<'a> Stack<'a> {
             };
             Box::pin(async move {
                 let result = attempt.await;
-                if let (Err(_), Some(context), Some(mark)) = (&result, context, mark) {
-                    context.discard_follow_ups_after(mark);
-                }
+                follow_ups.keep_if_ok(&result);
                 result
             })
         };
@@ -124,6 +118,29 @@ impl<'a> Stack<'a> {
         result
             .err()
             .map(|error| HandlerFailure::from_call(info, event, error, call.attempts()))
+    }
+}
+
+/// The follow-ups queued when an attempt started: those the attempt adds
+/// are kept only if it succeeds (a failed attempt starts no chain).
+#[derive(Clone, Copy)]
+struct AttemptFollowUps<'a> {
+    context: Option<&'a Context>,
+    mark: usize,
+}
+
+impl<'a> AttemptFollowUps<'a> {
+    fn mark(context: Option<&'a Context>) -> Self {
+        Self {
+            context,
+            mark: context.map_or(0, Context::follow_up_mark),
+        }
+    }
+
+    fn keep_if_ok(self, result: &Result<(), BoxError>) {
+        if let (Err(_), Some(context)) = (result, self.context) {
+            context.discard_follow_ups_after(self.mark);
+        }
     }
 }
 
