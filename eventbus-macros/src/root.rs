@@ -35,6 +35,19 @@ pub fn parse_crate_path(value: &syn::LitStr, example: &str) -> syn::Result<syn::
     })
 }
 
+/// Reads a `crate = "path"` option: the path, or `None` once `cx` holds
+/// why the value is not one (the other options are still read).
+pub fn read_crate_option(
+    cx: &crate::ctxt::Ctxt,
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    example: &str,
+) -> syn::Result<Option<syn::Path>> {
+    let value = parse_str(meta, example)?;
+    Ok(parse_crate_path(&value, example)
+        .map_err(|error| cx.syn_error(error))
+        .ok())
+}
+
 /// Parses the string value of an option, or says what to write.
 pub fn parse_str(meta: &syn::meta::ParseNestedMeta<'_>, example: &str) -> syn::Result<syn::LitStr> {
     let key = meta

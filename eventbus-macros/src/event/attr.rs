@@ -4,7 +4,7 @@ use syn::meta::ParseNestedMeta;
 
 use crate::ctxt::Ctxt;
 use crate::options::{Form, OptionSpec, Options};
-use crate::root::{parse_crate_path, parse_str};
+use crate::root::{parse_str, read_crate_option};
 
 /// Every option of `#[event(...)]`: the list of valid keys, the examples
 /// in errors and the reader of each value all come from here.
@@ -132,10 +132,8 @@ fn read_crate(
     meta: &ParseNestedMeta<'_>,
     spec: &Spec,
 ) -> syn::Result<()> {
-    let value = parse_str(meta, spec.example)?;
-    match parse_crate_path(&value, spec.example) {
-        Ok(path) => attrs.crate_path = Some(path),
-        Err(error) => cx.syn_error(error),
+    if let Some(path) = read_crate_option(cx, meta, spec.example)? {
+        attrs.crate_path = Some(path);
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use syn::parse::{Parse, Parser};
 
 use crate::ctxt::Ctxt;
 use crate::options::{alternatives, Form, OptionSpec, Options};
-use crate::root::{parse_crate_path, parse_str};
+use crate::root::{parse_str, read_crate_option};
 
 /// Every option of `#[subscribe(...)]`: the list of valid keys, the
 /// examples in errors and the reader of each value all come from here.
@@ -317,10 +317,8 @@ fn read_crate(
     meta: &ParseNestedMeta<'_>,
     spec: &Spec,
 ) -> syn::Result<()> {
-    let value = parse_str(meta, spec.example)?;
-    match parse_crate_path(&value, spec.example) {
-        Ok(path) => attrs.crate_path = Some(path),
-        Err(error) => cx.syn_error(error),
+    if let Some(path) = read_crate_option(cx, meta, spec.example)? {
+        attrs.crate_path = Some(path);
     }
     Ok(())
 }
