@@ -48,6 +48,24 @@ pub fn read_crate_option(
         .ok())
 }
 
+/// Parses the string value of an option that must not be blank: `what`
+/// (e.g. "a group name") is named in the error, which `cx` collects.
+pub fn parse_non_empty_str(
+    cx: &crate::ctxt::Ctxt,
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    example: &str,
+    what: &str,
+) -> syn::Result<syn::LitStr> {
+    let value = parse_str(meta, example)?;
+    if value.value().trim().is_empty() {
+        cx.error_spanned_by(
+            &value,
+            format!("{what} cannot be empty; write e.g. `{example}`"),
+        );
+    }
+    Ok(value)
+}
+
 /// Parses the string value of an option, or says what to write.
 pub fn parse_str(meta: &syn::meta::ParseNestedMeta<'_>, example: &str) -> syn::Result<syn::LitStr> {
     let key = meta

@@ -4,7 +4,7 @@ use syn::meta::ParseNestedMeta;
 
 use crate::ctxt::Ctxt;
 use crate::options::{Form, OptionSpec, Options};
-use crate::root::{parse_str, read_crate_option};
+use crate::root::{parse_non_empty_str, read_crate_option};
 
 /// Every option of `#[event(...)]`: the list of valid keys, the examples
 /// in errors and the reader of each value all come from here.
@@ -74,16 +74,7 @@ fn read_name(
     meta: &ParseNestedMeta<'_>,
     spec: &Spec,
 ) -> syn::Result<()> {
-    let value = parse_str(meta, spec.example)?;
-    if value.value().trim().is_empty() {
-        cx.error_spanned_by(
-            &value,
-            format!(
-                "an event name cannot be empty; write e.g. `{}`",
-                spec.example
-            ),
-        );
-    }
+    let value = parse_non_empty_str(cx, meta, spec.example, "an event name")?;
     attrs.name = Some(value);
     Ok(())
 }

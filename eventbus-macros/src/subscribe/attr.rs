@@ -6,7 +6,7 @@ use syn::parse::{Parse, Parser};
 
 use crate::ctxt::Ctxt;
 use crate::options::{alternatives, Form, OptionSpec, Options};
-use crate::root::{parse_str, read_crate_option};
+use crate::root::{parse_non_empty_str, parse_str, read_crate_option};
 
 /// Every option of `#[subscribe(...)]`: the list of valid keys, the
 /// examples in errors and the reader of each value all come from here.
@@ -204,16 +204,7 @@ fn read_group(
     meta: &ParseNestedMeta<'_>,
     spec: &Spec,
 ) -> syn::Result<()> {
-    let value = parse_str(meta, spec.example)?;
-    if value.value().trim().is_empty() {
-        cx.error_spanned_by(
-            &value,
-            format!(
-                "a group name cannot be empty; write e.g. `{}`",
-                spec.example
-            ),
-        );
-    }
+    let value = parse_non_empty_str(cx, meta, spec.example, "a group name")?;
     attrs.group = Some(value);
     Ok(())
 }
@@ -297,16 +288,7 @@ fn read_name(
     meta: &ParseNestedMeta<'_>,
     spec: &Spec,
 ) -> syn::Result<()> {
-    let value = parse_str(meta, spec.example)?;
-    if value.value().trim().is_empty() {
-        cx.error_spanned_by(
-            &value,
-            format!(
-                "a handler name cannot be empty; write e.g. `{}`",
-                spec.example
-            ),
-        );
-    }
+    let value = parse_non_empty_str(cx, meta, spec.example, "a handler name")?;
     attrs.name = Some(value);
     Ok(())
 }
