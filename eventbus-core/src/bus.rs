@@ -123,7 +123,7 @@ impl Shared {
                 crate::ledger::Ledger::new(queue.capacity, queue.workers),
             )),
             #[cfg(feature = "tokio")]
-            queue: crate::queue::Queue::new(queue.workers),
+            queue: crate::queue::Queue::default(),
         }
     }
 

@@ -134,6 +134,11 @@ impl<Q: Batch> Ledger<Q> {
         self.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many workers may run at once.
+    pub fn max_workers(&self) -> usize {
+        self.max_workers
+    }
+
     /// The queue's capacity.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -270,11 +275,16 @@ impl<Q: Batch> Ledger<Q> {
         }
     }
 
-    /// Whether events are queued but no worker runs to deliver them (its
-    /// runtime went away): the caller should start one.
-    pub fn needs_worker(&self) -> bool {
-        let book = self.book();
-        book.workers == 0 && !book.events.is_empty()
+    /// When events are queued but no worker runs to deliver them (its
+    /// runtime went away), counts a worker for the caller to start and
+    /// returns `true`.
+    pub fn claim_stranded_queue(&self) -> bool {
+        let mut book = self.book();
+        let stranded = book.workers == 0 && !book.events.is_empty();
+        if stranded {
+            book.workers += 1;
+        }
+        stranded
     }
 
     /// Takes no new events; the workers end once the queue is drained.

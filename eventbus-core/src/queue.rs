@@ -271,18 +271,6 @@ impl Batch for Events {
 pub(crate) struct Queue {
     has_items: Notify,
     has_room: Notify,
-    /// Workers to run (at least 1).
-    pub(crate) workers: usize,
-}
-
-impl Queue {
-    pub(crate) fn new(workers: usize) -> Self {
-        Self {
-            has_items: Notify::new(),
-            has_room: Notify::new(),
-            workers: workers.max(1),
-        }
-    }
 }
 
 impl Shared {
@@ -322,13 +310,8 @@ impl Shared {
         }
         let depth = nested_depth();
         let wake = intake.push(|events| events.push(Entry { event, depth }));
-        // Spawned after the lock is released: a worker dropped at once (its
-        // runtime is shutting down) counts itself out under that lock.
         if let Some(runtime) = start {
-            runtime.spawn(
-                self.tasks
-                    .marked(Caller::Worker, run_worker(Arc::clone(self))),
-            );
+            self.spawn_worker(&runtime);
         }
         if wake {
             self.queue.has_items.notify_one();
@@ -339,18 +322,18 @@ impl Shared {
     /// Starts a worker for events left queued by a worker whose runtime
     /// ended, if this thread has a runtime.
     fn restart_worker(self: &Arc<Self>) {
-        if !self.tasks.ledger.needs_worker() {
-            return;
-        }
         let Some(runtime) = self.tasks.runtime() else {
             return;
         };
-        let mut intake = self.tasks.ledger.intake();
-        if intake.has_worker() {
-            return;
+        if self.tasks.ledger.claim_stranded_queue() {
+            self.spawn_worker(&runtime);
         }
-        intake.worker_started();
-        drop(intake);
+    }
+
+    /// Spawns a worker already counted in the ledger. Called after the
+    /// ledger's lock is released: a worker dropped at once (its runtime is
+    /// shutting down) counts itself out under that lock.
+    fn spawn_worker(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
         runtime.spawn(
             self.tasks
                 .marked(Caller::Worker, run_worker(Arc::clone(self))),
@@ -457,7 +440,7 @@ fn run_worker(shared: Arc<Shared>) -> impl Future<Output = ()> + Send {
 }
 
 async fn work(mut worker: Worker) {
-    let alone = worker.shared.queue.workers == 1;
+    let alone = worker.shared.tasks.ledger.max_workers() == 1;
     let mut last_batch = 0;
     loop {
         // Looks without the producers' lock first: taking it for an empty
