@@ -5,7 +5,8 @@ use std::any::Any;
 use std::fmt;
 use std::ops::Deref;
 
-use crate::event::{Event, EventMeta};
+use crate::event::Event;
+use crate::meta::EventMeta;
 
 /// Any event, seen by a catch-all handler: `#[subscribe] fn audit(e: &AnyEvent)`
 /// is called for every event published on the bus.

@@ -7,9 +7,11 @@ use crate::bus::{Bus, Hooks, Routes, Settings, Shared};
 use crate::context::States;
 use crate::dead_letter::DeadLetters;
 use crate::error::BuildError;
-use crate::event::{Event, EventMeta};
+use crate::event::Event;
+use crate::event_fns::EventFns;
 use crate::handler::HandlerInfo;
 use crate::layer::{Layer, RetryLayer};
+use crate::meta::EventMeta;
 use crate::registry::{HandlerCall, RegisteredHandler, Registry, Resolved};
 use crate::report::HandlerFailure;
 use crate::route::{ErasedRoute, RouteEntry};
@@ -370,7 +372,7 @@ impl BusBuilder {
                 #[cfg(test)]
                 tests::fail_here();
                 for (meta, entries) in self.route_entries(registry, chosen).into_iter().flatten() {
-                    meta.share_route(entries);
+                    EventFns::of_meta(meta).share_route(entries);
                 }
                 *built = true;
             }
@@ -379,7 +381,9 @@ impl BusBuilder {
         Routes::Own(
             self.route_entries(registry, chosen)
                 .into_iter()
-                .map(|route| route.map(|(meta, entries)| meta.build_route(entries)))
+                .map(|route| {
+                    route.map(|(meta, entries)| EventFns::of_meta(meta).build_route(entries))
+                })
                 .collect(),
         )
     }

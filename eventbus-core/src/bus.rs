@@ -16,10 +16,11 @@ use crate::dispatch::{Delivered, SharedOrOwned};
 use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
-use crate::event::EventMeta;
+use crate::event_fns::EventFns;
 use crate::handler::HandlerInfo;
 use crate::invoke::Stack;
 use crate::layer::{Layer, MetricsLayer, MetricsSnapshot};
+use crate::meta::EventMeta;
 use crate::registry::Registry;
 use crate::report::{FailureKind, HandlerFailure, Report};
 use crate::route::{AnyRoute, ErasedRoute};
@@ -553,7 +554,12 @@ impl Bus {
         let registry = Registry::get();
         if let Some(meta) = registry.by_name.get(name) {
             if let Some(codec) = meta.codec() {
-                return (codec.publish_json)(self, json);
+                let event = (codec.decode)(json).map_err(|source| PublishError::InvalidJson {
+                    name: meta.name(),
+                    type_path: meta.type_path(),
+                    source,
+                })?;
+                return Ok(EventFns::of_meta(meta).publish(self, event));
             }
         }
         if let Some(local) = registry.events.iter().find(|meta| meta.name() == name) {

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use crate::bus::Shared;
 use crate::envelope::{LazyId, Lineage};
-use crate::event::{Event, EventMeta};
+use crate::event::Event;
 use crate::layer::BoxFuture;
+use crate::meta::EventMeta;
 use crate::report::{EventRef, FailureKind, HandlerFailure};
 
 /// Where an event sits in its chain.

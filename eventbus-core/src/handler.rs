@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::event::EventMeta;
+use crate::meta::EventMeta;
 
 /// The error type a failing handler hands to the bus.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -19,12 +19,14 @@ mod dispatch;
 mod envelope;
 mod error;
 mod event;
+mod event_fns;
 mod graph;
 mod handler;
 mod invoke;
 pub mod layer;
 #[cfg(feature = "tokio")]
 mod ledger;
+mod meta;
 #[cfg(feature = "tokio")]
 mod queue;
 mod registry;
@@ -68,8 +70,10 @@ pub mod __private {
     pub use inventory;
 
     pub use crate::context::{Context, FromContext, Requirement};
-    pub use crate::event::{Codec, EventMeta, SerdeEvent};
+    pub use crate::event::SerdeEvent;
+    pub use crate::event_fns::EventFns;
     pub use crate::handler::{BoxError, IntoHandlerResult, Mode, SourceLocation};
+    pub use crate::meta::{Codec, EventMeta};
     pub use crate::registry::{
         owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, Filter, HandlerFuture,
         HandlerRegistration, HandlerSite, HandlerTarget, Target, TypedCall,

@@ -23,8 +23,9 @@ use crate::depth::nested_depth;
 use crate::dispatch::SharedOrOwned;
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
-use crate::event::{Event, EventMeta};
+use crate::event::Event;
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
+use crate::meta::EventMeta;
 use crate::report::{EventRef, FailureKind, HandlerFailure};
 
 /// How many events wait in a queue by default.

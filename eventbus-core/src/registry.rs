@@ -10,8 +10,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::any_event::{AnyEvent, DeadEvent};
 use crate::context::{Context, Requirement};
-use crate::event::{Event, EventMeta};
+use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, HandlerKind, Mode, SourceLocation};
+use crate::meta::EventMeta;
 
 /// The wrapper `#[subscribe]` writes around a sync handler of one event
 /// type.

@@ -5,8 +5,8 @@ use std::fmt;
 
 use crate::call_error::{NoRuntime, Panicked, TimedOut};
 use crate::envelope::{LazyId, Uuid};
-use crate::event::EventMeta;
 use crate::handler::{BoxError, HandlerInfo};
+use crate::meta::EventMeta;
 
 /// Why a handler call, or a whole delivery, failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,7 +6,6 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
-use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::invoke::{has_policy, Guarded, Stack};
 use crate::registry::{
@@ -115,31 +114,23 @@ impl<E> Default for SharedRoute<E> {
     }
 }
 
-impl<E: Event> SharedRoute<E> {
+impl<E> SharedRoute<E> {
     /// The route, once a bus that shares routes has been built.
     #[inline]
     pub(crate) fn get(&self) -> Option<&TypedRoute<E>> {
         self.0.get()
     }
-}
 
-/// Builds the route of `E` for one bus; stored in `E`'s metadata as a
-/// plain `fn` so the builder can call it without knowing `E`.
-pub(crate) fn build_own<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
-    Box::new(build_typed::<E>(entries))
-}
-
-/// Builds the route of `E` into its [`SharedRoute`]; like [`build_own`],
-/// called through `E`'s metadata.
-pub(crate) fn build_shared<E: Event>(entries: Vec<RouteEntry>) {
-    // Called once per process, under the builder's lock; again only for
-    // the types not built yet, if an earlier attempt panicked half-way.
-    if E::__route().0.get().is_none() {
-        let _ = E::__route().0.set(build_typed::<E>(entries));
+    /// Builds the route with `build` unless it is built.
+    pub(crate) fn fill(&self, build: impl FnOnce() -> TypedRoute<E>) {
+        if self.0.get().is_none() {
+            let _ = self.0.set(build());
+        }
     }
 }
 
-fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> TypedRoute<E> {
+/// The route of `E` from its handlers in dispatch order.
+pub(crate) fn build_typed<E: 'static>(entries: Vec<RouteEntry>) -> TypedRoute<E> {
     const PAIRED: &str = "HandlerRegistration pairs each call with its event type";
     let needs_context = entries.iter().any(|entry| entry.context);
     let mut calls = Vec::new();
@@ -203,7 +194,7 @@ fn build_typed<E: Event>(entries: Vec<RouteEntry>) -> TypedRoute<E> {
     }
 }
 
-impl<E: Event> TypedRoute<E> {
+impl<E: 'static> TypedRoute<E> {
     /// Whether every handler runs inline, unfiltered, without a context:
     /// the case `publish` keeps fast.
     #[inline]

@@ -19,7 +19,7 @@ pub fn event_impl(model: &Model) -> TokenStream {
     let path = quote!(::core::concat!(::core::module_path!(), "::", #ident_str));
     let (serde_check, meta) = if *local {
         let meta = quote! {
-            #root::__private::EventMeta::local::<#ident>(#name, #version, #path)
+            #root::__private::EventMeta::local(#name, #version, #path, &__EVENTBUS_FNS)
         };
         (TokenStream::new(), meta)
     } else {
@@ -47,7 +47,7 @@ pub fn event_impl(model: &Model) -> TokenStream {
             }
         };
         let meta = quote! {
-            #root::__private::EventMeta::new::<#ident>(#name, #version, #path, #codec)
+            #root::__private::EventMeta::new(#name, #version, #path, #codec, &__EVENTBUS_FNS)
         };
         (check, meta)
     };
@@ -55,6 +55,8 @@ pub fn event_impl(model: &Model) -> TokenStream {
         const _: () = {
             #serde_check
 
+            static __EVENTBUS_FNS: #root::__private::EventFns =
+                #root::__private::EventFns::of::<#ident>();
             static __EVENTBUS_META: #root::__private::EventMeta = #meta;
             static __EVENTBUS_ROUTE: #root::__private::SharedRoute<#ident> =
                 #root::__private::SharedRoute::new();
