@@ -12,7 +12,7 @@ use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::context::{State, States};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::depth::{nesting, Nesting, MAX_NESTED_PUBLISH};
-use crate::dispatch::{Delivered, SharedOrOwned};
+use crate::dispatch::{Delivered, Plain, SharedOrOwned};
 use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
@@ -437,16 +437,13 @@ impl Bus {
         let nesting = nesting();
         let depth = nesting.depth;
         if shared.accepts(nesting) {
-            match shared.deliver_plain(&event, depth) {
-                Some(Ok(handled)) if handled > 0 => {
-                    return Report::succeeded(E::NAME, handled);
-                }
-                Some(outcome) => {
-                    let report = shared.finish_plain(&event, depth, outcome);
+            match shared.try_deliver_plain(&event, depth) {
+                Plain::Handled(handled) => return Report::succeeded(E::NAME, handled),
+                Plain::Finished(report) => {
                     shared.report_failures(report.failures());
                     return report;
                 }
-                None => {}
+                Plain::NotPlain => {}
             }
         }
         self.publish_general(event, nesting)
@@ -461,10 +458,6 @@ impl Bus {
             return refused;
         }
         let depth = nesting.depth;
-        if let Some(report) = shared.deliver_plain_with_subs(&event, depth) {
-            shared.report_failures(report.failures());
-            return report;
-        }
         let id = LazyId::default();
         let mut failures = Vec::new();
         let mut cascade = Cascade::default();

@@ -37,6 +37,18 @@ pub(crate) struct Delivered {
     pub(crate) scheduled: usize,
 }
 
+/// What [`Shared::try_deliver_plain`] came to.
+pub(crate) enum Plain {
+    /// Every handler succeeded and at least one of the event's own ran:
+    /// the caller builds the report, where it returns it.
+    Handled(usize),
+    /// Delivered, with a failure or to catch-alls only; the failures are
+    /// not yet reported to the hooks.
+    Finished(Report),
+    /// Not plain: the general path must deliver it.
+    NotPlain,
+}
+
 /// The event as a delivery holds it: owned when every handler runs inline,
 /// shared when some outlive the call.
 pub(crate) enum SharedOrOwned<E> {
@@ -190,7 +202,7 @@ impl Shared {
     /// goes to [`Shared::finish_plain`]. The caller builds the report, so
     /// it is written once, where it is returned.
     #[inline]
-    pub(crate) fn deliver_plain<E: Event>(
+    fn deliver_plain<E: Event>(
         &self,
         event: &E,
         depth: u32,
@@ -209,11 +221,26 @@ impl Shared {
         Some(route.run_until_failure(event, &args, self.settings.catch_panics))
     }
 
+    /// Delivers `event` when its route, the layers and the run-time
+    /// subscriptions make it plain (see [`Plain`]): the one chain of
+    /// fast-path checks that `publish` and the queue worker both take.
+    #[inline]
+    pub(crate) fn try_deliver_plain<E: Event>(&self, event: &E, depth: u32) -> Plain {
+        match self.deliver_plain(event, depth) {
+            Some(Ok(handled)) if handled > 0 => Plain::Handled(handled),
+            Some(outcome) => Plain::Finished(self.finish_plain(event, depth, outcome)),
+            None => match self.deliver_plain_with_subs(event, depth) {
+                Some(report) => Plain::Finished(report),
+                None => Plain::NotPlain,
+            },
+        }
+    }
+
     /// The rest of [`Shared::deliver_plain`] after a handler failed, or
     /// when only catch-alls saw the event. The failures are not settled.
     #[cold]
     #[inline(never)]
-    pub(crate) fn finish_plain<E: Event>(
+    fn finish_plain<E: Event>(
         &self,
         event: &E,
         depth: u32,
@@ -352,11 +379,8 @@ impl Shared {
     /// Delivers `event` like [`Shared::deliver_plain`] on a bus that has
     /// run-time subscriptions; `None` when it is not that simple. The
     /// failures are not settled.
-    pub(crate) fn deliver_plain_with_subs<E: Event>(
-        &self,
-        event: &E,
-        depth: u32,
-    ) -> Option<Report> {
+    #[inline(never)]
+    fn deliver_plain_with_subs<E: Event>(&self, event: &E, depth: u32) -> Option<Report> {
         let meta = E::__meta();
         let route = self.route::<E>()?;
         if !route.is_plain()

@@ -20,7 +20,7 @@ use crate::bus::{Bus, Shared};
 use crate::cascade::Parent;
 use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::depth::nested_depth;
-use crate::dispatch::SharedOrOwned;
+use crate::dispatch::{Plain, SharedOrOwned};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
@@ -142,16 +142,15 @@ impl<E: Event> Entry<E> {
             shared.report_unseen_failures(vec![failure]);
             return None;
         }
-        let report = match shared.deliver_plain(&event, depth) {
-            Some(Ok(handled)) if handled > 0 => return None,
-            Some(outcome) => Some(shared.finish_plain(&event, depth, outcome)),
-            None => shared.deliver_plain_with_subs(&event, depth),
-        };
-        if let Some(report) = report {
-            if !report.is_ok() {
-                shared.report_unseen_failures(report.into_failures());
+        match shared.try_deliver_plain(&event, depth) {
+            Plain::Handled(_) => return None,
+            Plain::Finished(report) => {
+                if !report.is_ok() {
+                    shared.report_unseen_failures(report.into_failures());
+                }
+                return None;
             }
-            return None;
+            Plain::NotPlain => {}
         }
         let id = LazyId::default();
         if shared.all_inline::<E>() {
