@@ -443,7 +443,7 @@ impl Bus {
                     shared.report_failures(report.failures());
                     return report;
                 }
-                Plain::NotPlain => {}
+                Plain::General => {}
             }
         }
         self.publish_general(event, nesting)

@@ -46,7 +46,7 @@ pub(crate) enum Plain {
     /// not yet reported to the hooks.
     Finished(Report),
     /// Not plain: the general path must deliver it.
-    NotPlain,
+    General,
 }
 
 /// The event as a delivery holds it: owned when every handler runs inline,
@@ -231,7 +231,7 @@ impl Shared {
             Some(outcome) => Plain::Finished(self.finish_plain(event, depth, outcome)),
             None => match self.deliver_plain_with_subs(event, depth) {
                 Some(report) => Plain::Finished(report),
-                None => Plain::NotPlain,
+                None => Plain::General,
             },
         }
     }

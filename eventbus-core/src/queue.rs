@@ -150,7 +150,7 @@ impl<E: Event> Entry<E> {
                 }
                 return None;
             }
-            Plain::NotPlain => {}
+            Plain::General => {}
         }
         let id = LazyId::default();
         if shared.all_inline::<E>() {
