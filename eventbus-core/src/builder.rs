@@ -3,9 +3,10 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::bus::{Bus, Hooks, Routes, Settings, Shared};
+use crate::bus::Bus;
 use crate::context::States;
 use crate::dead_letter::DeadLetters;
+use crate::dispatcher::{Dispatcher, Hooks, Routes, Settings};
 use crate::error::BuildError;
 use crate::event::Event;
 use crate::event_fns::EventFns;
@@ -107,7 +108,7 @@ impl BusBuilder {
             groups: None,
             hooks: Hooks::default(),
             #[cfg(feature = "tokio")]
-            queue_capacity: crate::queue::DEFAULT_CAPACITY,
+            queue_capacity: crate::events::DEFAULT_CAPACITY,
             #[cfg(feature = "tokio")]
             workers: 1,
             #[cfg(feature = "tokio")]
@@ -331,7 +332,7 @@ impl BusBuilder {
         let layers: Box<[Arc<dyn Layer>]> = std::mem::take(&mut self.layers).into_boxed_slice();
         let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
         let routes = self.routes(registry, &chosen);
-        let shared = Shared::new(
+        let shared = Dispatcher::new(
             routes,
             ErasedRoute::new(fallback),
             ErasedRoute::new(dead),
@@ -347,7 +348,7 @@ impl BusBuilder {
             policy_layers,
             self.hooks,
             #[cfg(feature = "tokio")]
-            crate::bus::QueueSettings {
+            crate::dispatcher::QueueSettings {
                 runtime: self.runtime,
                 capacity: self.queue_capacity,
                 workers: self.workers,

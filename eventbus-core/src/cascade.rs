@@ -5,12 +5,12 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::bus::Shared;
+use crate::dispatcher::Dispatcher;
 use crate::envelope::{LazyId, Lineage};
 use crate::event::Event;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
-use crate::report::{EventRef, FailureKind, HandlerFailure};
+use crate::report::{cascade_depth_failure, EventRef, FailureKind, HandlerFailure};
 
 /// Where an event sits in its chain.
 #[derive(Clone, Copy)]
@@ -63,7 +63,7 @@ trait PendingEvent: Send {
 
     fn deliver_sync(
         self: Box<Self>,
-        shared: &Arc<Shared>,
+        shared: &Arc<Dispatcher>,
         parent: Parent,
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
@@ -71,7 +71,7 @@ trait PendingEvent: Send {
 
     fn deliver_async<'a>(
         self: Box<Self>,
-        shared: &'a Arc<Shared>,
+        shared: &'a Arc<Dispatcher>,
         parent: Parent,
         failures: &'a mut Vec<HandlerFailure>,
         cascade: &'a mut Cascade,
@@ -95,7 +95,7 @@ impl<E: Event> PendingEvent for Pending<E> {
 
     fn deliver_sync(
         self: Box<Self>,
-        shared: &Arc<Shared>,
+        shared: &Arc<Dispatcher>,
         parent: Parent,
         failures: &mut Vec<HandlerFailure>,
         cascade: &mut Cascade,
@@ -105,7 +105,7 @@ impl<E: Event> PendingEvent for Pending<E> {
 
     fn deliver_async<'a>(
         self: Box<Self>,
-        shared: &'a Arc<Shared>,
+        shared: &'a Arc<Dispatcher>,
         parent: Parent,
         failures: &'a mut Vec<HandlerFailure>,
         cascade: &'a mut Cascade,
@@ -133,7 +133,11 @@ impl Cascade {
 
     /// The next follow-up to deliver; one past a limit is reported in
     /// `failures` instead.
-    fn next(&mut self, shared: &Shared, failures: &mut Vec<HandlerFailure>) -> Option<FollowUp> {
+    fn next(
+        &mut self,
+        shared: &Dispatcher,
+        failures: &mut Vec<HandlerFailure>,
+    ) -> Option<FollowUp> {
         let limits = &shared.settings;
         loop {
             let follow_up = self.queue.pop_front()?;
@@ -178,22 +182,7 @@ impl Cascade {
     }
 }
 
-pub(crate) fn cascade_depth_failure(event_name: &'static str, limit: u32) -> HandlerFailure {
-    HandlerFailure::delivery(
-        FailureKind::CascadeLimit,
-        EventRef {
-            name: event_name,
-            id: &LazyId::default(),
-        },
-        format!(
-            "`{event_name}` was not delivered: the chain of events that led to it went deeper \
-             than the cascade depth limit of {limit} (max_cascade_depth); a handler may be \
-             publishing in a loop"
-        ),
-    )
-}
-
-impl Shared {
+impl Dispatcher {
     /// Delivers the follow-ups in `cascade` on this thread.
     pub(crate) fn run_cascade_sync(
         self: &Arc<Self>,

@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::bus::Shared;
 use crate::call_error::Panicked;
 use crate::cascade::{Cascade, FollowUp};
 use crate::context::Context;
+use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, Mode};
@@ -20,7 +20,7 @@ use crate::meta::EventMeta;
 use crate::registry::{CallArgs, HandlerFuture, TypedCall};
 use crate::report::{EventRef, FailureKind, HandlerFailure};
 use crate::route::{Deferred, DeferredCall};
-use crate::subscription::Sub;
+use crate::subs::Sub;
 
 /// What a deferred handler needs from its delivery, owned or cheap to
 /// copy.
@@ -48,7 +48,7 @@ pub(crate) struct Finished {
 
 /// What a deferred call owns, so its future can outlive the publish.
 struct Owned<E> {
-    shared: Arc<Shared>,
+    shared: Arc<Dispatcher>,
     event: Arc<E>,
     meta: &'static EventMeta,
     context: Option<Arc<Context>>,
@@ -57,7 +57,7 @@ struct Owned<E> {
     depth: u32,
 }
 
-impl Shared {
+impl Dispatcher {
     /// The future of one deferred call, run through the layers: awaited by
     /// `publish_async`, or spawned.
     #[allow(clippy::result_large_err)] // the failure is the cold path
@@ -264,7 +264,7 @@ impl<E: Event> Owned<E> {
     }
 }
 
-impl Shared {
+impl Dispatcher {
     fn no_runtime(
         &self,
         info: &HandlerInfo,

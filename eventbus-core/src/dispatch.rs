@@ -4,11 +4,12 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use crate::bus::{Bus, Routes, Shared};
+use crate::bus::Bus;
 use crate::cascade::{Cascade, Parent};
 use crate::context::Context;
 use crate::deferred::{event_ref, DeliveryParts, Finished, JoinAll};
 use crate::depth::DepthScope;
+use crate::dispatcher::{Dispatcher, Routes};
 use crate::envelope::{Envelope, LazyId};
 use crate::event::Event;
 use crate::handler::BoxError;
@@ -21,7 +22,7 @@ use crate::registry::HandlerFuture;
 use crate::report::Report;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
 use crate::route::{run_one, Deferred, Stopped, TypedRoute};
-use crate::subscription::SlotSubs;
+use crate::subs::SlotSubs;
 
 /// A plain `publish_async` while its async handlers run.
 struct AsyncPlain<E> {
@@ -37,7 +38,7 @@ pub(crate) struct Delivered {
     pub(crate) scheduled: usize,
 }
 
-/// What [`Shared::try_deliver_plain`] came to.
+/// What [`Dispatcher::try_deliver_plain`] came to.
 pub(crate) enum Plain {
     /// Every handler succeeded and at least one of the event's own ran:
     /// the caller builds the report, where it returns it.
@@ -116,7 +117,11 @@ impl<'a, E: Event> InlineRun<'a, E> {
         }
     }
 
-    fn sink<'s>(&self, shared: &Shared, failures: &'s mut Vec<HandlerFailure>) -> FailureSink<'s>
+    fn sink<'s>(
+        &self,
+        shared: &Dispatcher,
+        failures: &'s mut Vec<HandlerFailure>,
+    ) -> FailureSink<'s>
     where
         'a: 's,
     {
@@ -147,7 +152,7 @@ struct Delivery<'r, E> {
     subs: Option<SlotSubs>,
 }
 
-impl Shared {
+impl Dispatcher {
     fn prepare<'r, E: Event>(
         self: &'r Arc<Self>,
         event: SharedOrOwned<E>,
@@ -199,7 +204,7 @@ impl Shared {
     /// `None` when it is not that simple.
     ///
     /// `Ok(handled)` with `handled > 0` is the whole story; anything else
-    /// goes to [`Shared::finish_plain`]. The caller builds the report, so
+    /// goes to [`Dispatcher::finish_plain`]. The caller builds the report, so
     /// it is written once, where it is returned.
     #[inline]
     fn deliver_plain<E: Event>(
@@ -236,7 +241,7 @@ impl Shared {
         }
     }
 
-    /// The rest of [`Shared::deliver_plain`] after a handler failed, or
+    /// The rest of [`Dispatcher::deliver_plain`] after a handler failed, or
     /// when only catch-alls saw the event. The failures are not settled.
     #[cold]
     #[inline(never)]
@@ -282,7 +287,7 @@ impl Shared {
         )
     }
 
-    /// Whether `publish_async` of `E` can take [`Shared::publish_async_plain`].
+    /// Whether `publish_async` of `E` can take [`Dispatcher::publish_async_plain`].
     #[inline]
     pub(crate) fn is_async_plain<E: Event>(&self) -> bool {
         self.layers.is_empty()
@@ -290,7 +295,7 @@ impl Shared {
             && self.route::<E>().is_some_and(TypedRoute::is_async_plain)
     }
 
-    /// `publish_async` when [`Shared::is_async_plain`]: the sync handlers
+    /// `publish_async` when [`Dispatcher::is_async_plain`]: the sync handlers
     /// run inline, then the async ones are polled together on this task,
     /// with no envelope, context, span or spawned task. The failures are
     /// settled.
@@ -376,7 +381,7 @@ impl Shared {
         Report::assemble(E::NAME, id, handled, failures)
     }
 
-    /// Delivers `event` like [`Shared::deliver_plain`] on a bus that has
+    /// Delivers `event` like [`Dispatcher::deliver_plain`] on a bus that has
     /// run-time subscriptions; `None` when it is not that simple. The
     /// failures are not settled.
     #[inline(never)]

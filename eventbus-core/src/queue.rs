@@ -11,54 +11,22 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
-use crate::bus::{Bus, Shared};
+use crate::bus::Bus;
+use crate::cascade::Cascade;
 use crate::cascade::Parent;
-use crate::cascade::{cascade_depth_failure, Cascade};
 use crate::depth::nested_depth;
 use crate::dispatch::{Plain, SharedOrOwned};
+use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
+use crate::events::{QueuedDelivery, SlotQueue};
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
 use crate::meta::EventMeta;
+use crate::report::cascade_depth_failure;
 use crate::report::{EventRef, FailureKind, HandlerFailure};
-
-/// How many events wait in a queue by default.
-pub(crate) const DEFAULT_CAPACITY: usize = 1024;
-
-/// The async part of one queued event's delivery, awaited by the worker.
-type QueuedDelivery = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The events of one type waiting in a queue, in the order they were
-/// emitted. One per event type, kept from batch to batch, so a queued
-/// event costs no allocation of its own.
-trait SlotQueue: Send {
-    fn as_any(&mut self) -> &mut dyn Any;
-
-    /// An empty queue of the same type.
-    fn empty_like(&self) -> Box<dyn SlotQueue>;
-
-    /// Takes the oldest event and delivers it on the worker: at once when
-    /// every handler of the event is sync, otherwise through the returned
-    /// future.
-    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<QueuedDelivery>;
-
-    /// Takes the oldest event and reports it as abandoned.
-    fn abandon_next(&mut self, shared: &Shared) -> HandlerFailure;
-
-    /// Moves the oldest event to the back of `into`, a queue of the same
-    /// type.
-    fn move_front_into(&mut self, into: &mut dyn SlotQueue);
-
-    /// Moves every event of this queue to the front of `into`, a queue of
-    /// the same type.
-    fn requeue_into(&mut self, into: &mut dyn SlotQueue);
-}
 
 struct Entry<E> {
     event: E,
@@ -69,42 +37,54 @@ struct Typed<E> {
     entries: VecDeque<Entry<E>>,
 }
 
-const SLOT_TYPE: &str = "a queue slot holds the events of its slot's type";
+impl<E> Default for Typed<E> {
+    fn default() -> Self {
+        Self {
+            entries: VecDeque::new(),
+        }
+    }
+}
+
+/// The queued events of a bus.
+type Events = crate::events::Events<Dispatcher>;
+
 const QUEUED: &str = "the order list names only queued events";
 
+const SLOT_TYPE: &str = "a queue slot holds the events of its slot's type";
+
 impl<E: Event> Typed<E> {
-    fn of(queue: &mut dyn SlotQueue) -> &mut Self {
+    fn of(queue: &mut dyn SlotQueue<Dispatcher>) -> &mut Self {
         queue.as_any().downcast_mut::<Self>().expect(SLOT_TYPE)
     }
 }
 
-impl<E: Event> SlotQueue for Typed<E> {
+impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
     fn as_any(&mut self) -> &mut dyn Any {
         self
     }
 
-    fn empty_like(&self) -> Box<dyn SlotQueue> {
+    fn empty_like(&self) -> Box<dyn SlotQueue<Dispatcher>> {
         Box::new(Self {
             entries: VecDeque::new(),
         })
     }
 
-    fn deliver_next(&mut self, shared: &Arc<Shared>) -> Option<QueuedDelivery> {
+    fn deliver_next(&mut self, shared: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
         let entry = self.entries.pop_front().expect(QUEUED);
         entry.deliver(shared)
     }
 
-    fn abandon_next(&mut self, shared: &Shared) -> HandlerFailure {
+    fn abandon_next(&mut self, shared: &Dispatcher) -> HandlerFailure {
         let entry = self.entries.pop_front().expect(QUEUED);
         abandoned(shared, E::__meta(), &entry.event)
     }
 
-    fn move_front_into(&mut self, into: &mut dyn SlotQueue) {
+    fn move_front_into(&mut self, into: &mut dyn SlotQueue<Dispatcher>) {
         let entry = self.entries.pop_front().expect(QUEUED);
         Self::of(into).entries.push_back(entry);
     }
 
-    fn requeue_into(&mut self, into: &mut dyn SlotQueue) {
+    fn requeue_into(&mut self, into: &mut dyn SlotQueue<Dispatcher>) {
         let into = Self::of(into);
         let mut entries = std::mem::take(&mut self.entries);
         entries.append(&mut into.entries);
@@ -114,7 +94,7 @@ impl<E: Event> SlotQueue for Typed<E> {
 
 /// The failure of an event accepted by `emit` that will never be
 /// delivered: the queue's workers stopped first (their runtime ended).
-fn abandoned(shared: &Shared, meta: &'static EventMeta, event: &dyn Any) -> HandlerFailure {
+fn abandoned(shared: &Dispatcher, meta: &'static EventMeta, event: &dyn Any) -> HandlerFailure {
     let name = meta.name();
     let mut failure = HandlerFailure::delivery(
         FailureKind::Abandoned,
@@ -132,7 +112,7 @@ fn abandoned(shared: &Shared, meta: &'static EventMeta, event: &dyn Any) -> Hand
 }
 
 impl<E: Event> Entry<E> {
-    fn deliver(self, shared: &Arc<Shared>) -> Option<QueuedDelivery> {
+    fn deliver(self, shared: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
         let Entry { event, depth } = self;
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
@@ -185,95 +165,7 @@ impl<E: Event> Entry<E> {
     }
 }
 
-/// Queued events: their order, and each one in the queue of its type.
-#[derive(Default)]
-pub(crate) struct Events {
-    /// The event slot of each queued event, in emit order.
-    order: VecDeque<usize>,
-    /// Indexed by event slot.
-    queues: Vec<Option<Box<dyn SlotQueue>>>,
-}
-
-impl Events {
-    fn push<E: Event>(&mut self, entry: Entry<E>) {
-        let slot = E::__meta().slot();
-        if self.queues.len() <= slot {
-            self.queues.resize_with(slot + 1, || None);
-        }
-        let queue = self.queues[slot].get_or_insert_with(|| {
-            Box::new(Typed::<E> {
-                entries: VecDeque::new(),
-            })
-        });
-        Typed::<E>::of(&mut **queue).entries.push_back(entry);
-        self.order.push_back(slot);
-    }
-
-    /// The queue of the oldest event's type, whose next event it is.
-    fn next_queue(&mut self) -> Option<&mut dyn SlotQueue> {
-        let slot = self.order.pop_front()?;
-        Some(self.queues[slot].as_deref_mut().expect(QUEUED))
-    }
-
-    /// Reports every event as abandoned, oldest first.
-    fn abandon(mut self, shared: &Shared) -> Vec<HandlerFailure> {
-        let mut failures = Vec::with_capacity(self.len());
-        while let Some(queue) = self.next_queue() {
-            failures.push(queue.abandon_next(shared));
-        }
-        failures
-    }
-}
-
-impl Batch for Events {
-    fn len(&self) -> usize {
-        self.order.len()
-    }
-
-    fn move_front(&mut self, into: &mut Self, max: usize) {
-        if max >= self.len() && into.order.is_empty() {
-            // All of them: swap buffers, so both keep their capacity.
-            std::mem::swap(self, into);
-            return;
-        }
-        for _ in 0..max.min(self.len()) {
-            let slot = self.order.pop_front().expect(QUEUED);
-            let from = self.queues[slot].as_deref_mut().expect(QUEUED);
-            if into.queues.len() <= slot {
-                into.queues.resize_with(slot + 1, || None);
-            }
-            let to = into.queues[slot].get_or_insert_with(|| from.empty_like());
-            from.move_front_into(&mut **to);
-            into.order.push_back(slot);
-        }
-    }
-
-    fn put_back(&mut self, into: &mut Self) {
-        let mut order = std::mem::take(&mut self.order);
-        order.append(&mut into.order);
-        into.order = order;
-        if into.queues.len() < self.queues.len() {
-            into.queues.resize_with(self.queues.len(), || None);
-        }
-        for (from, to) in self.queues.iter_mut().zip(&mut into.queues) {
-            match (from.as_mut(), to.as_mut()) {
-                (Some(from), Some(to)) => from.requeue_into(&mut **to),
-                (Some(_), None) => *to = from.take(),
-                (None, _) => {}
-            }
-        }
-    }
-}
-
-/// What wakes the queue's workers and its waiting `emit` calls; the
-/// counts behind them are in the bus's ledger.
-#[derive(Default)]
-pub(crate) struct Queue {
-    has_items: Notify,
-    has_room: Notify,
-}
-
-impl Shared {
+impl Dispatcher {
     /// Takes no new events; the workers end once the queue is drained.
     pub(crate) fn close_queue(&self) {
         self.tasks.ledger.close();
@@ -309,7 +201,17 @@ impl Shared {
             }
         }
         let depth = nested_depth();
-        let wake = intake.push(|events| events.push(Entry { event, depth }));
+        let wake = intake.push(|events| {
+            events.push(
+                E::__meta().slot(),
+                || Box::new(Typed::<E>::default()),
+                |queue| {
+                    Typed::<E>::of(queue)
+                        .entries
+                        .push_back(Entry { event, depth });
+                },
+            );
+        });
         if let Some(runtime) = start {
             self.spawn_worker(&runtime);
         }
@@ -339,31 +241,13 @@ impl Shared {
                 .marked(Caller::Worker, run_worker(Arc::clone(self))),
         );
     }
-
-    /// Reports events nobody will deliver: to `on_error` and the dead
-    /// letters, each as [`FailureKind::Abandoned`], and one `tracing`
-    /// error with the count.
-    pub(crate) fn abandon(&self, events: Events) {
-        let failures = events.abandon(self);
-        if failures.is_empty() {
-            return;
-        }
-        tracing::error!(
-            target: "eventbus",
-            abandoned = failures.len(),
-            "{} queued event(s) were never delivered: the bus's queue stopped first (the runtime \
-             that ran it ended); await `bus.shutdown()` before the runtime ends",
-            failures.len()
-        );
-        self.report_failures_in_drop(&failures);
-    }
 }
 
 /// An `emit` waiting for room, counted in the ledger until it queues its
 /// event or is cancelled: a dropped `emit` future must not keep the queue
 /// busy, or `shutdown` would wait for it forever.
 struct Waiting<'a> {
-    shared: &'a Shared,
+    shared: &'a Dispatcher,
     counted: bool,
 }
 
@@ -386,7 +270,7 @@ impl Drop for Waiting<'_> {
 /// the queue for the next worker; if none can come, they are reported as
 /// abandoned.
 struct Worker {
-    shared: Arc<Shared>,
+    shared: Arc<Dispatcher>,
     /// Swapped with the queue's events, so both keep their capacity.
     batch: Events,
     /// The batch in hand is counted in flight.
@@ -429,7 +313,7 @@ const GATHER_YIELDS: u32 = 4;
 /// A worker for the queue of `shared`. The [`Worker`] is made before the
 /// future is first polled, so a worker dropped unpolled (its runtime ended
 /// at once) is still counted out, and reports what nobody will deliver.
-fn run_worker(shared: Arc<Shared>) -> impl Future<Output = ()> + Send {
+fn run_worker(shared: Arc<Dispatcher>) -> impl Future<Output = ()> + Send {
     let worker = Worker {
         shared,
         batch: Events::default(),

@@ -65,13 +65,12 @@ impl Bus {
                 Ok(())
             },
         );
-        let subscription = self.shared.runtime_subs.add(
-            E::__meta().slot(),
-            info,
-            crate::subscription::SubCall::Sync(call),
-            true,
-            Arc::downgrade(&self.shared),
-        );
+        let slot = E::__meta().slot();
+        let sub = self
+            .shared
+            .runtime_subs
+            .add(slot, info, crate::subs::SubCall::Sync(call), true);
+        let subscription = Subscription::new(&self.shared, slot, sub);
         Recorded {
             entries,
             _subscription: subscription,

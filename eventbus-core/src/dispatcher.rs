@@ -1,0 +1,452 @@
+//! The state every clone of one [`Bus`](crate::Bus) shares: its routes,
+//! settings, layers and hooks, and the work it has in flight; what every
+//! delivery reads.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::context::States;
+use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::depth::{Nesting, MAX_NESTED_PUBLISH};
+use crate::event::Event;
+use crate::handler::HandlerInfo;
+use crate::invoke::Stack;
+use crate::layer::{Layer, MetricsLayer};
+use crate::meta::EventMeta;
+use crate::report::cascade_depth_failure;
+use crate::report::{FailureKind, HandlerFailure, Report};
+use crate::route::{AnyRoute, ErasedRoute};
+use crate::subs::RuntimeSubs;
+
+/// Limits and switches fixed when the bus is built.
+pub(crate) struct Settings {
+    pub(crate) catch_panics: bool,
+    pub(crate) max_cascade_depth: u32,
+    pub(crate) max_cascade_events: usize,
+    /// A layer reads envelopes, so every event gets one.
+    pub(crate) layers_read_envelope: bool,
+}
+
+/// What `BusBuilder::on_error` is given.
+pub(crate) type ErrorHook = Box<dyn Fn(&HandlerFailure) + Send + Sync>;
+
+/// Where final failures go besides the caller's report.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) on_error: Option<ErrorHook>,
+    pub(crate) dead_letters: Option<Arc<dyn DeadLetters>>,
+    pub(crate) metrics: Option<MetricsLayer>,
+}
+
+/// Where a bus finds the handlers of each event type.
+pub(crate) enum Routes {
+    /// Every link-time handler: the per-type routes all such buses share.
+    Shared,
+    /// Some handlers left out: indexed by event slot, each a
+    /// `TypedRoute<E>` of the slot's type.
+    Own(Box<[Option<AnyRoute>]>),
+}
+
+/// Everything one bus and its clones share.
+pub(crate) struct Dispatcher {
+    pub(crate) routes: Routes,
+    /// For an event type the registry never saw: the catch-alls only.
+    pub(crate) fallback: ErasedRoute,
+    pub(crate) dead: ErasedRoute,
+    /// Every link-time handler of this bus, in the registry's order.
+    pub(crate) selected: Box<[HandlerInfo]>,
+    pub(crate) runtime_subs: RuntimeSubs,
+    pub(crate) settings: Settings,
+    pub(crate) states: States,
+    /// Outermost first.
+    pub(crate) layers: Box<[Arc<dyn Layer>]>,
+    /// `layers` and the retry/timeout layers added for handlers' own
+    /// options; used for those handlers only.
+    pub(crate) policy_layers: Box<[Arc<dyn Layer>]>,
+    pub(crate) hooks: Hooks,
+    sequence: AtomicU64,
+    /// Live `Bus` values; the queue closes when the last one drops.
+    handles: AtomicUsize,
+    shut_down: AtomicBool,
+    #[cfg(feature = "tokio")]
+    pub(crate) tasks: Arc<crate::tasks::Tasks<crate::events::Events<Dispatcher>>>,
+    #[cfg(feature = "tokio")]
+    pub(crate) queue: crate::events::Queue,
+}
+
+/// How the background queue is set up.
+#[cfg(feature = "tokio")]
+pub(crate) struct QueueSettings {
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
+    pub(crate) capacity: usize,
+    pub(crate) workers: usize,
+}
+
+impl Dispatcher {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        routes: Routes,
+        fallback: ErasedRoute,
+        dead: ErasedRoute,
+        selected: Box<[HandlerInfo]>,
+        settings: Settings,
+        states: States,
+        layers: Box<[Arc<dyn Layer>]>,
+        policy_layers: Box<[Arc<dyn Layer>]>,
+        hooks: Hooks,
+        #[cfg(feature = "tokio")] queue: QueueSettings,
+    ) -> Self {
+        Self {
+            routes,
+            fallback,
+            dead,
+            selected,
+            runtime_subs: RuntimeSubs::new(),
+            settings,
+            states,
+            layers,
+            policy_layers,
+            hooks,
+            sequence: AtomicU64::new(0),
+            handles: AtomicUsize::new(0),
+            shut_down: AtomicBool::new(false),
+            #[cfg(feature = "tokio")]
+            tasks: Arc::new(crate::tasks::Tasks::new(
+                queue.runtime,
+                crate::ledger::Ledger::new(queue.capacity, queue.workers),
+            )),
+            #[cfg(feature = "tokio")]
+            queue: crate::events::Queue::default(),
+        }
+    }
+
+    /// Counts a new `Bus` handle.
+    pub(crate) fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a dropped `Bus` handle; true for the last one.
+    pub(crate) fn drop_handle(&self) -> bool {
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    pub(crate) fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    #[inline]
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// Spawns `future` on the bus's runtime, tracked for `idle` and
+    /// `shutdown`; `None` without a runtime.
+    #[cfg_attr(not(feature = "tokio"), allow(clippy::unused_self))]
+    pub(crate) fn spawn<F>(&self, future: F) -> Option<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        #[cfg(feature = "tokio")]
+        {
+            self.tasks.spawn(future)
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            drop(future);
+            None
+        }
+    }
+
+    /// Runs `work` on the runtime's blocking pool, tracked; the returned
+    /// future yields its result, or the panic that ended it. `None`
+    /// without a runtime.
+    #[cfg_attr(not(feature = "tokio"), allow(clippy::unused_self))]
+    pub(crate) fn spawn_blocking<T, F>(&self, work: F) -> Option<BlockingResult<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        #[cfg(feature = "tokio")]
+        {
+            let handle = self.tasks.spawn_blocking(work)?;
+            Some(Box::pin(async move {
+                handle
+                    .await
+                    .map_err(|error| format!("the blocking task ended early: {error}"))
+            }))
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            drop(work);
+            None
+        }
+    }
+
+    /// The layers and the panic setting, as handler calls need them.
+    #[inline]
+    pub(crate) fn stack(&self) -> Stack<'_> {
+        Stack {
+            layers: &self.layers,
+            policy_layers: &self.policy_layers,
+            catch: self.settings.catch_panics,
+        }
+    }
+
+    /// Whether failures keep their event as JSON (for the dead letters).
+    #[inline]
+    pub(crate) fn captures(&self) -> bool {
+        self.hooks.dead_letters.is_some()
+    }
+
+    /// Keeps the event of `failure` as JSON, when dead letters want it.
+    pub(crate) fn capture(
+        &self,
+        failure: &mut HandlerFailure,
+        meta: &'static EventMeta,
+        event: &dyn Any,
+    ) {
+        if self.captures() {
+            failure.capture(meta, event);
+        }
+    }
+
+    /// Hands final failures to `on_error` and the dead letters. A hook
+    /// that panics is reported through `tracing` and does not stop the
+    /// others, unless panics are let through (`catch_panics(false)`).
+    pub(crate) fn report_failures(&self, failures: &[HandlerFailure]) {
+        self.report_failures_catching(failures, self.settings.catch_panics);
+    }
+
+    /// [`Dispatcher::report_failures`] from a destructor: a hook's panic is always
+    /// caught there, since a panic out of a destructor that runs while a
+    /// panic unwinds aborts the process.
+    pub(crate) fn report_failures_in_drop(&self, failures: &[HandlerFailure]) {
+        self.report_failures_catching(failures, true);
+    }
+
+    fn report_failures_catching(&self, failures: &[HandlerFailure], catch: bool) {
+        for failure in failures {
+            if let Some(on_error) = &self.hooks.on_error {
+                run_hook(catch, "on_error hook", failure, || on_error(failure));
+            }
+            if let Some(dead_letters) = &self.hooks.dead_letters {
+                run_hook(catch, "dead-letter store", failure, || {
+                    dead_letters.push(DeadLetter::from_failure(failure));
+                });
+            }
+        }
+    }
+}
+
+/// Runs an `on_error` hook or a dead-letter store; when `catch`, its panic
+/// is logged through `tracing` instead of escaping.
+fn run_hook(catch: bool, what: &str, failure: &HandlerFailure, hook: impl FnOnce()) {
+    if !catch {
+        hook();
+        return;
+    }
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
+        tracing::error!(
+            target: "eventbus",
+            event = failure.event_name(),
+            event_id = %failure.event_id(),
+            "the {what} panicked while taking a failure ({failure}): {}",
+            crate::report::take_panic(payload)
+        );
+    }
+}
+
+impl Dispatcher {
+    /// Reports failures that no caller will see: those of spawned handlers
+    /// and queued events.
+    pub(crate) fn report_unseen_failures(&self, failures: Vec<HandlerFailure>) {
+        self.report_failures(&failures);
+        for failure in failures {
+            tracing::error!(
+                target: "eventbus",
+                event = failure.event_name(),
+                event_id = %failure.event_id(),
+                handler = failure.handler().map_or("-", HandlerInfo::handler_name),
+                kind = ?failure.kind(),
+                "{failure}"
+            );
+        }
+    }
+}
+
+/// A delivery that no caller awaits (a spawned handler, a queued event's
+/// async handlers): reported as [`FailureKind::Abandoned`] if it is dropped
+/// before [`Unfinished::finish`], which happens when the runtime running it
+/// ends first.
+pub(crate) struct Unfinished {
+    shared: Arc<Dispatcher>,
+    handler: Option<HandlerInfo>,
+    meta: &'static EventMeta,
+    id: crate::envelope::Uuid,
+    /// The event, kept for the dead letters.
+    event: Option<Arc<dyn Any + Send + Sync>>,
+    finished: bool,
+}
+
+impl Dispatcher {
+    /// Watches the delivery of `event` to `handler` (`None`: every handler
+    /// of a queued event). The event is encoded for the dead letters only
+    /// if the delivery is abandoned.
+    pub(crate) fn unfinished_shared<E: Event>(
+        self: &Arc<Self>,
+        handler: Option<&HandlerInfo>,
+        id: crate::envelope::Uuid,
+        event: &Arc<E>,
+    ) -> Unfinished {
+        Unfinished {
+            shared: Arc::clone(self),
+            handler: handler.cloned(),
+            meta: E::__meta(),
+            id,
+            event: self
+                .captures()
+                .then(|| Arc::clone(event) as Arc<dyn Any + Send + Sync>),
+            finished: false,
+        }
+    }
+}
+
+impl Unfinished {
+    /// The delivery has finished: nothing to report.
+    pub(crate) fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        // A handler panicking through the bus (`catch_panics(false)`) is
+        // not abandoned: the panic is what the user asked to see.
+        if self.finished || std::thread::panicking() {
+            return;
+        }
+        let name = self.meta.name();
+        let id = crate::envelope::LazyId::known(self.id);
+        let event = crate::report::EventRef { name, id: &id };
+        let message = match &self.handler {
+            Some(handler) => format!(
+                "the handler {} of `{name}` was abandoned before it finished: the runtime that \
+                 ran it ended first; await `bus.idle()` or `bus.shutdown()` before the runtime ends",
+                handler.handler_name()
+            ),
+            None => format!(
+                "the delivery of `{name}` was abandoned before its handlers finished: the runtime \
+                 that ran the bus's queue ended first; await `bus.shutdown()` before the runtime ends"
+            ),
+        };
+        let mut failure = HandlerFailure::delivery(FailureKind::Abandoned, event, message);
+        if let Some(event) = self.event.take() {
+            failure.capture(self.meta, &*event);
+        }
+        tracing::error!(
+            target: "eventbus",
+            event = name,
+            event_id = %self.id,
+            "{failure}"
+        );
+        self.shared.report_failures_in_drop(&[failure]);
+    }
+}
+
+/// The result of work on the blocking pool, or why it ended early.
+pub(crate) type BlockingResult<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send>>;
+
+#[cfg(feature = "tokio")]
+impl Dispatcher {
+    /// Reports events nobody will deliver: to `on_error` and the dead
+    /// letters, each as [`FailureKind::Abandoned`], and one `tracing`
+    /// error with the count.
+    pub(crate) fn abandon(&self, events: crate::events::Events<Dispatcher>) {
+        let failures = events.abandon(self);
+        if failures.is_empty() {
+            return;
+        }
+        tracing::error!(
+            target: "eventbus",
+            abandoned = failures.len(),
+            "{} queued event(s) were never delivered: the bus's queue stopped first (the runtime \
+             that ran it ended); await `bus.shutdown()` before the runtime ends",
+            failures.len()
+        );
+        self.report_failures_in_drop(&failures);
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        // Events still queued now have no worker and never will: the
+        // runtime that ran it ended. They are reported, not lost.
+        let events = self.tasks.ledger.take_all();
+        self.abandon(events);
+    }
+}
+
+impl Dispatcher {
+    /// Whether an event published at `nesting` is delivered: the bus is
+    /// not shut down, the cascade is within its limit, and the thread's
+    /// stack holds fewer than [`MAX_NESTED_PUBLISH`] deliveries.
+    #[inline]
+    pub(crate) fn accepts(&self, nesting: Nesting) -> bool {
+        !self.is_shut_down()
+            && nesting.depth <= self.settings.max_cascade_depth
+            && nesting.frames < MAX_NESTED_PUBLISH
+    }
+
+    /// The report of an event the bus will not deliver: it is shut down,
+    /// or the event would go past the cascade depth limit.
+    #[inline]
+    pub(crate) fn refuse<E: Event>(&self, event: &E, nesting: Nesting) -> Option<Report> {
+        if self.accepts(nesting) {
+            return None;
+        }
+        Some(self.refusal(event, nesting))
+    }
+
+    #[cold]
+    fn refusal<E: Event>(&self, event: &E, nesting: Nesting) -> Report {
+        let mut report = if self.is_shut_down() {
+            Report::refused(
+                E::NAME,
+                FailureKind::ShutDown,
+                format!("`{}` was not delivered: the bus is shut down", E::NAME),
+            )
+        } else if nesting.frames >= MAX_NESTED_PUBLISH {
+            Report::refused(
+                E::NAME,
+                FailureKind::CascadeLimit,
+                format!(
+                    "`{}` was not delivered: nested publish deeper than {MAX_NESTED_PUBLISH}: \
+                     use ctx.publish for follow-ups (a `bus.publish` inside a handler runs \
+                     on the handler's stack)",
+                    E::NAME
+                ),
+            )
+        } else {
+            let mut report = Report::new(E::NAME);
+            report.failures_mut().push(cascade_depth_failure(
+                E::NAME,
+                self.settings.max_cascade_depth,
+            ));
+            report
+        };
+        for failure in report.failures_mut() {
+            self.capture(failure, E::__meta(), event);
+        }
+        self.report_failures(report.failures());
+        report
+    }
+
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn set_shut_down(&self) {
+        self.shut_down.store(true, Ordering::Release);
+    }
+}
