@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::bus::Bus;
+use crate::call::HandlerCall;
 use crate::context::States;
 use crate::dead_letter::DeadLetters;
 use crate::dispatcher::{Dispatcher, Hooks, Routes, Settings};
@@ -13,7 +14,7 @@ use crate::event_fns::EventFns;
 use crate::handler::HandlerInfo;
 use crate::layer::{Layer, RetryLayer};
 use crate::meta::EventMeta;
-use crate::registry::{HandlerCall, RegisteredHandler, Registry, Resolved};
+use crate::registry::{RegisteredHandler, Registry, Resolved};
 use crate::report::HandlerFailure;
 use crate::route::{ErasedRoute, RouteEntry};
 
@@ -347,6 +348,7 @@ impl BusBuilder {
             layers,
             policy_layers,
             self.hooks,
+            crate::bus::context_handle,
             #[cfg(feature = "tokio")]
             crate::dispatcher::QueueSettings {
                 runtime: self.runtime,
@@ -373,7 +375,7 @@ impl BusBuilder {
                 #[cfg(test)]
                 tests::fail_here();
                 for (meta, entries) in self.route_entries(registry, chosen).into_iter().flatten() {
-                    EventFns::of_meta(meta).share_route(entries);
+                    (EventFns::of_meta(meta).share_route)(entries);
                 }
                 *built = true;
             }
@@ -383,7 +385,7 @@ impl BusBuilder {
             self.route_entries(registry, chosen)
                 .into_iter()
                 .map(|route| {
-                    route.map(|(meta, entries)| EventFns::of_meta(meta).build_route(entries))
+                    route.map(|(meta, entries)| (EventFns::of_meta(meta).build_route)(entries))
                 })
                 .collect(),
         )

@@ -1,13 +1,15 @@
 //! The [`Bus`]: routes each published event to its handlers.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::cascade::Cascade;
-use crate::cascade::Parent;
+use crate::context::Context;
+use crate::context::Parent;
 use crate::context::State;
 use crate::depth::{nesting, Nesting};
-use crate::dispatch::{Delivered, Plain, SharedOrOwned};
+use crate::dispatch::{Plain, SharedOrOwned};
 use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::error::PublishError;
@@ -15,8 +17,9 @@ use crate::event::Event;
 use crate::event_fns::EventFns;
 use crate::handler::HandlerInfo;
 use crate::layer::{MetricsLayer, MetricsSnapshot};
+use crate::meta::EventMeta;
 use crate::registry::Registry;
-use crate::report::{HandlerFailure, Report};
+use crate::report::Report;
 
 /// Routes each published event to every handler of its type.
 ///
@@ -114,12 +117,41 @@ impl Bus {
         let depth = nesting.depth;
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let mut cascade = Cascade::default();
-        let delivered =
-            shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
-        shared.run_cascade_sync(&mut failures, &mut cascade);
+        let mut follow_ups = Vec::new();
+        let delivered = shared.deliver_sync(
+            event,
+            Parent::root(depth),
+            &id,
+            &mut failures,
+            &mut follow_ups,
+        );
+        Cascade::new(follow_ups).run_sync(shared, &mut failures);
         shared.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
+    }
+
+    /// Publishes an event that only its metadata describes, as
+    /// `publish_general` does.
+    fn publish_decoded(&self, meta: &'static EventMeta, event: Box<dyn Any + Send>) -> Report {
+        let shared = &self.shared;
+        let nesting = nesting();
+        if let Some(refused) = shared.refuse_erased(meta, &*event, nesting) {
+            return refused;
+        }
+        let id = LazyId::default();
+        let mut failures = Vec::new();
+        let mut follow_ups = Vec::new();
+        let delivered = (EventFns::of_meta(meta).deliver_sync)(
+            shared,
+            event,
+            Parent::root(nesting.depth),
+            &id,
+            &mut failures,
+            &mut follow_ups,
+        );
+        Cascade::new(follow_ups).run_sync(shared, &mut failures);
+        shared.report_failures(&failures);
+        delivered.into_report(meta.name(), id, failures)
     }
 
     /// Delivers `event` and waits for every handler: sync handlers run
@@ -140,17 +172,19 @@ impl Bus {
         let shared = &self.shared;
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let mut cascade = Cascade::default();
+        let mut follow_ups = Vec::new();
         let delivered = shared
             .deliver_async(
                 SharedOrOwned::Owned(event),
                 Parent::root(depth),
                 &id,
                 &mut failures,
-                &mut cascade,
+                &mut follow_ups,
             )
             .await;
-        shared.run_cascade_async(&mut failures, &mut cascade).await;
+        Cascade::new(follow_ups)
+            .run_async(shared, &mut failures)
+            .await;
         shared.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
     }
@@ -206,7 +240,7 @@ impl Bus {
                     type_path: meta.type_path(),
                     source,
                 })?;
-                return Ok(EventFns::of_meta(meta).publish(self, event));
+                return Ok(self.publish_decoded(meta, event));
             }
         }
         if let Some(local) = registry.events.iter().find(|meta| meta.name() == name) {
@@ -246,13 +280,22 @@ impl fmt::Debug for Bus {
     }
 }
 
-impl Delivered {
-    fn into_report(
-        self,
-        event_name: &'static str,
-        id: LazyId,
-        failures: Vec<HandlerFailure>,
-    ) -> Report {
-        Report::delivered(event_name, id, self.handled, self.scheduled, failures)
+impl Context {
+    /// The bus delivering the event. A handler holds it only while it
+    /// runs, so no reference cycle forms.
+    #[must_use]
+    // Cannot panic: every context is made with the handle of
+    // `context_handle`, which holds a `Bus`.
+    #[allow(clippy::missing_panics_doc)]
+    pub fn bus(&self) -> &Bus {
+        self.bus_handle()
+            .downcast_ref::<Bus>()
+            .expect("a context holds the `Bus` that `context_handle` gave it")
     }
+}
+
+/// The handle on `dispatcher` that the contexts of its deliveries hold: a
+/// counted `Bus`, so its queue stays open while a handler can emit.
+pub(crate) fn context_handle(dispatcher: &Arc<Dispatcher>) -> Arc<dyn Any + Send + Sync> {
+    Arc::new(Bus::from_shared(dispatcher))
 }

@@ -1,134 +1,96 @@
-//! Follow-up events: published with `Context::publish`, delivered after
+//! Follow-up events: published with [`Context::publish`], delivered after
 //! the current event's handlers, breadth-first, within the cascade limits.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::context::{Context, FollowUp};
 use crate::dispatcher::Dispatcher;
-use crate::envelope::{LazyId, Lineage};
+use crate::envelope::LazyId;
 use crate::event::Event;
-use crate::layer::BoxFuture;
-use crate::meta::EventMeta;
+use crate::event_fns::EventFns;
 use crate::report::{cascade_depth_failure, EventRef, FailureKind, HandlerFailure};
 
-/// Where an event sits in its chain.
-#[derive(Clone, Copy)]
-pub(crate) struct Parent {
-    /// `None` for a root event.
-    pub(crate) lineage: Option<Lineage>,
-    pub(crate) depth: u32,
-}
-
-impl Parent {
-    pub(crate) fn root(depth: u32) -> Self {
-        Self {
-            lineage: None,
-            depth,
-        }
-    }
-}
-
-/// An event published with `Context::publish`, waiting for its turn.
-pub(crate) struct FollowUp {
-    event: Box<dyn PendingEvent>,
-    lineage: Lineage,
-    depth: u32,
-}
-
-impl FollowUp {
-    pub(crate) fn new<E: Event>(event: E, lineage: Lineage, depth: u32) -> Self {
-        Self {
-            event: Box::new(Pending(event)),
-            lineage,
-            depth,
-        }
-    }
-
-    fn parent(&self) -> Parent {
-        Parent {
-            lineage: Some(self.lineage),
-            depth: self.depth,
-        }
-    }
-}
-
-/// A follow-up event with its type erased.
-trait PendingEvent: Send {
-    fn name(&self) -> &'static str;
-
-    fn meta(&self) -> &'static EventMeta;
-
-    fn event(&self) -> &dyn Any;
-
-    fn deliver_sync(
-        self: Box<Self>,
-        shared: &Arc<Dispatcher>,
-        parent: Parent,
-        failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
-    );
-
-    fn deliver_async<'a>(
-        self: Box<Self>,
-        shared: &'a Arc<Dispatcher>,
-        parent: Parent,
-        failures: &'a mut Vec<HandlerFailure>,
-        cascade: &'a mut Cascade,
-    ) -> BoxFuture<'a, ()>;
-}
-
-struct Pending<E>(E);
-
-impl<E: Event> PendingEvent for Pending<E> {
-    fn name(&self) -> &'static str {
-        E::NAME
-    }
-
-    fn meta(&self) -> &'static EventMeta {
-        E::__meta()
-    }
-
-    fn event(&self) -> &dyn Any {
-        &self.0
-    }
-
-    fn deliver_sync(
-        self: Box<Self>,
-        shared: &Arc<Dispatcher>,
-        parent: Parent,
-        failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
-    ) {
-        shared.deliver_sync(self.0, parent, &LazyId::default(), failures, cascade);
-    }
-
-    fn deliver_async<'a>(
-        self: Box<Self>,
-        shared: &'a Arc<Dispatcher>,
-        parent: Parent,
-        failures: &'a mut Vec<HandlerFailure>,
-        cascade: &'a mut Cascade,
-    ) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let id = LazyId::default();
-            shared
-                .deliver_async(self.0.into(), parent, &id, failures, cascade)
-                .await;
-        })
+impl Context {
+    /// Publishes a follow-up event that belongs to this one: it is
+    /// delivered after every handler of the current event has finished
+    /// (breadth-first), with the causation id set to the current event and
+    /// the correlation id inherited. Its failures appear in the report of
+    /// the event that started the chain.
+    ///
+    /// A chain deeper than the bus's `max_cascade_depth`, or longer than
+    /// its `max_cascade_events`, is stopped and reported as a failure.
+    pub fn publish<E: Event>(&self, event: E) {
+        self.push_follow_up(FollowUp::new(
+            Box::new(event),
+            E::__meta(),
+            self.envelope().lineage(),
+            self.depth() + 1,
+        ));
     }
 }
 
 /// The follow-ups of one root event, in the order they are delivered.
-#[derive(Default)]
 pub(crate) struct Cascade {
     queue: VecDeque<FollowUp>,
     delivered: usize,
 }
 
 impl Cascade {
-    pub(crate) fn extend(&mut self, follow_ups: Vec<FollowUp>) {
-        self.queue.extend(follow_ups);
+    /// The cascade of a root event whose handlers published `follow_ups`.
+    pub(crate) fn new(follow_ups: Vec<FollowUp>) -> Self {
+        Self {
+            queue: follow_ups.into(),
+            delivered: 0,
+        }
+    }
+
+    /// Delivers the follow-ups on this thread, and theirs in turn.
+    pub(crate) fn run_sync(
+        mut self,
+        dispatcher: &Arc<Dispatcher>,
+        failures: &mut Vec<HandlerFailure>,
+    ) {
+        let mut more = Vec::new();
+        while let Some(follow_up) = self.next(dispatcher, failures) {
+            let fns = EventFns::of_meta(follow_up.meta());
+            let parent = follow_up.parent();
+            let id = LazyId::default();
+            (fns.deliver_sync)(
+                dispatcher,
+                follow_up.into_event(),
+                parent,
+                &id,
+                failures,
+                &mut more,
+            );
+            self.queue.extend(more.drain(..));
+        }
+    }
+
+    /// Delivers the follow-ups, awaiting their async handlers, and theirs
+    /// in turn.
+    pub(crate) async fn run_async(
+        mut self,
+        dispatcher: &Arc<Dispatcher>,
+        failures: &mut Vec<HandlerFailure>,
+    ) {
+        let mut more = Vec::new();
+        while let Some(follow_up) = self.next(dispatcher, failures) {
+            let fns = EventFns::of_meta(follow_up.meta());
+            let parent = follow_up.parent();
+            let id = LazyId::default();
+            (fns.deliver_async)(
+                dispatcher,
+                follow_up.into_event(),
+                parent,
+                &id,
+                failures,
+                &mut more,
+            )
+            .await;
+            self.queue.extend(more.drain(..));
+        }
     }
 
     /// The next follow-up to deliver; one past a limit is reported in
@@ -147,68 +109,29 @@ impl Cascade {
                 let mut failure = HandlerFailure::delivery(
                     FailureKind::CascadeLimit,
                     EventRef {
-                        name: follow_up.event.name(),
+                        name: follow_up.meta().name(),
                         id: &LazyId::default(),
                     },
                     format!(
                         "the chain of follow-up events was stopped after {} events (max_cascade_events); \
                          {dropped} more were not delivered, starting with `{}`",
                         limits.max_cascade_events,
-                        follow_up.event.name()
+                        follow_up.meta().name()
                     ),
                 );
-                shared.capture(
-                    &mut failure,
-                    follow_up.event.meta(),
-                    follow_up.event.event(),
-                );
+                shared.capture(&mut failure, follow_up.meta(), follow_up.event());
                 failures.push(failure);
                 return None;
             }
-            if follow_up.depth > limits.max_cascade_depth {
+            if follow_up.depth() > limits.max_cascade_depth {
                 let mut failure =
-                    cascade_depth_failure(follow_up.event.name(), limits.max_cascade_depth);
-                shared.capture(
-                    &mut failure,
-                    follow_up.event.meta(),
-                    follow_up.event.event(),
-                );
+                    cascade_depth_failure(follow_up.meta().name(), limits.max_cascade_depth);
+                shared.capture(&mut failure, follow_up.meta(), follow_up.event());
                 failures.push(failure);
                 continue;
             }
             self.delivered += 1;
             return Some(follow_up);
-        }
-    }
-}
-
-impl Dispatcher {
-    /// Delivers the follow-ups in `cascade` on this thread.
-    pub(crate) fn run_cascade_sync(
-        self: &Arc<Self>,
-        failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
-    ) {
-        while let Some(follow_up) = cascade.next(self, failures) {
-            let parent = follow_up.parent();
-            follow_up
-                .event
-                .deliver_sync(self, parent, failures, cascade);
-        }
-    }
-
-    /// Delivers the follow-ups in `cascade`, awaiting their async handlers.
-    pub(crate) async fn run_cascade_async(
-        self: &Arc<Self>,
-        failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
-    ) {
-        while let Some(follow_up) = cascade.next(self, failures) {
-            let parent = follow_up.parent();
-            follow_up
-                .event
-                .deliver_async(self, parent, failures, cascade)
-                .await;
         }
     }
 }

@@ -6,11 +6,9 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::bus::Bus;
-use crate::cascade::FollowUp;
-use crate::envelope::Envelope;
-use crate::event::Event;
+use crate::envelope::{Envelope, Lineage};
 use crate::handler::BoxError;
+use crate::meta::EventMeta;
 
 /// The delivery a handler is part of: the event's [`Envelope`], the bus,
 /// and a way to publish follow-up events.
@@ -38,16 +36,25 @@ use crate::handler::BoxError;
 /// ```
 pub struct Context {
     envelope: Envelope,
-    bus: Bus,
+    /// The `Bus` delivering the event, seen as `Any` because the bus is
+    /// built on this module; [`Context::bus`] takes it back.
+    bus: Arc<dyn Any + Send + Sync>,
+    states: Arc<States>,
     depth: u32,
     follow_ups: Mutex<Vec<FollowUp>>,
 }
 
 impl Context {
-    pub(crate) fn new(envelope: Envelope, bus: Bus, depth: u32) -> Self {
+    pub(crate) fn new(
+        envelope: Envelope,
+        bus: Arc<dyn Any + Send + Sync>,
+        states: Arc<States>,
+        depth: u32,
+    ) -> Self {
         Self {
             envelope,
             bus,
+            states,
             depth,
             follow_ups: Mutex::new(Vec::new()),
         }
@@ -56,7 +63,12 @@ impl Context {
     /// A context for another handler of the same delivery, with its own
     /// follow-ups.
     pub(crate) fn fork(&self) -> Self {
-        Self::new(self.envelope.clone(), self.bus.clone(), self.depth)
+        Self::new(
+            self.envelope.clone(),
+            Arc::clone(&self.bus),
+            Arc::clone(&self.states),
+            self.depth,
+        )
     }
 
     /// The identity, order and lineage of the event being handled.
@@ -65,11 +77,9 @@ impl Context {
         &self.envelope
     }
 
-    /// The bus delivering the event. A handler holds it only while it
-    /// runs, so no reference cycle forms.
-    #[must_use]
-    pub fn bus(&self) -> &Bus {
-        &self.bus
+    /// The bus delivering the event, as [`Context::bus`] reads it.
+    pub(crate) fn bus_handle(&self) -> &(dyn Any + Send + Sync) {
+        &*self.bus
     }
 
     /// How many events up the chain this one is: 0 for an event published
@@ -79,27 +89,19 @@ impl Context {
         self.depth
     }
 
-    /// Publishes a follow-up event that belongs to this one: it is
-    /// delivered after every handler of the current event has finished
-    /// (breadth-first), with the causation id set to the current event and
-    /// the correlation id inherited. Its failures appear in the report of
-    /// the event that started the chain.
-    ///
-    /// A chain deeper than the bus's `max_cascade_depth`, or longer than
-    /// its `max_cascade_events`, is stopped and reported as a failure.
-    pub fn publish<E: Event>(&self, event: E) {
-        let follow_up = FollowUp::new(event, self.envelope.lineage(), self.depth + 1);
-        self.follow_ups
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(follow_up);
-    }
-
     /// The state of type `T` given to
     /// [`BusBuilder::state`](crate::BusBuilder::state), if any.
     #[must_use]
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
-        self.bus.state::<T>()
+        self.states.get::<T>()
+    }
+
+    /// Queues a follow-up, for [`Context::publish`].
+    pub(crate) fn push_follow_up(&self, follow_up: FollowUp) {
+        self.follow_ups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(follow_up);
     }
 
     /// How many follow-ups are queued, to discard those of a failed
@@ -135,6 +137,71 @@ impl fmt::Debug for Context {
             .field("envelope", &self.envelope)
             .field("depth", &self.depth)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where an event sits in its chain.
+#[derive(Clone, Copy)]
+pub(crate) struct Parent {
+    /// `None` for a root event.
+    pub(crate) lineage: Option<Lineage>,
+    pub(crate) depth: u32,
+}
+
+impl Parent {
+    pub(crate) fn root(depth: u32) -> Self {
+        Self {
+            lineage: None,
+            depth,
+        }
+    }
+}
+
+/// An event published with [`Context::publish`], waiting for its turn;
+/// its type is known again through its metadata.
+pub(crate) struct FollowUp {
+    event: Box<dyn Any + Send>,
+    meta: &'static EventMeta,
+    lineage: Lineage,
+    depth: u32,
+}
+
+impl FollowUp {
+    pub(crate) fn new(
+        event: Box<dyn Any + Send>,
+        meta: &'static EventMeta,
+        lineage: Lineage,
+        depth: u32,
+    ) -> Self {
+        Self {
+            event,
+            meta,
+            lineage,
+            depth,
+        }
+    }
+
+    pub(crate) fn meta(&self) -> &'static EventMeta {
+        self.meta
+    }
+
+    pub(crate) fn event(&self) -> &dyn Any {
+        &*self.event
+    }
+
+    pub(crate) fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    pub(crate) fn parent(&self) -> Parent {
+        Parent {
+            lineage: Some(self.lineage),
+            depth: self.depth,
+        }
+    }
+
+    pub(crate) fn into_event(self) -> Box<dyn Any + Send> {
+        self.event
     }
 }
 

@@ -7,9 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use crate::call::{CallArgs, HandlerFuture, TypedCall};
 use crate::call_error::Panicked;
-use crate::cascade::{Cascade, FollowUp};
+use crate::cascade::Cascade;
 use crate::context::Context;
+use crate::context::FollowUp;
 use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::event::Event;
@@ -17,7 +19,6 @@ use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::invoke::guard;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
-use crate::registry::{CallArgs, HandlerFuture, TypedCall};
 use crate::report::{EventRef, FailureKind, HandlerFailure};
 use crate::route::{Deferred, DeferredCall};
 use crate::subs::Sub;
@@ -211,9 +212,9 @@ impl Dispatcher {
             let finished = future.await;
             unfinished.finish();
             let mut failures: Vec<HandlerFailure> = finished.failure.into_iter().collect();
-            let mut cascade = Cascade::default();
-            cascade.extend(finished.follow_ups);
-            shared.run_cascade_async(&mut failures, &mut cascade).await;
+            Cascade::new(finished.follow_ups)
+                .run_async(&shared, &mut failures)
+                .await;
             shared.report_unseen_failures(failures);
         })
         .ok_or_else(|| self.no_runtime(info, parts, &**event))

@@ -4,23 +4,24 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use crate::bus::Bus;
-use crate::cascade::{Cascade, Parent};
+use crate::call::CallArgs;
+use crate::call::HandlerFuture;
 use crate::context::Context;
+use crate::context::{FollowUp, Parent};
 use crate::deferred::{event_ref, DeliveryParts, Finished, JoinAll};
 use crate::depth::DepthScope;
-use crate::dispatcher::{Dispatcher, Routes};
+use crate::dispatcher::{Delivered, Dispatcher, Routes};
 use crate::envelope::{Envelope, LazyId};
 use crate::event::Event;
+use crate::event_fns::EventFns;
 use crate::handler::BoxError;
 use crate::handler::Mode;
 use crate::invoke::Guarded;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
-use crate::registry::CallArgs;
-use crate::registry::HandlerFuture;
 use crate::report::Report;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
+use crate::route::{build_typed, AnyRoute, RouteEntry};
 use crate::route::{run_one, Deferred, Stopped, TypedRoute};
 use crate::subs::SlotSubs;
 
@@ -30,12 +31,6 @@ struct AsyncPlain<E> {
     id: LazyId,
     handled: usize,
     failures: Vec<HandlerFailure>,
-}
-
-/// What one delivery counted, for the root event's report.
-pub(crate) struct Delivered {
-    pub(crate) handled: usize,
-    pub(crate) scheduled: usize,
 }
 
 /// What [`Dispatcher::try_deliver_plain`] came to.
@@ -171,7 +166,12 @@ impl Dispatcher {
                 None => Envelope::root(sequence),
                 Some(lineage) => Envelope::follow_up(lineage, sequence),
             };
-            Context::new(envelope, Bus::from_shared(self), parent.depth)
+            Context::new(
+                envelope,
+                (self.context_handle)(self),
+                Arc::clone(&self.states),
+                parent.depth,
+            )
         });
         let deferred = route.is_some_and(|route| !route.deferred.is_empty())
             || subs
@@ -493,7 +493,7 @@ impl Dispatcher {
         parent: Parent,
         id: &LazyId,
         failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
+        follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
         let delivery = self.prepare(SharedOrOwned::Owned(event), parent, id);
         let _spans = enter(&delivery.spans);
@@ -527,7 +527,7 @@ impl Dispatcher {
                 }
             }
         }
-        self.finish(&delivery, handled, scheduled, failures, cascade)
+        self.finish(&delivery, handled, scheduled, failures, follow_ups)
     }
 
     /// Delivers `event`, awaiting its async and blocking handlers
@@ -538,7 +538,7 @@ impl Dispatcher {
         parent: Parent,
         id: &LazyId,
         failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
+        follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
         let delivery = self.prepare(event, parent, id);
         let mut handled = {
@@ -583,14 +583,14 @@ impl Dispatcher {
             // Follow-ups of the inline handlers come first, then those of
             // the awaited ones in handler order.
             if let Some(context) = &delivery.context {
-                cascade.extend(context.take_follow_ups());
+                follow_ups.extend(context.take_follow_ups());
             }
             for finished in JoinAll::new(awaited).await {
                 failures.extend(finished.failure);
-                cascade.extend(finished.follow_ups);
+                follow_ups.extend(finished.follow_ups);
             }
         }
-        self.finish(&delivery, handled, scheduled, failures, cascade)
+        self.finish(&delivery, handled, scheduled, failures, follow_ups)
     }
 
     /// Spawns a call nobody awaits and counts it as scheduled. A call that
@@ -648,11 +648,11 @@ impl Dispatcher {
         handled: usize,
         scheduled: usize,
         failures: &mut Vec<HandlerFailure>,
-        cascade: &mut Cascade,
+        follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
         self.run_dead_if_unhandled(handled + scheduled, &delivery.inline_run(), failures);
         if let Some(context) = &delivery.context {
-            cascade.extend(context.take_follow_ups());
+            follow_ups.extend(context.take_follow_ups());
         }
         Delivered { handled, scheduled }
     }
@@ -683,4 +683,61 @@ impl<E: Event> Delivery<'_, E> {
 /// Enters each span, outermost first, until the guards drop.
 fn enter(spans: &[tracing::Span]) -> Vec<tracing::span::Entered<'_>> {
     spans.iter().map(tracing::Span::enter).collect()
+}
+
+/// The functions of `E` for its metadata (see [`EventFns`]);
+/// `#[derive(Event)]` keeps them in one `static` per type.
+#[doc(hidden)]
+#[must_use]
+pub const fn event_fns<E: Event>() -> EventFns {
+    EventFns {
+        build_route: build_route::<E>,
+        share_route: share_route::<E>,
+        deliver_sync: deliver_boxed_sync::<E>,
+        deliver_async: deliver_boxed_async::<E>,
+    }
+}
+
+fn build_route<E: Event>(entries: Vec<RouteEntry>) -> AnyRoute {
+    Box::new(build_typed::<E>(entries))
+}
+
+fn share_route<E: Event>(entries: Vec<RouteEntry>) {
+    // Called once per process, under the builder's lock; again only for
+    // the types not built yet, if an earlier attempt panicked half-way.
+    E::__route().fill(|| build_typed::<E>(entries));
+}
+
+/// What a boxed event handed to [`EventFns`] is: always of the type the
+/// functions were made for, since both come from the same metadata.
+const BOXED: &str = "an event reaches the functions of its own type's metadata";
+
+fn deliver_boxed_sync<E: Event>(
+    dispatcher: &Arc<Dispatcher>,
+    event: Box<dyn Any + Send>,
+    parent: Parent,
+    id: &LazyId,
+    failures: &mut Vec<HandlerFailure>,
+    follow_ups: &mut Vec<FollowUp>,
+) -> Delivered {
+    let event = event.downcast::<E>().expect(BOXED);
+    dispatcher.deliver_sync(*event, parent, id, failures, follow_ups)
+}
+
+fn deliver_boxed_async<'a, E: Event>(
+    dispatcher: &'a Arc<Dispatcher>,
+    event: Box<dyn Any + Send>,
+    parent: Parent,
+    id: &'a LazyId,
+    failures: &'a mut Vec<HandlerFailure>,
+    follow_ups: &'a mut Vec<FollowUp>,
+) -> BoxFuture<'a, Delivered> {
+    let event = event.downcast::<E>().expect(BOXED);
+    Box::pin(dispatcher.deliver_async(
+        SharedOrOwned::Owned(*event),
+        parent,
+        id,
+        failures,
+        follow_ups,
+    ))
 }

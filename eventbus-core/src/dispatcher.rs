@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::context::States;
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::depth::{Nesting, MAX_NESTED_PUBLISH};
+use crate::envelope::LazyId;
 use crate::event::Event;
 use crate::handler::HandlerInfo;
 use crate::invoke::Stack;
@@ -41,6 +42,23 @@ pub(crate) struct Hooks {
     pub(crate) metrics: Option<MetricsLayer>,
 }
 
+/// What one delivery counted, for the root event's report.
+pub(crate) struct Delivered {
+    pub(crate) handled: usize,
+    pub(crate) scheduled: usize,
+}
+
+impl Delivered {
+    pub(crate) fn into_report(
+        self,
+        event_name: &'static str,
+        id: LazyId,
+        failures: Vec<HandlerFailure>,
+    ) -> Report {
+        Report::delivered(event_name, id, self.handled, self.scheduled, failures)
+    }
+}
+
 /// Where a bus finds the handlers of each event type.
 pub(crate) enum Routes {
     /// Every link-time handler: the per-type routes all such buses share.
@@ -60,7 +78,10 @@ pub(crate) struct Dispatcher {
     pub(crate) selected: Box<[HandlerInfo]>,
     pub(crate) runtime_subs: RuntimeSubs,
     pub(crate) settings: Settings,
-    pub(crate) states: States,
+    pub(crate) states: Arc<States>,
+    /// Makes the `Bus` handle that the contexts of this bus's deliveries
+    /// hold (`bus::context_handle`): the bus is built on this module.
+    pub(crate) context_handle: fn(&Arc<Dispatcher>) -> Arc<dyn Any + Send + Sync>,
     /// Outermost first.
     pub(crate) layers: Box<[Arc<dyn Layer>]>,
     /// `layers` and the retry/timeout layers added for handlers' own
@@ -97,6 +118,7 @@ impl Dispatcher {
         layers: Box<[Arc<dyn Layer>]>,
         policy_layers: Box<[Arc<dyn Layer>]>,
         hooks: Hooks,
+        context_handle: fn(&Arc<Dispatcher>) -> Arc<dyn Any + Send + Sync>,
         #[cfg(feature = "tokio")] queue: QueueSettings,
     ) -> Self {
         Self {
@@ -106,7 +128,8 @@ impl Dispatcher {
             selected,
             runtime_subs: RuntimeSubs::new(),
             settings,
-            states,
+            states: Arc::new(states),
+            context_handle,
             layers,
             policy_layers,
             hooks,
@@ -405,41 +428,51 @@ impl Dispatcher {
     /// or the event would go past the cascade depth limit.
     #[inline]
     pub(crate) fn refuse<E: Event>(&self, event: &E, nesting: Nesting) -> Option<Report> {
+        self.refuse_erased(E::__meta(), event, nesting)
+    }
+
+    /// [`Dispatcher::refuse`] for an event seen through its metadata.
+    #[inline]
+    pub(crate) fn refuse_erased(
+        &self,
+        meta: &'static EventMeta,
+        event: &dyn Any,
+        nesting: Nesting,
+    ) -> Option<Report> {
         if self.accepts(nesting) {
             return None;
         }
-        Some(self.refusal(event, nesting))
+        Some(self.refusal(meta, event, nesting))
     }
 
     #[cold]
-    fn refusal<E: Event>(&self, event: &E, nesting: Nesting) -> Report {
+    fn refusal(&self, meta: &'static EventMeta, event: &dyn Any, nesting: Nesting) -> Report {
+        let name = meta.name();
         let mut report = if self.is_shut_down() {
             Report::refused(
-                E::NAME,
+                name,
                 FailureKind::ShutDown,
-                format!("`{}` was not delivered: the bus is shut down", E::NAME),
+                format!("`{name}` was not delivered: the bus is shut down"),
             )
         } else if nesting.frames >= MAX_NESTED_PUBLISH {
             Report::refused(
-                E::NAME,
+                name,
                 FailureKind::CascadeLimit,
                 format!(
-                    "`{}` was not delivered: nested publish deeper than {MAX_NESTED_PUBLISH}: \
+                    "`{name}` was not delivered: nested publish deeper than {MAX_NESTED_PUBLISH}: \
                      use ctx.publish for follow-ups (a `bus.publish` inside a handler runs \
-                     on the handler's stack)",
-                    E::NAME
+                     on the handler's stack)"
                 ),
             )
         } else {
-            let mut report = Report::new(E::NAME);
-            report.failures_mut().push(cascade_depth_failure(
-                E::NAME,
-                self.settings.max_cascade_depth,
-            ));
+            let mut report = Report::new(name);
+            report
+                .failures_mut()
+                .push(cascade_depth_failure(name, self.settings.max_cascade_depth));
             report
         };
         for failure in report.failures_mut() {
-            self.capture(failure, E::__meta(), event);
+            self.capture(failure, meta, event);
         }
         self.report_failures(report.failures());
         report

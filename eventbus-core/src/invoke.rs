@@ -7,12 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use crate::call::HandlerFuture;
 use crate::call_error::Panicked;
 use crate::context::Context;
 use crate::depth::DepthScope;
 use crate::handler::{BoxError, HandlerInfo};
 use crate::layer::{BoxFuture, Call, Layer, Next, NextAsync};
-use crate::registry::HandlerFuture;
 use crate::report::{take_panic, EventRef, HandlerFailure};
 
 /// What every call needs besides the handler.

@@ -9,6 +9,7 @@
 mod any_event;
 mod builder;
 mod bus;
+mod call;
 mod call_error;
 mod cascade;
 mod context;
@@ -73,14 +74,17 @@ pub mod __private {
 
     pub use inventory;
 
+    pub use crate::call::{
+        owned_context, AsyncCall, CallArgs, ErasedCall, Filter, HandlerFuture, TypedCall,
+    };
     pub use crate::context::{Context, FromContext, Requirement};
+    pub use crate::dispatch::event_fns;
     pub use crate::event::SerdeEvent;
     pub use crate::event_fns::EventFns;
     pub use crate::handler::{BoxError, IntoHandlerResult, Mode, SourceLocation};
     pub use crate::meta::{Codec, EventMeta};
     pub use crate::registry::{
-        owned_context, AsyncCall, CallArgs, ErasedCall, EventRegistration, Filter, HandlerFuture,
-        HandlerRegistration, HandlerSite, HandlerTarget, Target, TypedCall,
+        EventRegistration, HandlerRegistration, HandlerSite, HandlerTarget, Target,
     };
     pub use crate::route::SharedRoute;
 

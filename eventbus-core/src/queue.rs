@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::bus::Bus;
 use crate::cascade::Cascade;
-use crate::cascade::Parent;
+use crate::context::Parent;
 use crate::depth::nested_depth;
 use crate::dispatch::{Plain, SharedOrOwned};
 use crate::dispatcher::Dispatcher;
@@ -135,9 +135,15 @@ impl<E: Event> Entry<E> {
         let id = LazyId::default();
         if shared.all_inline::<E>() {
             let mut failures = Vec::new();
-            let mut cascade = Cascade::default();
-            shared.deliver_sync(event, Parent::root(depth), &id, &mut failures, &mut cascade);
-            shared.run_cascade_sync(&mut failures, &mut cascade);
+            let mut follow_ups = Vec::new();
+            shared.deliver_sync(
+                event,
+                Parent::root(depth),
+                &id,
+                &mut failures,
+                &mut follow_ups,
+            );
+            Cascade::new(follow_ups).run_sync(shared, &mut failures);
             shared.report_unseen_failures(failures);
             return None;
         }
@@ -148,17 +154,19 @@ impl<E: Event> Entry<E> {
         let shared = Arc::clone(shared);
         Some(Box::pin(async move {
             let mut failures = Vec::new();
-            let mut cascade = Cascade::default();
+            let mut follow_ups = Vec::new();
             shared
                 .deliver_async(
                     SharedOrOwned::Shared(event),
                     Parent::root(depth),
                     &id,
                     &mut failures,
-                    &mut cascade,
+                    &mut follow_ups,
                 )
                 .await;
-            shared.run_cascade_async(&mut failures, &mut cascade).await;
+            Cascade::new(follow_ups)
+                .run_async(&shared, &mut failures)
+                .await;
             unfinished.finish();
             shared.report_unseen_failures(failures);
         }))

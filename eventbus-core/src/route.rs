@@ -6,11 +6,9 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
+use crate::call::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, HandlerFuture, TypedCall};
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::invoke::{has_policy, Guarded, Stack};
-use crate::registry::{
-    AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, HandlerFuture, TypedCall,
-};
 use crate::report::{take_panic, FailureSink, HandlerFailure};
 
 /// A route of any event type, as a bus stores it.

@@ -14,9 +14,9 @@ use std::task::{Poll, Waker};
 
 use arc_swap::ArcSwap;
 
+use crate::call::HandlerFuture;
 use crate::context::Context;
 use crate::handler::{BoxError, HandlerInfo};
-use crate::registry::HandlerFuture;
 use crate::sync;
 
 /// A type-erased run-time handler.

@@ -6,11 +6,11 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 
 use crate::bus::Bus;
+use crate::call::HandlerFuture;
 use crate::context::Context;
 use crate::dispatcher::Dispatcher;
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
-use crate::registry::HandlerFuture;
 use crate::subs::{Sub, SubCall};
 
 /// A handler added at run time with [`Bus::subscribe`](crate::Bus::subscribe)

@@ -56,7 +56,7 @@ pub fn event_impl(model: &Model) -> TokenStream {
             #serde_check
 
             static __EVENTBUS_FNS: #root::__private::EventFns =
-                #root::__private::EventFns::of::<#ident>();
+                #root::__private::event_fns::<#ident>();
             static __EVENTBUS_META: #root::__private::EventMeta = #meta;
             static __EVENTBUS_ROUTE: #root::__private::SharedRoute<#ident> =
                 #root::__private::SharedRoute::new();
