@@ -9,7 +9,7 @@ use crate::context::Context;
 use crate::context::Parent;
 use crate::context::State;
 use crate::depth::{nesting, Nesting};
-use crate::dispatch::{Plain, SharedOrOwned};
+use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::error::PublishError;
@@ -18,6 +18,7 @@ use crate::event_fns::EventFns;
 use crate::handler::HandlerInfo;
 use crate::layer::{MetricsLayer, MetricsSnapshot};
 use crate::meta::EventMeta;
+use crate::plain::Plain;
 use crate::registry::Registry;
 use crate::report::Report;
 

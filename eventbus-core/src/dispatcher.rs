@@ -19,7 +19,7 @@ use crate::layer::{Layer, MetricsLayer};
 use crate::meta::EventMeta;
 use crate::report::cascade_depth_failure;
 use crate::report::{FailureKind, HandlerFailure, Report};
-use crate::route::{AnyRoute, ErasedRoute};
+use crate::route::{AnyRoute, ErasedRoute, TypedRoute};
 use crate::subs::RuntimeSubs;
 
 /// Limits and switches fixed when the bus is built.
@@ -154,6 +154,17 @@ impl Dispatcher {
     /// Counts a dropped `Bus` handle; true for the last one.
     pub(crate) fn drop_handle(&self) -> bool {
         self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    #[inline]
+    pub(crate) fn route<E: Event>(&self) -> Option<&TypedRoute<E>> {
+        match &self.routes {
+            Routes::Shared => E::__route().get(),
+            Routes::Own(routes) => routes
+                .get(E::__meta().slot())
+                .and_then(Option::as_ref)
+                .and_then(|route| route.downcast_ref::<TypedRoute<E>>()),
+        }
     }
 
     pub(crate) fn next_sequence(&self) -> u64 {

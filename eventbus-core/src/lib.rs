@@ -31,6 +31,7 @@ pub mod layer;
 #[cfg(feature = "tokio")]
 mod ledger;
 mod meta;
+mod plain;
 #[cfg(feature = "tokio")]
 mod queue;
 mod registry;

@@ -17,7 +17,7 @@ use crate::bus::Bus;
 use crate::cascade::Cascade;
 use crate::context::Parent;
 use crate::depth::nested_depth;
-use crate::dispatch::{Plain, SharedOrOwned};
+use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
@@ -25,6 +25,7 @@ use crate::event::Event;
 use crate::events::{QueuedDelivery, SlotQueue};
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
 use crate::meta::EventMeta;
+use crate::plain::Plain;
 use crate::report::cascade_depth_failure;
 use crate::report::{EventRef, FailureKind, HandlerFailure};
 
