@@ -40,7 +40,7 @@ pub use eventbus_core::{
     layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
     DeadLetters, EmitError, EmitErrorKind, Envelope, Event, FailureKind, FromContext,
     HandlerFailure, HandlerInfo, HandlerKind, IntoHandlerResult, Layer, MemoryDeadLetters, Mode,
-    Origin, PublishError, Report, SourceLocation, State, Subscription, Uuid,
+    Needs, Origin, PublishError, Report, SourceLocation, State, Subscription, Uuid,
     DEFAULT_DEAD_LETTER_CAPACITY, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::context::Context;
+use crate::context::{Context, Parts, States};
 use crate::handler::BoxError;
 use crate::meta::EventMeta;
 
@@ -25,9 +25,10 @@ pub type Filter<E> = fn(&E) -> bool;
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 
 /// The wrapper `#[subscribe]` writes around an `async fn` handler: it owns
-/// the event and its context, so the future can be spawned.
+/// the event and its context, so the future can be spawned; it takes a
+/// share of the states only if its parameters read them.
 #[doc(hidden)]
-pub type AsyncCall<E> = fn(Arc<E>, Option<Arc<Context>>) -> HandlerFuture;
+pub type AsyncCall<E> = fn(Arc<E>, Option<Arc<Context>>, &Arc<States>) -> HandlerFuture;
 
 /// The wrapper around a catch-all (`&AnyEvent`) or `&DeadEvent` handler,
 /// which sees the event without its type.
@@ -39,41 +40,17 @@ pub type ErasedCall = fn(&CallArgs<'_>) -> Result<(), BoxError>;
 pub struct CallArgs<'a> {
     pub(crate) meta: &'static EventMeta,
     pub(crate) event: &'a dyn Any,
+    /// Built only for handlers whose parameters need it.
     pub(crate) context: Option<&'a Context>,
+    pub(crate) states: &'a States,
 }
 
 impl<'a> CallArgs<'a> {
-    /// The delivery's context, for handlers that take parameters after the
-    /// event.
-    ///
-    /// # Errors
-    ///
-    /// Only if the bus did not build a context for a handler that asked
-    /// for one, which it always does; kept as an error rather than a panic.
-    pub fn context(&self) -> Result<&'a Context, BoxError> {
-        self.context
-            .ok_or_else(|| missing_context(self.meta.name()))
+    /// What the handler's parameters are made from.
+    #[must_use]
+    pub fn parts(&self) -> Parts<'a> {
+        Parts::new(self.context, self.states)
     }
-}
-
-/// Takes the context an async handler's wrapper was given.
-///
-/// # Errors
-///
-/// As [`CallArgs::context`].
-#[doc(hidden)]
-pub fn owned_context(
-    context: Option<Arc<Context>>,
-    event_name: &'static str,
-) -> Result<Arc<Context>, BoxError> {
-    context.ok_or_else(|| missing_context(event_name))
-}
-
-fn missing_context(event_name: &str) -> BoxError {
-    format!(
-        "the bus built no context for a handler of `{event_name}` that takes one; please report this bug"
-    )
-    .into()
 }
 
 /// A registered handler's wrapper.

@@ -264,8 +264,9 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for State<T> {
 }
 
 /// The values given with `BusBuilder::state`, by type.
+#[doc(hidden)]
 #[derive(Default)]
-pub(crate) struct States {
+pub struct States {
     entries: Vec<(TypeId, &'static str, Arc<dyn Any + Send + Sync>)>,
 }
 
@@ -292,16 +293,122 @@ impl States {
     }
 }
 
-/// What a handler parameter needs from the bus at build time.
-#[doc(hidden)]
+/// What the handlers' parameters need from a bus, declared by
+/// [`FromContext::needs`] and checked when the bus is built: whether a
+/// [`Context`] must be made for each event they take, and which states
+/// must have been given to the builder.
+#[derive(Debug, Default)]
+pub struct Needs {
+    context: bool,
+    states: Vec<StateNeed>,
+}
+
+/// A state a handler parameter needs: its type.
 #[derive(Debug, Clone, Copy)]
-pub struct Requirement {
+pub(crate) struct StateNeed {
     pub(crate) type_id: TypeId,
     pub(crate) type_name: &'static str,
 }
 
+impl Needs {
+    /// The parameter reads the delivery's [`Context`] (its envelope, or
+    /// `ctx.publish`): the bus builds one, with a fresh id, timestamp and
+    /// sequence number, for every event of the handler's type.
+    pub fn context(&mut self) {
+        self.context = true;
+    }
+
+    /// The parameter reads the state of type `T`; building a bus that was
+    /// not given one fails, naming the handler and the type.
+    pub fn state<T: Send + Sync + 'static>(&mut self) {
+        self.states.push(StateNeed {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+        });
+    }
+
+    pub(crate) fn reads_context(&self) -> bool {
+        self.context
+    }
+
+    pub(crate) fn into_states(self) -> Vec<StateNeed> {
+        self.states
+    }
+}
+
+/// What a handler's parameters are made from: the delivery's context,
+/// when the bus built one, and the bus's states.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Parts<'a> {
+    context: Option<&'a Context>,
+    states: &'a States,
+}
+
+impl<'a> Parts<'a> {
+    #[must_use]
+    pub fn new(context: Option<&'a Context>, states: &'a States) -> Self {
+        Self { context, states }
+    }
+
+    /// The context, which the bus builds for every handler whose
+    /// parameters declare [`Needs::context`].
+    ///
+    /// # Errors
+    ///
+    /// When the bus built none: a parameter read the context without
+    /// declaring it.
+    pub fn context(&self) -> Result<&'a Context, BoxError> {
+        self.context.ok_or_else(|| {
+            "a handler parameter reads the context but its `FromContext::needs` does not say so; \
+             call `needs.context()` there"
+                .into()
+        })
+    }
+}
+
 /// A handler parameter after the event, resolved for each call from the
 /// delivery's [`Context`]. Implemented by `&Context` and `State<T>`.
+///
+/// What an extractor needs is declared once, for `build()`, by
+/// [`FromContext::needs`]; by default, the context.
+///
+/// ```
+/// use eventbus::prelude::*;
+/// use eventbus::{BoxError, FromContext, Needs};
+///
+/// struct Config {
+///     shop: &'static str,
+/// }
+///
+/// /// The shop's name, from the `Config` state.
+/// struct Shop(&'static str);
+///
+/// impl FromContext<'_> for Shop {
+///     fn from_context(ctx: &Context) -> Result<Self, BoxError> {
+///         let config = ctx.state::<Config>().ok_or("no Config")?;
+///         Ok(Shop(config.shop))
+///     }
+///
+///     fn needs(needs: &mut Needs) {
+///         needs.context();
+///         needs.state::<Config>();
+///     }
+/// }
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// struct Sold;
+///
+/// #[subscribe]
+/// fn log_sale(_: &Sold, shop: Shop) {
+///     println!("sold at {}", shop.0);
+/// }
+///
+/// // The state is checked when the bus is built, not when it publishes.
+/// assert!(Bus::builder().build().is_err());
+/// let bus = Bus::builder().state(Config { shop: "corner" }).build().unwrap();
+/// assert_eq!(bus.publish(Sold).handled(), 1);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a handler parameter",
     label = "not something the bus can hand to a handler",
@@ -315,12 +422,21 @@ pub trait FromContext<'a>: Sized {
     /// When the value is not there; the call then fails with this error.
     fn from_context(ctx: &'a Context) -> Result<Self, BoxError>;
 
-    /// What must be given to the bus for this parameter, checked by
-    /// `build()`.
+    /// Declares what the parameter needs from the bus, checked when the
+    /// bus is built. By default, the context: the bus then builds one for
+    /// every event the handler takes.
+    fn needs(needs: &mut Needs) {
+        needs.context();
+    }
+
+    /// Extracts the parameter from what the bus hands the handler.
+    ///
+    /// # Errors
+    ///
+    /// As [`FromContext::from_context`].
     #[doc(hidden)]
-    #[must_use]
-    fn requirement() -> Option<Requirement> {
-        None
+    fn from_parts(parts: Parts<'a>) -> Result<Self, BoxError> {
+        Self::from_context(parts.context()?)
     }
 }
 
@@ -332,19 +448,24 @@ impl<'a> FromContext<'a> for &'a Context {
 
 impl<T: Send + Sync + 'static> FromContext<'_> for State<T> {
     fn from_context(ctx: &Context) -> Result<Self, BoxError> {
-        ctx.state::<T>().ok_or_else(|| {
-            format!(
-                "no state of type `{}` was given to this bus; add `.state(..)` to its builder",
-                std::any::type_name::<T>()
-            )
-            .into()
-        })
+        state_of(&ctx.states)
     }
 
-    fn requirement() -> Option<Requirement> {
-        Some(Requirement {
-            type_id: TypeId::of::<T>(),
-            type_name: std::any::type_name::<T>(),
-        })
+    fn needs(needs: &mut Needs) {
+        needs.state::<T>();
     }
+
+    fn from_parts(parts: Parts<'_>) -> Result<Self, BoxError> {
+        state_of(parts.states)
+    }
+}
+
+fn state_of<T: Send + Sync + 'static>(states: &States) -> Result<State<T>, BoxError> {
+    states.get::<T>().ok_or_else(|| {
+        format!(
+            "no state of type `{}` was given to this bus; add `.state(..)` to its builder",
+            std::any::type_name::<T>()
+        )
+        .into()
+    })
 }

@@ -88,7 +88,13 @@ impl Dispatcher {
             let context = owned.context.as_deref();
             let failure = match (call, owned.info.mode()) {
                 (DeferredCall::Async(call), _) => {
-                    let make = || call(Arc::clone(&owned.event), owned.context.clone());
+                    let make = || {
+                        call(
+                            Arc::clone(&owned.event),
+                            owned.context.clone(),
+                            &owned.shared.states,
+                        )
+                    };
                     stack
                         .call_async(&owned.info, event, context, owned.depth, &make)
                         .await
@@ -104,6 +110,7 @@ impl Dispatcher {
                         meta: owned.meta,
                         event: &*owned.event,
                         context,
+                        states: &owned.shared.states,
                     };
                     let _depth = crate::depth::DepthScope::enter(owned.depth);
                     stack.call_sync(&owned.info, event, context, &|| call(&owned.event, &args))
@@ -236,9 +243,10 @@ impl Dispatcher {
 impl<E: Event> Owned<E> {
     /// One attempt of a blocking handler: the call, on the blocking pool.
     fn blocking(&self, call: TypedCall<E>) -> HandlerFuture {
-        let (event, context, meta, depth) = (
+        let (event, context, states, meta, depth) = (
             Arc::clone(&self.event),
             self.context.clone(),
+            Arc::clone(&self.shared.states),
             self.meta,
             self.depth,
         );
@@ -248,6 +256,7 @@ impl<E: Event> Owned<E> {
                 meta,
                 event: &*event,
                 context: context.as_deref(),
+                states: &states,
             };
             let _depth = crate::depth::DepthScope::enter(depth);
             guard(catch, &|| call(&event, &args))

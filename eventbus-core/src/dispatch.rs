@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::call::CallArgs;
-use crate::context::Context;
+use crate::context::{Context, States};
 use crate::context::{FollowUp, Parent};
 use crate::deferred::{DeliveryParts, Finished, JoinAll};
 use crate::depth::DepthScope;
@@ -64,17 +64,19 @@ pub(crate) struct InlineRun<'a, E> {
     pub(crate) meta: &'static EventMeta,
     pub(crate) event: &'a E,
     pub(crate) context: Option<&'a Context>,
+    pub(crate) states: &'a States,
     pub(crate) id: &'a LazyId,
     pub(crate) depth: u32,
 }
 
 impl<'a, E: Event> InlineRun<'a, E> {
     /// The inline run of a delivery with no context: a plain one.
-    pub(crate) fn plain(event: &'a E, id: &'a LazyId, depth: u32) -> Self {
+    pub(crate) fn plain(event: &'a E, states: &'a States, id: &'a LazyId, depth: u32) -> Self {
         Self {
             meta: E::__meta(),
             event,
             context: None,
+            states,
             id,
             depth,
         }
@@ -85,6 +87,7 @@ impl<'a, E: Event> InlineRun<'a, E> {
             meta: self.meta,
             event: self.event,
             context: self.context,
+            states: self.states,
         }
     }
 
@@ -111,6 +114,7 @@ impl<'a, E: Event> InlineRun<'a, E> {
 /// The per-delivery state shared by the sync and async paths.
 struct Delivery<'r, E> {
     meta: &'static EventMeta,
+    states: &'r States,
     route: Option<&'r TypedRoute<E>>,
     held: SharedOrOwned<E>,
     context: Option<Context>,
@@ -164,6 +168,7 @@ impl Dispatcher {
         let held = if deferred { event.share() } else { event };
         Delivery {
             meta,
+            states: &self.states,
             route,
             held,
             spans: self.delivery_spans(meta, context.as_ref()),
@@ -423,6 +428,7 @@ impl<E: Event> Delivery<'_, E> {
             meta: self.meta,
             event: self.held.get(),
             context: self.context.as_ref(),
+            states: self.states,
             id: self.id,
             depth: self.depth,
         }

@@ -48,7 +48,7 @@ pub mod testing;
 pub use any_event::{AnyEvent, DeadEvent};
 pub use builder::{BusBuilder, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS};
 pub use bus::Bus;
-pub use context::{Context, FromContext, State};
+pub use context::{Context, FromContext, Needs, State};
 pub use dead_letter::{DeadLetter, DeadLetters, MemoryDeadLetters, DEFAULT_DEAD_LETTER_CAPACITY};
 pub use envelope::{Envelope, Origin, Uuid};
 pub use error::{BuildError, EmitError, EmitErrorKind, PublishError};
@@ -75,10 +75,8 @@ pub mod __private {
 
     pub use inventory;
 
-    pub use crate::call::{
-        owned_context, AsyncCall, CallArgs, ErasedCall, Filter, HandlerFuture, TypedCall,
-    };
-    pub use crate::context::{Context, FromContext, Requirement};
+    pub use crate::call::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerFuture, TypedCall};
+    pub use crate::context::{Context, FromContext, Parts, States};
     pub use crate::dispatch::event_fns;
     pub use crate::event::SerdeEvent;
     pub use crate::event_fns::EventFns;

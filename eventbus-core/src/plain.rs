@@ -62,6 +62,7 @@ impl Dispatcher {
             meta,
             event,
             context: None,
+            states: &self.states,
         };
         let _depth = DepthScope::enter(depth);
         Some(route.run_until_failure(event, &args, self.settings.catch_panics))
@@ -94,7 +95,7 @@ impl Dispatcher {
     ) -> Report {
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let inline = InlineRun::plain(event, &id, depth);
+        let inline = InlineRun::plain(event, &self.states, &id, depth);
         let handled = match (outcome, self.route::<E>()) {
             (Ok(handled), _) => handled,
             (Err(stopped), Some(route)) => {
@@ -169,6 +170,7 @@ impl Dispatcher {
             meta,
             event: &event,
             context: None,
+            states: &self.states,
         };
         let outcome = {
             let _depth = DepthScope::enter(depth);
@@ -177,12 +179,12 @@ impl Dispatcher {
         let handled = match outcome {
             Ok(handled) => handled,
             Err(stopped) => {
-                let inline = InlineRun::plain(&event, &id, depth);
+                let inline = InlineRun::plain(&event, &self.states, &id, depth);
                 self.resume_plain(route, *stopped, &inline, &mut failures)
             }
         };
         let event = Arc::new(event);
-        let calls = route.async_calls(&event, depth, catch);
+        let calls = route.async_calls(&event, &self.states, depth, catch);
         let started = AsyncPlain {
             event,
             id,
@@ -216,7 +218,7 @@ impl Dispatcher {
                 }
             }
         }
-        let inline = InlineRun::plain(&*event, &id, depth);
+        let inline = InlineRun::plain(&*event, &self.states, &id, depth);
         self.run_dead_if_unhandled(handled, &inline, &mut failures);
         self.report_failures(&failures);
         Report::assemble(E::NAME, id, handled, failures)
@@ -238,7 +240,7 @@ impl Dispatcher {
         }
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let inline = InlineRun::plain(event, &id, depth);
+        let inline = InlineRun::plain(event, &self.states, &id, depth);
         let subs = self.runtime_subs.snapshot(meta.slot());
         let handled = self.run_handlers(Some(route), subs.as_ref(), &inline, &mut failures);
         self.run_dead_if_unhandled(handled, &inline, &mut failures);

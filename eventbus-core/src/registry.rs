@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use crate::any_event::{AnyEvent, DeadEvent};
 use crate::call::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, TypedCall};
-use crate::context::Requirement;
+use crate::context::{Needs, StateNeed};
 use crate::event::Event;
 use crate::handler::{BoxError, HandlerInfo, HandlerKind, Mode, SourceLocation};
 use crate::meta::EventMeta;
@@ -130,10 +130,9 @@ pub struct HandlerSite {
     pub location: SourceLocation,
     pub priority: i32,
     pub mode: Mode,
-    /// Whether the handler takes parameters after the event.
-    pub context: bool,
-    /// What each of those parameters needs from the bus.
-    pub requires: &'static [fn() -> Option<Requirement>],
+    /// What each parameter after the event needs from the bus
+    /// (`FromContext::needs`).
+    pub needs: &'static [fn(&mut Needs)],
     /// `group = ".."`: the handler runs only on buses that select it.
     pub group: Option<&'static str>,
     /// `retry = N`: how many times a failed call is tried again.
@@ -238,8 +237,10 @@ pub(crate) struct RegisteredHandler {
     pub(crate) target: Resolved,
     pub(crate) info: HandlerInfo,
     pub(crate) call: HandlerCall,
+    /// Whether a parameter reads the delivery's context.
     pub(crate) context: bool,
-    pub(crate) requires: Vec<Requirement>,
+    /// The states its parameters read.
+    pub(crate) requires: Vec<StateNeed>,
     pub(crate) filter: Option<&'static (dyn Any + Send + Sync)>,
 }
 
@@ -315,18 +316,18 @@ impl Registry {
                 site.mode,
             )
             .with_options(site.group, site.retry, site.timeout_ms, site.publishes);
+            let mut needs = Needs::default();
+            for declare in site.needs {
+                declare(&mut needs);
+            }
             keyed.push((
                 site,
                 RegisteredHandler {
                     target,
                     info,
                     call: registration.call,
-                    context: site.context,
-                    requires: site
-                        .requires
-                        .iter()
-                        .filter_map(|requirement| requirement())
-                        .collect(),
+                    context: needs.reads_context(),
+                    requires: needs.into_states(),
                     filter: registration.filter,
                 },
             ));

@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, OnceLock};
 
 use crate::call::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, HandlerFuture, TypedCall};
+use crate::context::States;
 use crate::handler::{BoxError, HandlerInfo, Mode};
 use crate::invoke::{has_policy, Guarded, Stack};
 use crate::report::{take_panic, FailureSink, HandlerFailure};
@@ -205,6 +206,7 @@ impl<E: 'static> TypedRoute<E> {
     pub(crate) fn async_calls(
         &self,
         event: &Arc<E>,
+        states: &Arc<States>,
         depth: u32,
         catch: bool,
     ) -> Vec<Guarded<HandlerFuture>> {
@@ -212,7 +214,7 @@ impl<E: 'static> TypedRoute<E> {
         for deferred in &*self.deferred {
             if let DeferredCall::Async(call) = deferred.call {
                 calls.push(Guarded {
-                    inner: call(Arc::clone(event), None),
+                    inner: call(Arc::clone(event), None, states),
                     depth,
                     catch,
                 });

@@ -141,7 +141,6 @@ fn event_type(handler: &Handler<'_>, taken: &Taken) -> (TokenStream, syn::Ident)
         )]
         trait #event_type {
             const META: fn() -> &'static #root::__private::EventMeta;
-            const NAME: &'static str;
         }
 
         // Reported as the trait above, not as `Event` and its supertraits.
@@ -149,7 +148,6 @@ fn event_type(handler: &Handler<'_>, taken: &Taken) -> (TokenStream, syn::Ident)
         impl<__E: #root::Event> #event_type for __E {
             const META: fn() -> &'static #root::__private::EventMeta =
                 <__E as #root::Event>::__meta;
-            const NAME: &'static str = <__E as #root::Event>::NAME;
         }
     };
     (definition, event_type)
@@ -195,7 +193,7 @@ fn typed_async(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
     let ty = handler.event;
     let site = site(handler);
     let (event_type, trait_name) = event_type(handler, taken);
-    let call = async_call(handler, taken, &trait_name);
+    let call = async_call(handler, taken);
     let (filter_item, filter) = filter(handler, ty);
     // Spanned on the event type, so "not an event" is reported there.
     let meta = quote_spanned! {ty.span()=> <#ty as #trait_name>::META };
@@ -207,6 +205,7 @@ fn typed_async(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
         static __EVENTBUS_CALL: fn(
             #root::__private::Arc<#ty>,
             ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
+            &#root::__private::Arc<#root::__private::States>,
         ) -> #root::__private::HandlerFuture = __eventbus_call;
         #filter_item
 
@@ -280,10 +279,9 @@ fn site(handler: &Handler<'_>) -> TokenStream {
         Mode::Background => quote!(Background),
         Mode::Blocking => quote!(Blocking),
     };
-    let context = !extractors.is_empty();
-    let requires = extractors.iter().map(|ty| {
+    let needs = extractors.iter().map(|ty| {
         quote_spanned! {ty.span()=>
-            <#ty as #root::__private::FromContext<'_>>::requirement
+            <#ty as #root::__private::FromContext<'_>>::needs
         }
     });
     quote! {
@@ -293,8 +291,7 @@ fn site(handler: &Handler<'_>) -> TokenStream {
             location: #location,
             priority: #priority,
             mode: #root::__private::Mode::#mode,
-            context: #context,
-            requires: &[#(#requires),*],
+            needs: &[#(#needs),*],
             group: #group,
             retry: #retry,
             timeout_ms: #timeout_ms,
@@ -310,7 +307,7 @@ fn extractor_names(handler: &Handler<'_>) -> Vec<syn::Ident> {
         .collect()
 }
 
-/// `let argN = <T as FromContext>::from_context(ctx)?;` for each parameter
+/// `let argN = <T as FromContext>::from_parts(parts)?;` for each parameter
 /// after the event, spanned on its type so a type that is no extractor is
 /// reported there.
 fn extract(handler: &Handler<'_>, context: &TokenStream) -> TokenStream {
@@ -318,7 +315,7 @@ fn extract(handler: &Handler<'_>, context: &TokenStream) -> TokenStream {
     let names = extractor_names(handler);
     let lets = handler.extractors.iter().zip(&names).map(|(ty, name)| {
         quote_spanned! {ty.span()=>
-            let #name = <#ty as #root::__private::FromContext<'_>>::from_context(#context)?;
+            let #name = <#ty as #root::__private::FromContext<'_>>::from_parts(#context)?;
         }
     });
     quote!(#(#lets)*)
@@ -343,9 +340,9 @@ fn sync_body(handler: &Handler<'_>, event: &TokenStream) -> TokenStream {
     let extract = if handler.extractors.is_empty() {
         TokenStream::new()
     } else {
-        let extract = extract(handler, &quote!(__eventbus_context));
+        let extract = extract(handler, &quote!(__eventbus_parts));
         quote! {
-            let __eventbus_context = __eventbus_args.context()?;
+            let __eventbus_parts = __eventbus_args.parts();
             #extract
         }
     };
@@ -357,7 +354,7 @@ fn sync_body(handler: &Handler<'_>, event: &TokenStream) -> TokenStream {
     }
 }
 
-fn async_call(handler: &Handler<'_>, taken: &Taken, event_type: &syn::Ident) -> TokenStream {
+fn async_call(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
     let Handler {
         ident,
         root,
@@ -366,18 +363,23 @@ fn async_call(handler: &Handler<'_>, taken: &Taken, event_type: &syn::Ident) -> 
         ..
     } = handler;
     let names = extractor_names(handler);
-    let extract = if handler.extractors.is_empty() {
-        TokenStream::new()
+    // The future takes a share of the states only if a parameter may read
+    // them.
+    let (share_states, extract) = if handler.extractors.is_empty() {
+        (TokenStream::new(), TokenStream::new())
     } else {
-        let extract = extract(handler, &quote!(&*__eventbus_context));
-        let name = quote_spanned! {ty.span()=> <#ty as #event_type>::NAME };
-        quote! {
-            let __eventbus_context = #root::__private::owned_context(
-                __eventbus_context,
-                #name,
-            )?;
+        let extract = extract(handler, &quote!(__eventbus_parts));
+        let share = quote! {
+            let __eventbus_states = #root::__private::Arc::clone(__eventbus_states);
+        };
+        let extract = quote! {
+            let __eventbus_parts = #root::__private::Parts::new(
+                __eventbus_context.as_deref(),
+                &__eventbus_states,
+            );
             #extract
-        }
+        };
+        (share, extract)
     };
     let (result, convert) = convert(handler);
     // The `Send` bound is checked by a function of the user's crate and
@@ -389,6 +391,7 @@ fn async_call(handler: &Handler<'_>, taken: &Taken, event_type: &syn::Ident) -> 
     let send = quote_spanned! {span=> ::core::marker::Send };
     let call_future = syn::Ident::new(&handler_future.to_string(), span);
     let boxed = quote_spanned! {span=>
+        #share_states
         #call_future(async move {
             #extract
             let #result = #ident(&*__eventbus_event #(, #names)*).await;
@@ -409,6 +412,7 @@ fn async_call(handler: &Handler<'_>, taken: &Taken, event_type: &syn::Ident) -> 
         fn __eventbus_call(
             __eventbus_event: #root::__private::Arc<#ty>,
             __eventbus_context: ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
+            __eventbus_states: &#root::__private::Arc<#root::__private::States>,
         ) -> #root::__private::HandlerFuture {
             #boxed
         }
