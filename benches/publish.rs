@@ -3,7 +3,8 @@
 //! a naive `HashMap<TypeId, Vec<Box<dyn Fn>>>` bus (plain and behind an
 //! `RwLock`), and `tokio::sync::broadcast`. Then `publish` with a run-time
 //! subscription present, and while another thread subscribes and
-//! unsubscribes in a loop.
+//! unsubscribes in a loop; and to one handler that takes `State<T>` or
+//! `&Context`.
 //!
 //! Every case runs the same handler body: a `black_box`ed counter
 //! increment. Run with `cargo bench --bench publish`.
@@ -30,6 +31,15 @@ struct One(u64);
 #[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct Ten(u64);
 
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
+struct Stated(u64);
+
+#[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
+struct Contextual(u64);
+
+/// The state the `Stated` handler takes.
+struct Step(u64);
+
 /// Has no link-time handler: only run-time subscriptions.
 #[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct Subscribed(u64);
@@ -37,6 +47,24 @@ struct Subscribed(u64);
 #[subscribe]
 fn one_handler(event: &One) {
     body(event.0);
+}
+
+#[subscribe]
+fn stated_handler(event: &Stated, step: State<Step>) {
+    body(event.0 + step.0);
+}
+
+#[subscribe]
+fn contextual_handler(event: &Contextual, ctx: &Context) {
+    body(event.0 + u64::from(ctx.depth()));
+}
+
+/// Every bus of this bench: the `Stated` handler needs its state.
+fn bus() -> Bus {
+    Bus::builder()
+        .state(Step(0))
+        .build()
+        .expect("the state is given")
 }
 
 macro_rules! ten_handlers {
@@ -96,7 +124,7 @@ fn bench_eventbus<E: Event>(
 }
 
 fn publish(c: &mut Criterion) {
-    let bus = Bus::new();
+    let bus = bus();
     for count in [1, 10] {
         let mut group = c.benchmark_group(format!("publish/{count} handler(s)"));
         if count == 1 {
@@ -150,7 +178,7 @@ fn publish(c: &mut Criterion) {
 
 fn runtime_subscriptions(c: &mut Criterion) {
     let mut group = c.benchmark_group("publish/run-time subscription");
-    let bus = Bus::new();
+    let bus = bus();
     let subscription = bus.subscribe(|event: &Subscribed| body(event.0));
     bench_eventbus(&mut group, "one subscription", &bus, Subscribed);
 
@@ -177,9 +205,17 @@ fn runtime_subscriptions(c: &mut Criterion) {
     group.finish();
 }
 
+fn extractors(c: &mut Criterion) {
+    let mut group = c.benchmark_group("publish/1 handler taking");
+    let bus = bus();
+    bench_eventbus(&mut group, "State<T>", &bus, Stated);
+    bench_eventbus(&mut group, "&Context", &bus, Contextual);
+    group.finish();
+}
+
 criterion_group!(
     name = benches;
     config = Criterion::default();
-    targets = publish, runtime_subscriptions
+    targets = publish, runtime_subscriptions, extractors
 );
 criterion_main!(benches);
