@@ -469,11 +469,11 @@ impl BusBuilder {
         match registered
             .requires
             .iter()
-            .find(|requirement| !self.states.contains(requirement.type_id))
+            .find(|need| !self.states.contains(need.type_id))
         {
-            Some(requirement) => Err(BuildError::MissingState {
+            Some(need) => Err(BuildError::MissingState {
                 handler: registered.info.handler_name(),
-                type_name: requirement.type_name,
+                type_name: need.type_name,
                 given: self.states.type_names(),
             }),
             None => Ok(()),

@@ -18,7 +18,7 @@ use crate::invoke::Stack;
 use crate::layer::{Layer, MetricsLayer};
 use crate::meta::EventMeta;
 use crate::report::cascade_depth_failure;
-use crate::report::{FailureKind, HandlerFailure, Report};
+use crate::report::{EventRef, FailureKind, HandlerFailure, Report};
 use crate::route::{AnyRoute, ErasedRoute, TypedRoute};
 use crate::subs::RuntimeSubs;
 
@@ -362,24 +362,16 @@ impl Drop for Unfinished {
         if self.finished || std::thread::panicking() {
             return;
         }
-        let name = self.meta.name();
-        let id = crate::envelope::LazyId::known(self.id);
-        let event = crate::report::EventRef { name, id: &id };
-        let message = match &self.handler {
-            Some(handler) => format!(
-                "the handler {} of `{name}` was abandoned before it finished: the runtime that \
-                 ran it ended first; await `bus.idle()` or `bus.shutdown()` before the runtime ends",
-                handler.handler_name()
-            ),
-            None => format!(
-                "the delivery of `{name}` was abandoned before its handlers finished: the runtime \
-                 that ran the bus's queue ended first; await `bus.shutdown()` before the runtime ends"
-            ),
+        let what = match &self.handler {
+            Some(handler) => Abandoned::Handler(handler),
+            None => Abandoned::Delivery,
         };
-        let mut failure = HandlerFailure::delivery(FailureKind::Abandoned, event, message);
-        if let Some(event) = self.event.take() {
-            failure.capture(self.meta, &*event);
-        }
+        let id = LazyId::known(self.id);
+        let event = self.event.take();
+        let failure = self
+            .shared
+            .abandoned(self.meta, &id, event.as_deref(), what);
+        let name = self.meta.name();
         tracing::error!(
             target: "eventbus",
             event = name,
@@ -387,6 +379,54 @@ impl Drop for Unfinished {
             "{failure}"
         );
         self.shared.report_failures_in_drop(&[failure]);
+    }
+}
+
+/// What was abandoned, for [`Dispatcher::abandoned`].
+pub(crate) enum Abandoned<'a> {
+    /// An accepted event still in the queue.
+    #[cfg(feature = "tokio")]
+    Queued,
+    /// A queued event whose async handlers had started.
+    Delivery,
+    /// A spawned call of one handler.
+    Handler(&'a HandlerInfo),
+}
+
+impl Dispatcher {
+    /// The failure of an accepted event, or of one handler of it, that
+    /// will never finish: the runtime that ran it ended first. It keeps
+    /// the event for the dead letters when they want it.
+    pub(crate) fn abandoned(
+        &self,
+        meta: &'static EventMeta,
+        id: &LazyId,
+        event: Option<&(dyn Any + Send + Sync)>,
+        what: Abandoned<'_>,
+    ) -> HandlerFailure {
+        let name = meta.name();
+        let message = match what {
+            #[cfg(feature = "tokio")]
+            Abandoned::Queued => format!(
+                "`{name}` was accepted but never delivered: the bus's queue stopped first (the \
+                 runtime that ran it ended); await `bus.shutdown()` before the runtime ends"
+            ),
+            Abandoned::Delivery => format!(
+                "the delivery of `{name}` was abandoned before its handlers finished: the runtime \
+                 that ran the bus's queue ended first; await `bus.shutdown()` before the runtime ends"
+            ),
+            Abandoned::Handler(handler) => format!(
+                "the handler {} of `{name}` was abandoned before it finished: the runtime that \
+                 ran it ended first; await `bus.idle()` or `bus.shutdown()` before the runtime ends",
+                handler.handler_name()
+            ),
+        };
+        let mut failure =
+            HandlerFailure::delivery(FailureKind::Abandoned, EventRef { name, id }, message);
+        if let Some(event) = event {
+            self.capture(&mut failure, meta, event);
+        }
+        failure
     }
 }
 

@@ -18,16 +18,16 @@ use crate::cascade::Cascade;
 use crate::context::Parent;
 use crate::depth::nested_depth;
 use crate::dispatch::SharedOrOwned;
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{Abandoned, Dispatcher};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
 use crate::events::{QueuedDelivery, SlotQueue};
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
-use crate::meta::EventMeta;
+
 use crate::plain::Plain;
 use crate::report::cascade_depth_failure;
-use crate::report::{EventRef, FailureKind, HandlerFailure};
+use crate::report::HandlerFailure;
 
 struct Entry<E> {
     event: E,
@@ -77,7 +77,12 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
 
     fn abandon_next(&mut self, shared: &Dispatcher) -> HandlerFailure {
         let entry = self.entries.pop_front().expect(QUEUED);
-        abandoned(shared, E::__meta(), &entry.event)
+        shared.abandoned(
+            E::__meta(),
+            &LazyId::default(),
+            Some(&entry.event),
+            Abandoned::Queued,
+        )
     }
 
     fn move_front_into(&mut self, into: &mut dyn SlotQueue<Dispatcher>) {
@@ -91,25 +96,6 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
         entries.append(&mut into.entries);
         into.entries = entries;
     }
-}
-
-/// The failure of an event accepted by `emit` that will never be
-/// delivered: the queue's workers stopped first (their runtime ended).
-fn abandoned(shared: &Dispatcher, meta: &'static EventMeta, event: &dyn Any) -> HandlerFailure {
-    let name = meta.name();
-    let mut failure = HandlerFailure::delivery(
-        FailureKind::Abandoned,
-        EventRef {
-            name,
-            id: &LazyId::default(),
-        },
-        format!(
-            "`{name}` was accepted but never delivered: the bus's queue stopped first (the \
-             runtime that ran it ended); await `bus.shutdown()` before the runtime ends"
-        ),
-    );
-    shared.capture(&mut failure, meta, event);
-    failure
 }
 
 impl<E: Event> Entry<E> {
