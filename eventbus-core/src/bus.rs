@@ -115,18 +115,11 @@ impl Bus {
         if let Some(refused) = shared.refuse(&event, nesting) {
             return refused;
         }
-        let depth = nesting.depth;
         let id = LazyId::default();
-        let mut failures = Vec::new();
-        let mut follow_ups = Vec::new();
-        let delivered = shared.deliver_sync(
-            event,
-            Parent::root(depth),
-            &id,
-            &mut failures,
-            &mut follow_ups,
-        );
-        Cascade::new(follow_ups).run_sync(shared, &mut failures);
+        let parent = Parent::root(nesting.depth);
+        let (delivered, failures) = Cascade::deliver_sync(shared, |failures, follow_ups| {
+            shared.deliver_sync(event, parent, &id, failures, follow_ups)
+        });
         shared.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
     }
@@ -140,17 +133,11 @@ impl Bus {
             return refused;
         }
         let id = LazyId::default();
-        let mut failures = Vec::new();
-        let mut follow_ups = Vec::new();
-        let delivered = (EventFns::of_meta(meta).deliver_sync)(
-            shared,
-            event,
-            Parent::root(nesting.depth),
-            &id,
-            &mut failures,
-            &mut follow_ups,
-        );
-        Cascade::new(follow_ups).run_sync(shared, &mut failures);
+        let parent = Parent::root(nesting.depth);
+        let deliver = EventFns::of_meta(meta).deliver_sync;
+        let (delivered, failures) = Cascade::deliver_sync(shared, |failures, follow_ups| {
+            deliver(shared, event, parent, &id, failures, follow_ups)
+        });
         shared.report_failures(&failures);
         delivered.into_report(meta.name(), id, failures)
     }

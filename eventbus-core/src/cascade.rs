@@ -1,10 +1,12 @@
 //! Follow-up events: published with [`Context::publish`], delivered after
 //! the current event's handlers, breadth-first, within the cascade limits.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::context::{Context, FollowUp};
+use crate::context::{Context, FollowUp, Parent};
+use crate::dispatcher::Delivered;
 use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::event::Event;
@@ -45,6 +47,20 @@ impl Cascade {
         }
     }
 
+    /// Delivers a root event on this thread with `deliver` (handed the
+    /// failure list and the follow-up list), then the cascade it starts;
+    /// returns what the root delivery counted and the chain's failures.
+    pub(crate) fn deliver_sync(
+        dispatcher: &Arc<Dispatcher>,
+        deliver: impl FnOnce(&mut Vec<HandlerFailure>, &mut Vec<FollowUp>) -> Delivered,
+    ) -> (Delivered, Vec<HandlerFailure>) {
+        let mut failures = Vec::new();
+        let mut follow_ups = Vec::new();
+        let delivered = deliver(&mut failures, &mut follow_ups);
+        Cascade::new(follow_ups).run_sync(dispatcher, &mut failures);
+        (delivered, failures)
+    }
+
     /// Delivers the follow-ups on this thread, and theirs in turn.
     pub(crate) fn run_sync(
         mut self,
@@ -52,15 +68,12 @@ impl Cascade {
         failures: &mut Vec<HandlerFailure>,
     ) {
         let mut more = Vec::new();
-        while let Some(follow_up) = self.next(dispatcher, failures) {
-            let fns = EventFns::of_meta(follow_up.meta());
-            let parent = follow_up.parent();
-            let id = LazyId::default();
+        while let Some((fns, event, parent)) = self.next_erased(dispatcher, failures) {
             (fns.deliver_sync)(
                 dispatcher,
-                follow_up.into_event(),
+                event,
                 parent,
-                &id,
+                &LazyId::default(),
                 failures,
                 &mut more,
             );
@@ -76,21 +89,24 @@ impl Cascade {
         failures: &mut Vec<HandlerFailure>,
     ) {
         let mut more = Vec::new();
-        while let Some(follow_up) = self.next(dispatcher, failures) {
-            let fns = EventFns::of_meta(follow_up.meta());
-            let parent = follow_up.parent();
+        while let Some((fns, event, parent)) = self.next_erased(dispatcher, failures) {
             let id = LazyId::default();
-            (fns.deliver_async)(
-                dispatcher,
-                follow_up.into_event(),
-                parent,
-                &id,
-                failures,
-                &mut more,
-            )
-            .await;
+            (fns.deliver_async)(dispatcher, event, parent, &id, failures, &mut more).await;
             self.queue.extend(more.drain(..));
         }
+    }
+
+    /// The next follow-up within the limits, taken apart for delivery by
+    /// its type's functions.
+    fn next_erased(
+        &mut self,
+        dispatcher: &Dispatcher,
+        failures: &mut Vec<HandlerFailure>,
+    ) -> Option<(&'static EventFns, Box<dyn Any + Send>, Parent)> {
+        let follow_up = self.next(dispatcher, failures)?;
+        let fns = EventFns::of_meta(follow_up.meta());
+        let parent = follow_up.parent();
+        Some((fns, follow_up.into_event(), parent))
     }
 
     /// The next follow-up to deliver; one past a limit is reported in

@@ -48,14 +48,7 @@ impl EventMeta {
         codec: Codec,
         fns: &'static (dyn Any + Send + Sync),
     ) -> Self {
-        Self {
-            name,
-            version,
-            type_path,
-            slot: AtomicUsize::new(UNASSIGNED),
-            codec: Some(codec),
-            fns,
-        }
+        Self::with(name, version, type_path, Some(codec), fns)
     }
 
     /// Metadata of an `#[event(local)]` type: never encoded, never looked
@@ -67,12 +60,22 @@ impl EventMeta {
         type_path: &'static str,
         fns: &'static (dyn Any + Send + Sync),
     ) -> Self {
+        Self::with(name, version, type_path, None, fns)
+    }
+
+    const fn with(
+        name: &'static str,
+        version: u32,
+        type_path: &'static str,
+        codec: Option<Codec>,
+        fns: &'static (dyn Any + Send + Sync),
+    ) -> Self {
         Self {
             name,
             version,
             type_path,
             slot: AtomicUsize::new(UNASSIGNED),
-            codec: None,
+            codec,
             fns,
         }
     }

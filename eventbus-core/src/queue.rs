@@ -121,16 +121,9 @@ impl<E: Event> Entry<E> {
         }
         let id = LazyId::default();
         if shared.all_inline::<E>() {
-            let mut failures = Vec::new();
-            let mut follow_ups = Vec::new();
-            shared.deliver_sync(
-                event,
-                Parent::root(depth),
-                &id,
-                &mut failures,
-                &mut follow_ups,
-            );
-            Cascade::new(follow_ups).run_sync(shared, &mut failures);
+            let (_, failures) = Cascade::deliver_sync(shared, |failures, follow_ups| {
+                shared.deliver_sync(event, Parent::root(depth), &id, failures, follow_ups)
+            });
             shared.report_unseen_failures(failures);
             return None;
         }
