@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::meta::{Codec, EventMeta};
 use crate::route::SharedRoute;
 
-/// A type that can be published on a [`Bus`].
+/// A type that can be published on a [`Bus`](crate::Bus).
 ///
 /// Implement it with `#[derive(Event)]`, never by hand: the derive also
 /// registers the type by name, so events that arrive as JSON can be turned
