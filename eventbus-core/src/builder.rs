@@ -333,7 +333,7 @@ impl BusBuilder {
         let layers: Box<[Arc<dyn Layer>]> = std::mem::take(&mut self.layers).into_boxed_slice();
         let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
         let routes = self.routes(registry, &chosen);
-        let shared = Dispatcher::new(
+        let dispatcher = Dispatcher::new(
             routes,
             ErasedRoute::new(fallback),
             ErasedRoute::new(dead),
@@ -356,7 +356,7 @@ impl BusBuilder {
                 workers: self.workers,
             },
         );
-        Ok(Bus::from_shared(&Arc::new(shared)))
+        Ok(Bus::from_dispatcher(&Arc::new(dispatcher)))
     }
 }
 
@@ -533,7 +533,7 @@ mod tests {
     pub(super) fn fail_here() {
         assert!(
             !FAIL_NEXT.swap(false, Ordering::SeqCst),
-            "building the shared routes failed"
+            "building the dispatcher routes failed"
         );
     }
 
@@ -544,7 +544,7 @@ mod tests {
         let message = first.err().map(crate::report::take_panic);
         assert_eq!(
             message.as_deref(),
-            Some("building the shared routes failed")
+            Some("building the dispatcher routes failed")
         );
         let bus = Bus::builder().build().expect("the second bus builds");
         assert!(bus.handlers().is_empty());

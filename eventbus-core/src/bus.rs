@@ -47,32 +47,32 @@ use crate::report::Report;
 /// assert!(report.is_ok());
 /// ```
 pub struct Bus {
-    pub(crate) shared: Arc<Dispatcher>,
+    pub(crate) dispatcher: Arc<Dispatcher>,
 }
 
 impl Clone for Bus {
     fn clone(&self) -> Self {
-        Self::from_shared(&self.shared)
+        Self::from_dispatcher(&self.dispatcher)
     }
 }
 
 impl Drop for Bus {
     fn drop(&mut self) {
-        if self.shared.drop_handle() {
+        if self.dispatcher.drop_handle() {
             // The last handle: the queue takes no more events and its
             // workers end once they have delivered what is queued.
             #[cfg(feature = "tokio")]
-            self.shared.close_queue();
+            self.dispatcher.close_queue();
         }
     }
 }
 
 impl Bus {
-    /// A new handle on `shared`.
-    pub(crate) fn from_shared(shared: &Arc<Dispatcher>) -> Self {
-        shared.add_handle();
+    /// A new handle on `dispatcher`.
+    pub(crate) fn from_dispatcher(dispatcher: &Arc<Dispatcher>) -> Self {
+        dispatcher.add_handle();
         Self {
-            shared: Arc::clone(shared),
+            dispatcher: Arc::clone(dispatcher),
         }
     }
 
@@ -91,14 +91,14 @@ impl Bus {
     /// are delivered before this returns.
     #[inline]
     pub fn publish<E: Event>(&self, event: E) -> Report {
-        let shared = &*self.shared;
+        let dispatcher = &*self.dispatcher;
         let nesting = nesting();
         let depth = nesting.depth;
-        if shared.accepts(nesting) {
-            match shared.try_deliver_plain(&event, depth) {
+        if dispatcher.accepts(nesting) {
+            match dispatcher.try_deliver_plain(&event, depth) {
                 Plain::Handled(handled) => return Report::succeeded(E::NAME, handled),
                 Plain::Finished(report) => {
-                    shared.report_failures(report.failures());
+                    dispatcher.report_failures(report.failures());
                     return report;
                 }
                 Plain::General => {}
@@ -111,34 +111,34 @@ impl Bus {
     /// the plain case stays small.
     #[inline(never)]
     fn publish_general<E: Event>(&self, event: E, nesting: Nesting) -> Report {
-        let shared = &self.shared;
-        if let Some(refused) = shared.refuse(&event, nesting) {
+        let dispatcher = &self.dispatcher;
+        if let Some(refused) = dispatcher.refuse(&event, nesting) {
             return refused;
         }
         let id = LazyId::default();
         let parent = Parent::root(nesting.depth);
-        let (delivered, failures) = Cascade::deliver_sync(shared, |failures, follow_ups| {
-            shared.deliver_sync(event, parent, &id, failures, follow_ups)
+        let (delivered, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
+            dispatcher.deliver_sync(event, parent, &id, failures, follow_ups)
         });
-        shared.report_failures(&failures);
+        dispatcher.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
     }
 
     /// Publishes an event that only its metadata describes, as
     /// `publish_general` does.
     fn publish_decoded(&self, meta: &'static EventMeta, event: Box<dyn Any + Send>) -> Report {
-        let shared = &self.shared;
+        let dispatcher = &self.dispatcher;
         let nesting = nesting();
-        if let Some(refused) = shared.refuse_erased(meta, &*event, nesting) {
+        if let Some(refused) = dispatcher.refuse_erased(meta, &*event, nesting) {
             return refused;
         }
         let id = LazyId::default();
         let parent = Parent::root(nesting.depth);
         let deliver = EventFns::of_meta(meta).deliver_sync;
-        let (delivered, failures) = Cascade::deliver_sync(shared, |failures, follow_ups| {
-            deliver(shared, event, parent, &id, failures, follow_ups)
+        let (delivered, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
+            deliver(dispatcher, event, parent, &id, failures, follow_ups)
         });
-        shared.report_failures(&failures);
+        dispatcher.report_failures(&failures);
         delivered.into_report(meta.name(), id, failures)
     }
 
@@ -150,18 +150,18 @@ impl Bus {
     /// [`Report::scheduled`]).
     pub async fn publish_async<E: Event>(&self, event: E) -> Report {
         let nesting = nesting();
-        if let Some(refused) = self.shared.refuse(&event, nesting) {
+        if let Some(refused) = self.dispatcher.refuse(&event, nesting) {
             return refused;
         }
         let depth = nesting.depth;
-        if self.shared.is_async_plain::<E>() {
-            return self.shared.publish_async_plain(event, depth).await;
+        if self.dispatcher.is_async_plain::<E>() {
+            return self.dispatcher.publish_async_plain(event, depth).await;
         }
-        let shared = &self.shared;
+        let dispatcher = &self.dispatcher;
         let id = LazyId::default();
         let mut failures = Vec::new();
         let mut follow_ups = Vec::new();
-        let delivered = shared
+        let delivered = dispatcher
             .deliver_async(
                 SharedOrOwned::Owned(event),
                 Parent::root(depth),
@@ -171,9 +171,9 @@ impl Bus {
             )
             .await;
         Cascade::new(follow_ups)
-            .run_async(shared, &mut failures)
+            .run_async(dispatcher, &mut failures)
             .await;
-        shared.report_failures(&failures);
+        dispatcher.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
     }
 
@@ -181,7 +181,7 @@ impl Bus {
     /// [`MetricsLayer`] was added to the bus.
     #[must_use]
     pub fn metrics(&self) -> Option<MetricsSnapshot> {
-        self.shared
+        self.dispatcher
             .hooks
             .metrics
             .as_ref()
@@ -191,7 +191,7 @@ impl Bus {
     /// The state of type `T` given to [`BusBuilder::state`](crate::BusBuilder::state), if any.
     #[must_use]
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
-        self.shared.states.get::<T>()
+        self.dispatcher.states.get::<T>()
     }
 
     /// Decodes `json` into the event type registered under `name` and
@@ -247,8 +247,8 @@ impl Bus {
     /// run-time subscriptions.
     #[must_use]
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        let mut infos = self.shared.selected.to_vec();
-        infos.extend(self.shared.runtime_subs.infos());
+        let mut infos = self.dispatcher.selected.to_vec();
+        infos.extend(self.dispatcher.runtime_subs.infos());
         infos
     }
 }
@@ -261,9 +261,9 @@ impl std::panic::RefUnwindSafe for Bus {}
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bus")
-            .field("handlers", &self.shared.selected.len())
-            .field("catch_panics", &self.shared.settings.catch_panics)
-            .field("shut_down", &self.shared.is_shut_down())
+            .field("handlers", &self.dispatcher.selected.len())
+            .field("catch_panics", &self.dispatcher.settings.catch_panics)
+            .field("shut_down", &self.dispatcher.is_shut_down())
             .finish_non_exhaustive()
     }
 }
@@ -285,5 +285,5 @@ impl Context {
 /// The handle on `dispatcher` that the contexts of its deliveries hold: a
 /// counted `Bus`, so its queue stays open while a handler can emit.
 pub(crate) fn context_handle(dispatcher: &Arc<Dispatcher>) -> Arc<dyn Any + Send + Sync> {
-    Arc::new(Bus::from_shared(dispatcher))
+    Arc::new(Bus::from_dispatcher(dispatcher))
 }

@@ -113,10 +113,10 @@ impl Cascade {
     /// `failures` instead.
     fn next(
         &mut self,
-        shared: &Dispatcher,
+        dispatcher: &Dispatcher,
         failures: &mut Vec<HandlerFailure>,
     ) -> Option<FollowUp> {
-        let limits = &shared.settings;
+        let limits = &dispatcher.settings;
         loop {
             let follow_up = self.queue.pop_front()?;
             if self.delivered >= limits.max_cascade_events {
@@ -135,14 +135,14 @@ impl Cascade {
                         follow_up.meta().name()
                     ),
                 );
-                shared.capture(&mut failure, follow_up.meta(), follow_up.event());
+                dispatcher.capture(&mut failure, follow_up.meta(), follow_up.event());
                 failures.push(failure);
                 return None;
             }
             if follow_up.depth() > limits.max_cascade_depth {
                 let mut failure =
                     cascade_depth_failure(follow_up.meta().name(), limits.max_cascade_depth);
-                shared.capture(&mut failure, follow_up.meta(), follow_up.event());
+                dispatcher.capture(&mut failure, follow_up.meta(), follow_up.event());
                 failures.push(failure);
                 continue;
             }

@@ -49,7 +49,7 @@ pub(crate) struct Finished {
 
 /// What a deferred call owns, so its future can outlive the publish.
 struct Owned<E> {
-    shared: Arc<Dispatcher>,
+    dispatcher: Arc<Dispatcher>,
     event: Arc<E>,
     meta: &'static EventMeta,
     context: Option<Arc<Context>>,
@@ -72,7 +72,7 @@ impl Dispatcher {
             return Err(self.no_runtime(&deferred.info, parts, &**event));
         }
         let owned = Owned {
-            shared: Arc::clone(self),
+            dispatcher: Arc::clone(self),
             event: Arc::clone(event),
             meta: parts.meta,
             // Each deferred handler has its own follow-ups.
@@ -83,7 +83,7 @@ impl Dispatcher {
         };
         let call = deferred.call;
         let future: BoxFuture<'static, Finished> = Box::pin(async move {
-            let stack = owned.shared.stack();
+            let stack = owned.dispatcher.stack();
             let event = event_ref(owned.meta, &owned.id);
             let context = owned.context.as_deref();
             let failure = match (call, owned.info.mode()) {
@@ -92,7 +92,7 @@ impl Dispatcher {
                         call(
                             Arc::clone(&owned.event),
                             owned.context.clone(),
-                            &owned.shared.states,
+                            &owned.dispatcher.states,
                         )
                     };
                     stack
@@ -110,7 +110,7 @@ impl Dispatcher {
                         meta: owned.meta,
                         event: &*owned.event,
                         context,
-                        states: &owned.shared.states,
+                        states: &owned.dispatcher.states,
                     };
                     let _depth = crate::depth::DepthScope::enter(owned.depth);
                     stack.call_sync(&owned.info, event, context, &|| call(&owned.event, &args))
@@ -118,7 +118,7 @@ impl Dispatcher {
             };
             let failure = failure.map(|mut failure| {
                 owned
-                    .shared
+                    .dispatcher
                     .capture(&mut failure, owned.meta, &*owned.event);
                 failure
             });
@@ -140,7 +140,7 @@ impl Dispatcher {
         parts: &DeliveryParts<'_>,
     ) -> Option<BoxFuture<'static, Finished>> {
         let call = sub.start()?;
-        let shared = Arc::clone(self);
+        let dispatcher = Arc::clone(self);
         let typed = Arc::clone(event);
         let erased: Arc<dyn Any + Send + Sync> = Arc::clone(event) as Arc<dyn Any + Send + Sync>;
         let meta = parts.meta;
@@ -149,7 +149,7 @@ impl Dispatcher {
         let depth = parts.depth;
         let context = parts.context.map(|context| Arc::new(context.fork()));
         let future: BoxFuture<'static, Finished> = Box::pin(async move {
-            let stack = shared.stack();
+            let stack = dispatcher.stack();
             let make = || call.attempt(Arc::clone(&erased));
             let failure = stack
                 .call_async(
@@ -161,7 +161,7 @@ impl Dispatcher {
                 )
                 .await
                 .map(|mut failure| {
-                    shared.capture(&mut failure, meta, &*typed);
+                    dispatcher.capture(&mut failure, meta, &*typed);
                     failure
                 });
             drop(call);
@@ -213,16 +213,16 @@ impl Dispatcher {
         if !self.has_runtime() {
             return Err(self.no_runtime(info, parts, &**event));
         }
-        let shared = Arc::clone(self);
-        let unfinished = self.unfinished_shared(Some(info), parts.id.get(), event);
+        let dispatcher = Arc::clone(self);
+        let unfinished = self.unfinished(Some(info), parts.id.get(), event);
         self.spawn(async move {
             let finished = future.await;
             unfinished.finish();
             let mut failures: Vec<HandlerFailure> = finished.failure.into_iter().collect();
             Cascade::new(finished.follow_ups)
-                .run_async(&shared, &mut failures)
+                .run_async(&dispatcher, &mut failures)
                 .await;
-            shared.report_unseen_failures(failures);
+            dispatcher.report_unseen_failures(failures);
         })
         .ok_or_else(|| self.no_runtime(info, parts, &**event))
     }
@@ -246,11 +246,11 @@ impl<E: Event> Owned<E> {
         let (event, context, states, meta, depth) = (
             Arc::clone(&self.event),
             self.context.clone(),
-            Arc::clone(&self.shared.states),
+            Arc::clone(&self.dispatcher.states),
             self.meta,
             self.depth,
         );
-        let catch = self.shared.settings.catch_panics;
+        let catch = self.dispatcher.settings.catch_panics;
         let work = move || {
             let args = CallArgs {
                 meta,
@@ -261,7 +261,7 @@ impl<E: Event> Owned<E> {
             let _depth = crate::depth::DepthScope::enter(depth);
             guard(catch, &|| call(&event, &args))
         };
-        match self.shared.spawn_blocking(work) {
+        match self.dispatcher.spawn_blocking(work) {
             Some(handle) => Box::pin(async move {
                 handle
                     .await

@@ -42,7 +42,7 @@ impl<E> SharedOrOwned<E> {
         }
     }
 
-    fn shared(&self) -> Option<&Arc<E>> {
+    fn dispatcher(&self) -> Option<&Arc<E>> {
         match self {
             Self::Owned(_) => None,
             Self::Shared(event) => Some(event),
@@ -53,7 +53,7 @@ impl<E> SharedOrOwned<E> {
     fn share(self) -> Self {
         match self {
             Self::Owned(event) => Self::Shared(Arc::new(event)),
-            shared @ Self::Shared(_) => shared,
+            dispatcher @ Self::Shared(_) => dispatcher,
         }
     }
 }
@@ -93,7 +93,7 @@ impl<'a, E: Event> InlineRun<'a, E> {
 
     pub(crate) fn sink<'s>(
         &self,
-        shared: &Dispatcher,
+        dispatcher: &Dispatcher,
         failures: &'s mut Vec<HandlerFailure>,
     ) -> FailureSink<'s>
     where
@@ -106,7 +106,7 @@ impl<'a, E: Event> InlineRun<'a, E> {
                 id: self.id,
             },
             failures,
-            capture: shared.captures().then_some((self.meta, event)),
+            capture: dispatcher.captures().then_some((self.meta, event)),
         }
     }
 }
@@ -263,7 +263,7 @@ impl Dispatcher {
         let _spans = enter(&delivery.spans);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
-        if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
+        if let (Some(route), Some(event)) = (delivery.route, delivery.held.dispatcher()) {
             for deferred in &*route.deferred {
                 if deferred.filter.is_some_and(|filter| !filter(event)) {
                     continue;
@@ -278,7 +278,7 @@ impl Dispatcher {
                 );
             }
         }
-        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.shared()) {
+        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.dispatcher()) {
             let parts = delivery.parts();
             for sub in subs.iter() {
                 match self.spawn_sub(sub, event, &parts) {
@@ -311,7 +311,7 @@ impl Dispatcher {
         };
         let mut scheduled = 0;
         let mut awaited: Vec<BoxFuture<'static, Finished>> = Vec::new();
-        if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
+        if let (Some(route), Some(event)) = (delivery.route, delivery.held.dispatcher()) {
             let parts = delivery.parts();
             for deferred in &*route.deferred {
                 if deferred.filter.is_some_and(|filter| !filter(event)) {
@@ -334,7 +334,7 @@ impl Dispatcher {
                 }
             }
         }
-        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.shared()) {
+        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.dispatcher()) {
             let parts = delivery.parts();
             for sub in subs.iter() {
                 if let Some(future) = self.sub_call(sub, event, &parts) {

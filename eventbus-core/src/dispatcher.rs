@@ -316,7 +316,7 @@ impl Dispatcher {
 /// before [`Unfinished::finish`], which happens when the runtime running it
 /// ends first.
 pub(crate) struct Unfinished {
-    shared: Arc<Dispatcher>,
+    dispatcher: Arc<Dispatcher>,
     handler: Option<HandlerInfo>,
     meta: &'static EventMeta,
     id: crate::envelope::Uuid,
@@ -329,14 +329,14 @@ impl Dispatcher {
     /// Watches the delivery of `event` to `handler` (`None`: every handler
     /// of a queued event). The event is encoded for the dead letters only
     /// if the delivery is abandoned.
-    pub(crate) fn unfinished_shared<E: Event>(
+    pub(crate) fn unfinished<E: Event>(
         self: &Arc<Self>,
         handler: Option<&HandlerInfo>,
         id: crate::envelope::Uuid,
         event: &Arc<E>,
     ) -> Unfinished {
         Unfinished {
-            shared: Arc::clone(self),
+            dispatcher: Arc::clone(self),
             handler: handler.cloned(),
             meta: E::__meta(),
             id,
@@ -369,7 +369,7 @@ impl Drop for Unfinished {
         let id = LazyId::known(self.id);
         let event = self.event.take();
         let failure = self
-            .shared
+            .dispatcher
             .abandoned(self.meta, &id, event.as_deref(), what);
         let name = self.meta.name();
         tracing::error!(
@@ -378,7 +378,7 @@ impl Drop for Unfinished {
             event_id = %self.id,
             "{failure}"
         );
-        self.shared.report_failures_in_drop(&[failure]);
+        self.dispatcher.report_failures_in_drop(&[failure]);
     }
 }
 

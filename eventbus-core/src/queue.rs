@@ -70,14 +70,14 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
         })
     }
 
-    fn deliver_next(&mut self, shared: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
+    fn deliver_next(&mut self, dispatcher: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
         let entry = self.entries.pop_front().expect(QUEUED);
-        entry.deliver(shared)
+        entry.deliver(dispatcher)
     }
 
-    fn abandon_next(&mut self, shared: &Dispatcher) -> HandlerFailure {
+    fn abandon_next(&mut self, dispatcher: &Dispatcher) -> HandlerFailure {
         let entry = self.entries.pop_front().expect(QUEUED);
-        shared.abandoned(
+        dispatcher.abandoned(
             E::__meta(),
             &LazyId::default(),
             Some(&entry.event),
@@ -99,43 +99,43 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
 }
 
 impl<E: Event> Entry<E> {
-    fn deliver(self, shared: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
+    fn deliver(self, dispatcher: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
         let Entry { event, depth } = self;
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
-        if depth > shared.settings.max_cascade_depth {
-            let mut failure = cascade_depth_failure(E::NAME, shared.settings.max_cascade_depth);
-            shared.capture(&mut failure, E::__meta(), &event);
-            shared.report_unseen_failures(vec![failure]);
+        if depth > dispatcher.settings.max_cascade_depth {
+            let mut failure = cascade_depth_failure(E::NAME, dispatcher.settings.max_cascade_depth);
+            dispatcher.capture(&mut failure, E::__meta(), &event);
+            dispatcher.report_unseen_failures(vec![failure]);
             return None;
         }
-        match shared.try_deliver_plain(&event, depth) {
+        match dispatcher.try_deliver_plain(&event, depth) {
             Plain::Handled(_) => return None,
             Plain::Finished(report) => {
                 if !report.is_ok() {
-                    shared.report_unseen_failures(report.into_failures());
+                    dispatcher.report_unseen_failures(report.into_failures());
                 }
                 return None;
             }
             Plain::General => {}
         }
         let id = LazyId::default();
-        if shared.all_inline::<E>() {
-            let (_, failures) = Cascade::deliver_sync(shared, |failures, follow_ups| {
-                shared.deliver_sync(event, Parent::root(depth), &id, failures, follow_ups)
+        if dispatcher.all_inline::<E>() {
+            let (_, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
+                dispatcher.deliver_sync(event, Parent::root(depth), &id, failures, follow_ups)
             });
-            shared.report_unseen_failures(failures);
+            dispatcher.report_unseen_failures(failures);
             return None;
         }
         // Reported as abandoned if the runtime drops the delivery before
         // its handlers have finished.
         let event = Arc::new(event);
-        let unfinished = shared.unfinished_shared(None, id.get(), &event);
-        let shared = Arc::clone(shared);
+        let unfinished = dispatcher.unfinished(None, id.get(), &event);
+        let dispatcher = Arc::clone(dispatcher);
         Some(Box::pin(async move {
             let mut failures = Vec::new();
             let mut follow_ups = Vec::new();
-            shared
+            dispatcher
                 .deliver_async(
                     SharedOrOwned::Shared(event),
                     Parent::root(depth),
@@ -145,10 +145,10 @@ impl<E: Event> Entry<E> {
                 )
                 .await;
             Cascade::new(follow_ups)
-                .run_async(&shared, &mut failures)
+                .run_async(&dispatcher, &mut failures)
                 .await;
             unfinished.finish();
-            shared.report_unseen_failures(failures);
+            dispatcher.report_unseen_failures(failures);
         }))
     }
 }
@@ -235,7 +235,7 @@ impl Dispatcher {
 /// event or is cancelled: a dropped `emit` future must not keep the queue
 /// busy, or `shutdown` would wait for it forever.
 struct Waiting<'a> {
-    shared: &'a Dispatcher,
+    dispatcher: &'a Dispatcher,
     counted: bool,
 }
 
@@ -244,12 +244,12 @@ impl Drop for Waiting<'_> {
         if !self.counted {
             return;
         }
-        let closed = self.shared.tasks.ledger.intake().stop_waiting();
+        let closed = self.dispatcher.tasks.ledger.intake().stop_waiting();
         if closed {
             // The workers may be asleep, waiting for this emit to end.
-            self.shared.queue.has_items.notify_waiters();
+            self.dispatcher.queue.has_items.notify_waiters();
         }
-        self.shared.tasks.wake();
+        self.dispatcher.tasks.wake();
     }
 }
 
@@ -258,7 +258,7 @@ impl Drop for Waiting<'_> {
 /// the queue for the next worker; if none can come, they are reported as
 /// abandoned.
 struct Worker {
-    shared: Arc<Dispatcher>,
+    dispatcher: Arc<Dispatcher>,
     /// Swapped with the queue's events, so both keep their capacity.
     batch: Events,
     /// The batch in hand is counted in flight.
@@ -269,18 +269,18 @@ struct Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let ledger = &self.shared.tasks.ledger;
+        let ledger = &self.dispatcher.tasks.ledger;
         if self.asleep {
             ledger.wake_up();
         }
         // A handler panicking through the bus (`catch_panics(false)`)
         // leaves the queue as it is, for the next worker.
         let left = ledger.worker_stopped(&mut self.batch, self.holding, std::thread::panicking());
-        self.shared.tasks.wake();
+        self.dispatcher.tasks.wake();
         // `emit` calls waiting for room look again (and start a worker).
-        self.shared.queue.has_room.notify_waiters();
+        self.dispatcher.queue.has_room.notify_waiters();
         if let Some(events) = left {
-            self.shared.abandon(events);
+            self.dispatcher.abandon(events);
         }
     }
 }
@@ -298,12 +298,12 @@ const SMALL_BATCH: usize = 64;
 /// How many times the worker yields to let a small batch grow.
 const GATHER_YIELDS: u32 = 4;
 
-/// A worker for the queue of `shared`. The [`Worker`] is made before the
+/// A worker for the queue of `dispatcher`. The [`Worker`] is made before the
 /// future is first polled, so a worker dropped unpolled (its runtime ended
 /// at once) is still counted out, and reports what nobody will deliver.
-fn run_worker(shared: Arc<Dispatcher>) -> impl Future<Output = ()> + Send {
+fn run_worker(dispatcher: Arc<Dispatcher>) -> impl Future<Output = ()> + Send {
     let worker = Worker {
-        shared,
+        dispatcher,
         batch: Events::default(),
         holding: false,
         asleep: false,
@@ -312,12 +312,12 @@ fn run_worker(shared: Arc<Dispatcher>) -> impl Future<Output = ()> + Send {
 }
 
 async fn work(mut worker: Worker) {
-    let alone = worker.shared.tasks.ledger.max_workers() == 1;
+    let alone = worker.dispatcher.tasks.ledger.max_workers() == 1;
     let mut last_batch = 0;
     loop {
         // Looks without the producers' lock first: taking it for an empty
         // queue would only slow them down.
-        let ledger = &worker.shared.tasks.ledger;
+        let ledger = &worker.dispatcher.tasks.ledger;
         for _ in 0..SPINS {
             if ledger.may_have_events() {
                 break;
@@ -334,7 +334,7 @@ async fn work(mut worker: Worker) {
         }
         match ledger.take(&mut worker.batch) {
             Taken::Finished => {
-                worker.shared.queue.has_items.notify_waiters();
+                worker.dispatcher.queue.has_items.notify_waiters();
                 return;
             }
             Taken::Batch {
@@ -342,7 +342,7 @@ async fn work(mut worker: Worker) {
                 wake_worker,
             } => {
                 worker.holding = true;
-                let queue = &worker.shared.queue;
+                let queue = &worker.dispatcher.queue;
                 if wake_emitters {
                     queue.has_room.notify_waiters();
                 }
@@ -351,24 +351,24 @@ async fn work(mut worker: Worker) {
                 }
                 last_batch = worker.batch.len();
                 while let Some(queue) = worker.batch.next_queue() {
-                    if let Some(delivery) = queue.deliver_next(&worker.shared) {
+                    if let Some(delivery) = queue.deliver_next(&worker.dispatcher) {
                         delivery.await;
                     }
                 }
                 worker.holding = false;
-                if worker.shared.tasks.ledger.batch_done() {
-                    worker.shared.tasks.wake();
+                if worker.dispatcher.tasks.ledger.batch_done() {
+                    worker.dispatcher.tasks.wake();
                 }
             }
             Taken::Nothing => {
-                let has_items = worker.shared.queue.has_items.notified();
+                let has_items = worker.dispatcher.queue.has_items.notified();
                 tokio::pin!(has_items);
                 has_items.as_mut().enable();
                 worker.asleep = true;
-                if worker.shared.tasks.ledger.go_to_sleep() {
+                if worker.dispatcher.tasks.ledger.go_to_sleep() {
                     has_items.await;
                 }
-                worker.shared.tasks.ledger.wake_up();
+                worker.dispatcher.tasks.ledger.wake_up();
                 worker.asleep = false;
             }
         }
@@ -410,16 +410,16 @@ impl Bus {
     /// bus, or when the queue is full and the caller is the queue's own
     /// worker.
     pub async fn emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
-        let shared = &self.shared;
-        let ledger = &shared.tasks.ledger;
+        let dispatcher = &self.dispatcher;
+        let ledger = &dispatcher.tasks.ledger;
         {
             let mut intake = ledger.intake();
             match intake.refusal() {
-                None => return shared.enqueue(intake, event),
+                None => return dispatcher.enqueue(intake, event),
                 Some(Refused::Closed) => {
                     return Err(EmitError::new(EmitErrorKind::ShutDown, event));
                 }
-                Some(Refused::Full) if shared.tasks.caller() == Caller::Worker => {
+                Some(Refused::Full) if dispatcher.tasks.caller() == Caller::Worker => {
                     return Err(EmitError::new(EmitErrorKind::Full, event));
                 }
                 Some(Refused::Full) => intake.start_waiting(),
@@ -428,28 +428,28 @@ impl Bus {
         // Admitted before shutdown began: this event is delivered even if
         // the bus shuts down while it waits for room.
         let mut waiting = Waiting {
-            shared,
+            dispatcher,
             counted: true,
         };
         // A handler of this bus waiting for room is work that waits.
-        let _inside = shared.tasks.waiting_inside(shared.tasks.caller());
+        let _inside = dispatcher.tasks.waiting_inside(dispatcher.tasks.caller());
         let result = loop {
-            let has_room = shared.queue.has_room.notified();
+            let has_room = dispatcher.queue.has_room.notified();
             tokio::pin!(has_room);
             has_room.as_mut().enable();
             // A worker whose runtime ended meanwhile is replaced.
-            shared.restart_worker();
+            dispatcher.restart_worker();
             {
                 let mut intake = ledger.intake();
                 if !intake.is_full() {
                     intake.stop_waiting();
                     waiting.counted = false;
-                    break shared.enqueue(intake, event);
+                    break dispatcher.enqueue(intake, event);
                 }
             }
             has_room.await;
         };
-        shared.tasks.wake();
+        dispatcher.tasks.wake();
         result
     }
 
@@ -460,9 +460,9 @@ impl Bus {
     /// Hands the event back in an [`EmitError`] when the queue is full,
     /// the bus is shut down, or there is no runtime for the worker.
     pub fn try_emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
-        let intake = self.shared.tasks.ledger.intake();
+        let intake = self.dispatcher.tasks.ledger.intake();
         match intake.refusal() {
-            None => self.shared.enqueue(intake, event),
+            None => self.dispatcher.enqueue(intake, event),
             Some(Refused::Closed) => Err(EmitError::new(EmitErrorKind::ShutDown, event)),
             Some(Refused::Full) => Err(EmitError::new(EmitErrorKind::Full, event)),
         }
@@ -478,9 +478,9 @@ impl Bus {
     /// delivers after the handler returns.
     pub async fn idle(&self) {
         // A worker whose runtime ended meanwhile is replaced at each look.
-        self.shared
+        self.dispatcher
             .tasks
-            .idle(|| self.shared.restart_worker())
+            .idle(|| self.dispatcher.restart_worker())
             .await;
     }
 
@@ -497,8 +497,8 @@ impl Bus {
     /// as [`idle`](Self::idle) does from there: not for the caller, nor for
     /// the events queued behind it, which are still delivered.
     pub async fn shutdown(&self) {
-        self.shared.set_shut_down();
-        self.shared.close_queue();
+        self.dispatcher.set_shut_down();
+        self.dispatcher.close_queue();
         self.idle().await;
     }
 }

@@ -307,9 +307,9 @@ impl Bus {
         );
         let slot = E::__meta().slot();
         Subscription::new(
-            &self.shared,
+            &self.dispatcher,
             slot,
-            self.shared.runtime_subs.add(slot, info, call, false),
+            self.dispatcher.runtime_subs.add(slot, info, call, false),
         )
     }
 }

@@ -66,11 +66,11 @@ impl Bus {
             },
         );
         let slot = E::__meta().slot();
-        let sub = self
-            .shared
-            .runtime_subs
-            .add(slot, info, crate::subs::SubCall::Sync(call), true);
-        let subscription = Subscription::new(&self.shared, slot, sub);
+        let sub =
+            self.dispatcher
+                .runtime_subs
+                .add(slot, info, crate::subs::SubCall::Sync(call), true);
+        let subscription = Subscription::new(&self.dispatcher, slot, sub);
         Recorded {
             entries,
             _subscription: subscription,
