@@ -1,9 +1,8 @@
 //! What handler parameters need is settled when the bus is built
 //! (`FromContext::needs`): a handler that takes only `State<T>` makes no
 //! envelope (no id, clock or sequence number per publish), while one that
-//! takes `&Context` does; a user extractor declares its needs the same way.
+//! takes `&Context` does; a user extractor declares the states it reads.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use eventbus::prelude::*;
@@ -106,7 +105,6 @@ impl FromContext<'_> for Shop {
     }
 
     fn needs(needs: &mut Needs) {
-        needs.context();
         needs.state::<Config>();
     }
 }
@@ -129,39 +127,16 @@ fn a_user_extractor_gets_what_it_declared() {
     assert_eq!(*SOLD.lock().unwrap(), vec!["corner"]);
 }
 
-/// An extractor that reads the context without declaring it.
-struct Undeclared;
-
-impl FromContext<'_> for Undeclared {
-    fn from_context(_: &Context) -> Result<Self, BoxError> {
-        Ok(Undeclared)
-    }
-
-    fn needs(needs: &mut Needs) {
-        needs.state::<Config>();
-    }
-}
-
-#[derive(Event, Debug, serde::Serialize, serde::Deserialize)]
-struct Returned;
-
-static RETURNED: AtomicUsize = AtomicUsize::new(0);
-
-#[subscribe]
-fn take_return(_: &Returned, _: Undeclared) {
-    RETURNED.fetch_add(1, Ordering::SeqCst);
-}
-
 #[test]
-fn an_extractor_that_reads_an_undeclared_context_fails_its_call_with_what_to_do() {
-    let report = bus().publish(Returned);
-
-    assert_eq!(RETURNED.load(Ordering::SeqCst), 0);
-    assert_eq!(report.handled(), 1);
-    assert_eq!(report.failures().len(), 1);
+fn a_state_a_user_extractor_declares_is_checked_by_build() {
+    let error = Bus::builder()
+        .filter_handlers(|handler| handler.handler_name() == "state_at_build::log_sale")
+        .build()
+        .expect_err("Config is not given");
     assert_eq!(
-        report.failures()[0].message(),
-        "a handler parameter reads the context but its `FromContext::needs` does not say so; \
-         call `needs.context()` there"
+        error.to_string(),
+        "the handler `state_at_build::log_sale` takes `State<state_at_build::Config>`, but no \
+         `state_at_build::Config` was given to this bus; add `.state(value)` to `Bus::builder()` \
+         (no state was given)"
     );
 }

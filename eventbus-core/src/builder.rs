@@ -301,11 +301,17 @@ impl BusBuilder {
 
         let mut wants_retry = false;
         let mut wants_timeout = false;
+        // A catch-all or `&DeadEvent` handler that reads the context also
+        // runs for events whose own handlers need none.
+        let mut catch_alls_read_context = false;
         for registered in &chosen {
             wants_retry |= registered.info.retry() > 0;
             wants_timeout |= registered.info.timeout().is_some();
             self.check_state(registered)?;
             selected.push(registered.info.clone());
+            if matches!(registered.target, Resolved::Any | Resolved::Dead) {
+                catch_alls_read_context |= registered.context;
+            }
             match (registered.target, registered.call) {
                 (Resolved::Any, HandlerCall::Erased(call)) => {
                     fallback.push((call, registered.info.clone()));
@@ -342,7 +348,8 @@ impl BusBuilder {
                 catch_panics: self.catch_panics,
                 max_cascade_depth: self.max_cascade_depth,
                 max_cascade_events: self.max_cascade_events,
-                layers_read_envelope,
+                always_context: layers_read_envelope || catch_alls_read_context,
+                plain: layers.is_empty() && !catch_alls_read_context,
             },
             self.states,
             layers,
@@ -467,7 +474,7 @@ impl BusBuilder {
     /// Fails when a selected handler takes a state that was not given.
     fn check_state(&self, registered: &RegisteredHandler) -> Result<(), BuildError> {
         match registered
-            .requires
+            .state_needs
             .iter()
             .find(|need| !self.states.contains(need.type_id))
         {
@@ -533,7 +540,7 @@ mod tests {
     pub(super) fn fail_here() {
         assert!(
             !FAIL_NEXT.swap(false, Ordering::SeqCst),
-            "building the dispatcher routes failed"
+            "building the shared routes failed"
         );
     }
 
@@ -544,7 +551,7 @@ mod tests {
         let message = first.err().map(crate::report::take_panic);
         assert_eq!(
             message.as_deref(),
-            Some("building the dispatcher routes failed")
+            Some("building the shared routes failed")
         );
         let bus = Bus::builder().build().expect("the second bus builds");
         assert!(bus.handlers().is_empty());

@@ -159,19 +159,8 @@ impl Bus {
         }
         let dispatcher = &self.dispatcher;
         let id = LazyId::default();
-        let mut failures = Vec::new();
-        let mut follow_ups = Vec::new();
-        let delivered = dispatcher
-            .deliver_async(
-                SharedOrOwned::Owned(event),
-                Parent::root(depth),
-                &id,
-                &mut failures,
-                &mut follow_ups,
-            )
-            .await;
-        Cascade::new(follow_ups)
-            .run_async(dispatcher, &mut failures)
+        let (delivered, failures) = dispatcher
+            .deliver_root_async(SharedOrOwned::Owned(event), Parent::root(depth), &id)
             .await;
         dispatcher.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)

@@ -11,7 +11,7 @@ use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::event::Event;
 use crate::event_fns::EventFns;
-use crate::report::{cascade_depth_failure, EventRef, FailureKind, HandlerFailure};
+use crate::report::{EventRef, FailureKind, HandlerFailure};
 
 impl Context {
     /// Publishes a follow-up event that belongs to this one: it is
@@ -62,11 +62,7 @@ impl Cascade {
     }
 
     /// Delivers the follow-ups on this thread, and theirs in turn.
-    pub(crate) fn run_sync(
-        mut self,
-        dispatcher: &Arc<Dispatcher>,
-        failures: &mut Vec<HandlerFailure>,
-    ) {
+    fn run_sync(mut self, dispatcher: &Arc<Dispatcher>, failures: &mut Vec<HandlerFailure>) {
         let mut more = Vec::new();
         while let Some((fns, event, parent)) = self.next_erased(dispatcher, failures) {
             (fns.deliver_sync)(
@@ -139,10 +135,9 @@ impl Cascade {
                 failures.push(failure);
                 return None;
             }
-            if follow_up.depth() > limits.max_cascade_depth {
-                let mut failure =
-                    cascade_depth_failure(follow_up.meta().name(), limits.max_cascade_depth);
-                dispatcher.capture(&mut failure, follow_up.meta(), follow_up.event());
+            if let Some(failure) =
+                dispatcher.too_deep(follow_up.meta(), follow_up.event(), follow_up.depth())
+            {
                 failures.push(failure);
                 continue;
             }

@@ -131,6 +131,12 @@ impl Context {
     }
 }
 
+// As for `Bus`: a panic leaves the context usable. Its bus and states are
+// shared and unchanged by handlers, and its follow-up list ignores
+// poisoning.
+impl std::panic::UnwindSafe for Context {}
+impl std::panic::RefUnwindSafe for Context {}
+
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
@@ -293,10 +299,10 @@ impl States {
     }
 }
 
-/// What the handlers' parameters need from a bus, declared by
-/// [`FromContext::needs`] and checked when the bus is built: whether a
-/// [`Context`] must be made for each event they take, and which states
-/// must have been given to the builder.
+/// What the handlers' parameters need from a bus, settled when the bus is
+/// built: whether a [`Context`] must be made for each event they take (for
+/// every parameter but `State<T>`), and which states must have been given
+/// to the builder ([`FromContext::needs`]).
 #[derive(Debug, Default)]
 pub struct Needs {
     context: bool,
@@ -311,10 +317,10 @@ pub(crate) struct StateNeed {
 }
 
 impl Needs {
-    /// The parameter reads the delivery's [`Context`] (its envelope, or
-    /// `ctx.publish`): the bus builds one, with a fresh id, timestamp and
-    /// sequence number, for every event of the handler's type.
-    pub fn context(&mut self) {
+    /// The parameter reads the delivery's [`Context`]: the bus builds one,
+    /// with a fresh id, timestamp and sequence number, for every event of
+    /// the handler's type.
+    fn context(&mut self) {
         self.context = true;
     }
 
@@ -356,22 +362,23 @@ impl<'a> Parts<'a> {
     ///
     /// # Errors
     ///
-    /// When the bus built none: a parameter read the context without
-    /// declaring it.
+    /// Only if the bus built none for a parameter that reads it, which it
+    /// always does; kept as an error rather than a panic.
     pub fn context(&self) -> Result<&'a Context, BoxError> {
         self.context.ok_or_else(|| {
-            "a handler parameter reads the context but its `FromContext::needs` does not say so; \
-             call `needs.context()` there"
+            "the bus built no context for a handler parameter that reads it; please report this bug"
                 .into()
         })
     }
 }
 
-/// A handler parameter after the event, resolved for each call from the
-/// delivery's [`Context`]. Implemented by `&Context` and `State<T>`.
+/// A handler parameter after the event, resolved for each call.
+/// Implemented by `&Context` and `State<T>`, and by your own extractors,
+/// which are made from the delivery's [`Context`].
 ///
-/// What an extractor needs is declared once, for `build()`, by
-/// [`FromContext::needs`]; by default, the context.
+/// An extractor reads the [`Context`], so the bus builds one for every
+/// event of a handler that takes it; [`FromContext::needs`] declares the
+/// states it reads, which `build()` then checks.
 ///
 /// ```
 /// use eventbus::prelude::*;
@@ -391,7 +398,6 @@ impl<'a> Parts<'a> {
 ///     }
 ///
 ///     fn needs(needs: &mut Needs) {
-///         needs.context();
 ///         needs.state::<Config>();
 ///     }
 /// }
@@ -422,11 +428,18 @@ pub trait FromContext<'a>: Sized {
     /// When the value is not there; the call then fails with this error.
     fn from_context(ctx: &'a Context) -> Result<Self, BoxError>;
 
-    /// Declares what the parameter needs from the bus, checked when the
-    /// bus is built. By default, the context: the bus then builds one for
-    /// every event the handler takes.
+    /// Declares the states the parameter reads, checked when the bus is
+    /// built; none by default.
     fn needs(needs: &mut Needs) {
+        let _ = needs;
+    }
+
+    /// Everything the parameter needs: the context, and what
+    /// [`FromContext::needs`] declares.
+    #[doc(hidden)]
+    fn declare(needs: &mut Needs) {
         needs.context();
+        Self::needs(needs);
     }
 
     /// Extracts the parameter from what the bus hands the handler.
@@ -455,6 +468,12 @@ impl<T: Send + Sync + 'static> FromContext<'_> for State<T> {
         needs.state::<T>();
     }
 
+    // A state needs no context: a handler that takes only states stays
+    // on the fast path.
+    fn declare(needs: &mut Needs) {
+        Self::needs(needs);
+    }
+
     fn from_parts(parts: Parts<'_>) -> Result<Self, BoxError> {
         state_of(parts.states)
     }
@@ -468,4 +487,19 @@ fn state_of<T: Send + Sync + 'static>(states: &States) -> Result<State<T>, BoxEr
         )
         .into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+
+    use super::Context;
+
+    fn unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+
+    #[test]
+    fn a_context_can_be_used_inside_catch_unwind() {
+        unwind_safe::<Context>();
+        unwind_safe::<&Context>();
+    }
 }

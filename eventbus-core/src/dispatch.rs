@@ -1,10 +1,13 @@
-//! Delivering one event to its handlers, and then its follow-ups,
-//! breadth-first, within the cascade limits.
+//! The general delivery path: one event to its handlers (inline, spawned
+//! or awaited, with a context when they read it, through the layers),
+//! then the dead-event fallback; the follow-ups it collects go to the
+//! cascade. Also the per-type functions of [`EventFns`], made here.
 
 use std::any::Any;
 use std::sync::Arc;
 
 use crate::call::CallArgs;
+use crate::cascade::Cascade;
 use crate::context::{Context, States};
 use crate::context::{FollowUp, Parent};
 use crate::deferred::{DeliveryParts, Finished, JoinAll};
@@ -42,7 +45,7 @@ impl<E> SharedOrOwned<E> {
         }
     }
 
-    fn dispatcher(&self) -> Option<&Arc<E>> {
+    fn shared(&self) -> Option<&Arc<E>> {
         match self {
             Self::Owned(_) => None,
             Self::Shared(event) => Some(event),
@@ -53,7 +56,7 @@ impl<E> SharedOrOwned<E> {
     fn share(self) -> Self {
         match self {
             Self::Owned(event) => Self::Shared(Arc::new(event)),
-            dispatcher @ Self::Shared(_) => dispatcher,
+            shared @ Self::Shared(_) => shared,
         }
     }
 }
@@ -137,7 +140,7 @@ impl Dispatcher {
         let meta = E::__meta();
         let route = self.route::<E>();
         let subs = self.runtime_subs.snapshot(meta.slot());
-        let reads_context = self.settings.layers_read_envelope
+        let reads_context = self.settings.always_context
             || route.is_some_and(|route| route.needs_context)
             || self.runtime_subs.reads_envelope(meta.slot());
         let context = reads_context.then(|| {
@@ -263,7 +266,7 @@ impl Dispatcher {
         let _spans = enter(&delivery.spans);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
-        if let (Some(route), Some(event)) = (delivery.route, delivery.held.dispatcher()) {
+        if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
             for deferred in &*route.deferred {
                 if deferred.filter.is_some_and(|filter| !filter(event)) {
                     continue;
@@ -278,7 +281,7 @@ impl Dispatcher {
                 );
             }
         }
-        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.dispatcher()) {
+        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.shared()) {
             let parts = delivery.parts();
             for sub in subs.iter() {
                 match self.spawn_sub(sub, event, &parts) {
@@ -311,7 +314,7 @@ impl Dispatcher {
         };
         let mut scheduled = 0;
         let mut awaited: Vec<BoxFuture<'static, Finished>> = Vec::new();
-        if let (Some(route), Some(event)) = (delivery.route, delivery.held.dispatcher()) {
+        if let (Some(route), Some(event)) = (delivery.route, delivery.held.shared()) {
             let parts = delivery.parts();
             for deferred in &*route.deferred {
                 if deferred.filter.is_some_and(|filter| !filter(event)) {
@@ -334,7 +337,7 @@ impl Dispatcher {
                 }
             }
         }
-        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.dispatcher()) {
+        if let (Some(subs), Some(event)) = (&delivery.subs, delivery.held.shared()) {
             let parts = delivery.parts();
             for sub in subs.iter() {
                 if let Some(future) = self.sub_call(sub, event, &parts) {
@@ -355,6 +358,26 @@ impl Dispatcher {
             }
         }
         self.finish(&delivery, handled, scheduled, failures, follow_ups)
+    }
+
+    /// Delivers a root event, awaiting its async handlers, then the
+    /// cascade it starts; returns what the root delivery counted and the
+    /// chain's failures.
+    pub(crate) async fn deliver_root_async<E: Event>(
+        self: &Arc<Self>,
+        event: SharedOrOwned<E>,
+        parent: Parent,
+        id: &LazyId,
+    ) -> (Delivered, Vec<HandlerFailure>) {
+        let mut failures = Vec::new();
+        let mut follow_ups = Vec::new();
+        let delivered = self
+            .deliver_async(event, parent, id, &mut failures, &mut follow_ups)
+            .await;
+        Cascade::new(follow_ups)
+            .run_async(self, &mut failures)
+            .await;
+        (delivered, failures)
     }
 
     /// Spawns a call nobody awaits and counts it as scheduled. A call that

@@ -17,7 +17,6 @@ use crate::handler::HandlerInfo;
 use crate::invoke::Stack;
 use crate::layer::{Layer, MetricsLayer};
 use crate::meta::EventMeta;
-use crate::report::cascade_depth_failure;
 use crate::report::{EventRef, FailureKind, HandlerFailure, Report};
 use crate::route::{AnyRoute, ErasedRoute, TypedRoute};
 use crate::subs::RuntimeSubs;
@@ -27,8 +26,12 @@ pub(crate) struct Settings {
     pub(crate) catch_panics: bool,
     pub(crate) max_cascade_depth: u32,
     pub(crate) max_cascade_events: usize,
-    /// A layer reads envelopes, so every event gets one.
-    pub(crate) layers_read_envelope: bool,
+    /// Every event gets a context: a layer reads envelopes, or a
+    /// catch-all or `&DeadEvent` handler reads the context.
+    pub(crate) always_context: bool,
+    /// No layer, and no catch-all or `&DeadEvent` handler reads the
+    /// context: the fast paths may run (`plain.rs`).
+    pub(crate) plain: bool,
 }
 
 /// What `BusBuilder::on_error` is given.
@@ -475,6 +478,24 @@ impl Dispatcher {
             && nesting.frames < MAX_NESTED_PUBLISH
     }
 
+    /// The failure of an event that a chain of events took deeper than
+    /// `max_cascade_depth`, if `depth` is; the event is kept for the dead
+    /// letters when they want it.
+    pub(crate) fn too_deep(
+        &self,
+        meta: &'static EventMeta,
+        event: &dyn Any,
+        depth: u32,
+    ) -> Option<HandlerFailure> {
+        let limit = self.settings.max_cascade_depth;
+        if depth <= limit {
+            return None;
+        }
+        let mut failure = cascade_depth_failure(meta.name(), limit);
+        self.capture(&mut failure, meta, event);
+        Some(failure)
+    }
+
     /// The report of an event the bus will not deliver: it is shut down,
     /// or the event would go past the cascade depth limit.
     #[inline]
@@ -533,4 +554,21 @@ impl Dispatcher {
     pub(crate) fn set_shut_down(&self) {
         self.shut_down.store(true, Ordering::Release);
     }
+}
+
+/// The failure of an event that a chain of events took past the cascade
+/// depth limit.
+fn cascade_depth_failure(event_name: &'static str, limit: u32) -> HandlerFailure {
+    HandlerFailure::delivery(
+        FailureKind::CascadeLimit,
+        EventRef {
+            name: event_name,
+            id: &LazyId::default(),
+        },
+        format!(
+            "`{event_name}` was not delivered: the chain of events that led to it went deeper \
+             than the cascade depth limit of {limit} (max_cascade_depth); a handler may be \
+             publishing in a loop"
+        ),
+    )
 }

@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 use crate::ledger::Batch;
 use crate::report::HandlerFailure;
 
-const QUEUED: &str = "the order list names only queued events";
+/// Why a queue has an event where its order list says it has one.
+pub(crate) const QUEUED: &str = "the order list names only queued events";
 
 /// How many events wait in a queue by default.
 pub(crate) const DEFAULT_CAPACITY: usize = 1024;

@@ -39,7 +39,8 @@ pub struct Codec {
 
 impl EventMeta {
     /// Metadata of an event that can be encoded, stored and sent, with
-    /// `codec` from `SerdeEvent::CODEC` and `fns` from `EventFns::of`.
+    /// `codec` from `SerdeEvent::CODEC` and `fns` from
+    /// `dispatch::event_fns::<E>()`.
     #[must_use]
     pub const fn new(
         name: &'static str,

@@ -55,7 +55,7 @@ impl Dispatcher {
     ) -> Option<Result<usize, Box<Stopped>>> {
         let meta = E::__meta();
         let route = self.route::<E>()?;
-        if !route.is_plain() || !self.layers.is_empty() || !self.runtime_subs.is_empty() {
+        if !route.is_plain() || !self.settings.plain || !self.runtime_subs.is_empty() {
             return None;
         }
         let args = CallArgs {
@@ -132,7 +132,7 @@ impl Dispatcher {
     /// Whether `publish_async` of `E` can take [`Dispatcher::publish_async_plain`].
     #[inline]
     pub(crate) fn is_async_plain<E: Event>(&self) -> bool {
-        self.layers.is_empty()
+        self.settings.plain
             && self.runtime_subs.is_empty()
             && self.route::<E>().is_some_and(TypedRoute::is_async_plain)
     }
@@ -232,7 +232,7 @@ impl Dispatcher {
         let meta = E::__meta();
         let route = self.route::<E>()?;
         if !route.is_plain()
-            || !self.layers.is_empty()
+            || !self.settings.plain
             || self.runtime_subs.reads_envelope(meta.slot())
             || self.runtime_subs.has_async(meta.slot())
         {

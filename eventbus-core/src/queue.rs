@@ -22,11 +22,10 @@ use crate::dispatcher::{Abandoned, Dispatcher};
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
-use crate::events::{QueuedDelivery, SlotQueue};
+use crate::events::{QueuedDelivery, SlotQueue, QUEUED};
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
 
 use crate::plain::Plain;
-use crate::report::cascade_depth_failure;
 use crate::report::HandlerFailure;
 
 struct Entry<E> {
@@ -48,8 +47,6 @@ impl<E> Default for Typed<E> {
 
 /// The queued events of a bus.
 type Events = crate::events::Events<Dispatcher>;
-
-const QUEUED: &str = "the order list names only queued events";
 
 const SLOT_TYPE: &str = "a queue slot holds the events of its slot's type";
 
@@ -103,9 +100,7 @@ impl<E: Event> Entry<E> {
         let Entry { event, depth } = self;
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
-        if depth > dispatcher.settings.max_cascade_depth {
-            let mut failure = cascade_depth_failure(E::NAME, dispatcher.settings.max_cascade_depth);
-            dispatcher.capture(&mut failure, E::__meta(), &event);
+        if let Some(failure) = dispatcher.too_deep(E::__meta(), &event, depth) {
             dispatcher.report_unseen_failures(vec![failure]);
             return None;
         }
@@ -133,19 +128,8 @@ impl<E: Event> Entry<E> {
         let unfinished = dispatcher.unfinished(None, id.get(), &event);
         let dispatcher = Arc::clone(dispatcher);
         Some(Box::pin(async move {
-            let mut failures = Vec::new();
-            let mut follow_ups = Vec::new();
-            dispatcher
-                .deliver_async(
-                    SharedOrOwned::Shared(event),
-                    Parent::root(depth),
-                    &id,
-                    &mut failures,
-                    &mut follow_ups,
-                )
-                .await;
-            Cascade::new(follow_ups)
-                .run_async(&dispatcher, &mut failures)
+            let (_, failures) = dispatcher
+                .deliver_root_async(SharedOrOwned::Shared(event), Parent::root(depth), &id)
                 .await;
             unfinished.finish();
             dispatcher.report_unseen_failures(failures);

@@ -131,7 +131,7 @@ pub struct HandlerSite {
     pub priority: i32,
     pub mode: Mode,
     /// What each parameter after the event needs from the bus
-    /// (`FromContext::needs`).
+    /// (`FromContext::declare`).
     pub needs: &'static [fn(&mut Needs)],
     /// `group = ".."`: the handler runs only on buses that select it.
     pub group: Option<&'static str>,
@@ -240,7 +240,7 @@ pub(crate) struct RegisteredHandler {
     /// Whether a parameter reads the delivery's context.
     pub(crate) context: bool,
     /// The states its parameters read.
-    pub(crate) requires: Vec<StateNeed>,
+    pub(crate) state_needs: Vec<StateNeed>,
     pub(crate) filter: Option<&'static (dyn Any + Send + Sync)>,
 }
 
@@ -327,7 +327,7 @@ impl Registry {
                     info,
                     call: registration.call,
                     context: needs.reads_context(),
-                    requires: needs.into_states(),
+                    state_needs: needs.into_states(),
                     filter: registration.filter,
                 },
             ));

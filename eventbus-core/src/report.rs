@@ -489,20 +489,3 @@ impl fmt::Debug for Report {
             .finish_non_exhaustive()
     }
 }
-
-/// The failure of an event that a chain of events took past the cascade
-/// depth limit.
-pub(crate) fn cascade_depth_failure(event_name: &'static str, limit: u32) -> HandlerFailure {
-    HandlerFailure::delivery(
-        FailureKind::CascadeLimit,
-        EventRef {
-            name: event_name,
-            id: &LazyId::default(),
-        },
-        format!(
-            "`{event_name}` was not delivered: the chain of events that led to it went deeper \
-             than the cascade depth limit of {limit} (max_cascade_depth); a handler may be \
-             publishing in a loop"
-        ),
-    )
-}

@@ -21,7 +21,7 @@ pub(crate) struct RouteEntry {
     pub(crate) info: HandlerInfo,
     /// False for catch-all handlers, which `Report::handled` leaves out.
     pub(crate) counted: bool,
-    /// Whether the handler takes parameters after the event.
+    /// Whether a parameter of the handler reads the context.
     pub(crate) context: bool,
     /// A [`Filter<E>`] for the handler's event type.
     pub(crate) filter: Option<&'static (dyn Any + Send + Sync)>,

@@ -49,16 +49,16 @@ use crate::subs::{Sub, SubCall};
 #[must_use = "dropping a Subscription unsubscribes at once; call `.detach()` to keep the handler for the bus's lifetime"]
 pub struct Subscription {
     /// Unsubscribing from a bus that is gone does nothing.
-    bus: Weak<Dispatcher>,
+    dispatcher: Weak<Dispatcher>,
     slot: usize,
     sub: Arc<Sub>,
     detached: bool,
 }
 
 impl Subscription {
-    pub(crate) fn new(bus: &Arc<Dispatcher>, slot: usize, sub: Arc<Sub>) -> Self {
+    pub(crate) fn new(dispatcher: &Arc<Dispatcher>, slot: usize, sub: Arc<Sub>) -> Self {
         Self {
-            bus: Arc::downgrade(bus),
+            dispatcher: Arc::downgrade(dispatcher),
             slot,
             sub,
             detached: false,
@@ -104,8 +104,8 @@ impl Subscription {
 
     /// Takes the handler off the bus and closes it to new calls.
     fn remove(&self) {
-        if let Some(bus) = self.bus.upgrade() {
-            bus.runtime_subs.remove(self.slot, self.sub.id);
+        if let Some(dispatcher) = self.dispatcher.upgrade() {
+            dispatcher.runtime_subs.remove(self.slot, self.sub.id);
         }
         self.sub.gate.close();
     }

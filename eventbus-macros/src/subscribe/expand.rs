@@ -281,7 +281,7 @@ fn site(handler: &Handler<'_>) -> TokenStream {
     };
     let needs = extractors.iter().map(|ty| {
         quote_spanned! {ty.span()=>
-            <#ty as #root::__private::FromContext<'_>>::needs
+            <#ty as #root::__private::FromContext<'_>>::declare
         }
     });
     quote! {
