@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
+use crate::abandoned::Unfinished;
 use crate::call::{CallArgs, HandlerFuture, TypedCall};
 use crate::call_error::Panicked;
 use crate::cascade::Cascade;
@@ -214,7 +215,7 @@ impl Dispatcher {
             return Err(self.no_runtime(info, parts, &**event));
         }
         let dispatcher = Arc::clone(self);
-        let unfinished = self.unfinished(Some(info), parts.id.get(), event);
+        let unfinished = Unfinished::new(self, Some(info), parts.id.get(), event);
         self.spawn(async move {
             let finished = future.await;
             unfinished.finish();

@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+mod abandoned;
 mod any_event;
 mod builder;
 mod bus;

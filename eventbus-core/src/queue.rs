@@ -13,12 +13,13 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::abandoned::{abandoned, Abandoned, Unfinished};
 use crate::bus::Bus;
 use crate::cascade::Cascade;
 use crate::context::Parent;
 use crate::depth::nested_depth;
 use crate::dispatch::SharedOrOwned;
-use crate::dispatcher::{Abandoned, Dispatcher};
+use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
@@ -74,7 +75,8 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
 
     fn abandon_next(&mut self, dispatcher: &Dispatcher) -> HandlerFailure {
         let entry = self.entries.pop_front().expect(QUEUED);
-        dispatcher.abandoned(
+        abandoned(
+            dispatcher,
             E::__meta(),
             &LazyId::default(),
             Some(&entry.event),
@@ -125,7 +127,7 @@ impl<E: Event> Entry<E> {
         // Reported as abandoned if the runtime drops the delivery before
         // its handlers have finished.
         let event = Arc::new(event);
-        let unfinished = dispatcher.unfinished(None, id.get(), &event);
+        let unfinished = Unfinished::new(dispatcher, None, id.get(), &event);
         let dispatcher = Arc::clone(dispatcher);
         Some(Box::pin(async move {
             let (_, failures) = dispatcher
