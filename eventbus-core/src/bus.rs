@@ -157,10 +157,24 @@ impl Bus {
         if self.dispatcher.is_async_plain::<E>() {
             return self.dispatcher.publish_async_plain(event, depth).await;
         }
+        // Written out rather than through a helper: each nested
+        // `publish_async` polls through every layer of futures here, and in
+        // a debug build one more layer takes 128 levels past a 2 MiB stack.
         let dispatcher = &self.dispatcher;
         let id = LazyId::default();
-        let (delivered, failures) = dispatcher
-            .deliver_root_async(SharedOrOwned::Owned(event), Parent::root(depth), &id)
+        let mut failures = Vec::new();
+        let mut follow_ups = Vec::new();
+        let delivered = dispatcher
+            .deliver_async(
+                SharedOrOwned::Owned(event),
+                Parent::root(depth),
+                &id,
+                &mut failures,
+                &mut follow_ups,
+            )
+            .await;
+        Cascade::new(follow_ups)
+            .run_async(dispatcher, &mut failures)
             .await;
         dispatcher.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
