@@ -355,7 +355,7 @@ impl BusBuilder {
             layers,
             policy_layers,
             self.hooks,
-            crate::bus::context_handle,
+            &crate::bus::HANDLE_FNS,
             #[cfg(feature = "tokio")]
             crate::dispatcher::QueueSettings {
                 runtime: self.runtime,

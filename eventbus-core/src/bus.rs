@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::cascade::Cascade;
-use crate::context::Context;
 use crate::context::Parent;
 use crate::context::State;
+use crate::context::{Context, HandleFns};
 use crate::depth::{nesting, Nesting};
 use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
@@ -58,12 +58,17 @@ impl Clone for Bus {
 
 impl Drop for Bus {
     fn drop(&mut self) {
-        if self.dispatcher.drop_handle() {
-            // The last handle: the queue takes no more events and its
-            // workers end once they have delivered what is queued.
-            #[cfg(feature = "tokio")]
-            self.dispatcher.close_queue();
-        }
+        release(&self.dispatcher);
+    }
+}
+
+/// Counts a dropped handle on `dispatcher`: a `Bus`, or a context's.
+fn release(dispatcher: &Dispatcher) {
+    if dispatcher.drop_handle() {
+        // The last handle: the queue takes no more events and its
+        // workers end once they have delivered what is queued.
+        #[cfg(feature = "tokio")]
+        dispatcher.close_queue();
     }
 }
 
@@ -275,18 +280,33 @@ impl Context {
     /// The bus delivering the event. A handler holds it only while it
     /// runs, so no reference cycle forms.
     #[must_use]
-    // Cannot panic: every context is made with the handle of
-    // `context_handle`, which holds a `Bus`.
+    // Cannot panic: a context's handle is on the `Dispatcher` whose
+    // `HANDLE_FNS` counted it, and it keeps only the `Bus` made here.
     #[allow(clippy::missing_panics_doc)]
     pub fn bus(&self) -> &Bus {
-        self.bus_handle()
-            .downcast_ref::<Bus>()
-            .expect("a context holds the `Bus` that `context_handle` gave it")
+        let (handle, bus) = self.bus_parts();
+        bus.get_or_init(|| {
+            let dispatcher = Arc::clone(handle.dispatcher())
+                .downcast::<Dispatcher>()
+                .expect("a context's handle is on a `Dispatcher`");
+            Box::new(Bus::from_dispatcher(&dispatcher))
+        })
+        .downcast_ref::<Bus>()
+        .expect("a context keeps the `Bus` it made")
     }
 }
 
-/// The handle on `dispatcher` that the contexts of its deliveries hold: a
-/// counted `Bus`, so its queue stays open while a handler can emit.
-pub(crate) fn context_handle(dispatcher: &Arc<Dispatcher>) -> Arc<dyn Any + Send + Sync> {
-    Arc::new(Bus::from_dispatcher(dispatcher))
-}
+/// How a context's [`BusHandle`](crate::context::BusHandle) is counted:
+/// as a `Bus` is.
+pub(crate) static HANDLE_FNS: HandleFns = HandleFns {
+    acquire: |dispatcher| {
+        if let Some(dispatcher) = dispatcher.downcast_ref::<Dispatcher>() {
+            dispatcher.add_handle();
+        }
+    },
+    release: |dispatcher| {
+        if let Some(dispatcher) = dispatcher.downcast_ref::<Dispatcher>() {
+            release(dispatcher);
+        }
+    },
+};

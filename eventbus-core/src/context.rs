@@ -4,7 +4,7 @@
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::envelope::{Envelope, Lineage};
 use crate::handler::BoxError;
@@ -36,9 +36,10 @@ use crate::meta::EventMeta;
 /// ```
 pub struct Context {
     envelope: Envelope,
-    /// The `Bus` delivering the event, seen as `Any` because the bus is
-    /// built on this module; [`Context::bus`] takes it back.
-    bus: Arc<dyn Any + Send + Sync>,
+    /// A counted handle on the bus delivering the event.
+    handle: BusHandle,
+    /// The `Bus` that [`Context::bus`] hands out, made on first ask.
+    bus: OnceLock<Box<dyn Any + Send + Sync>>,
     states: Arc<States>,
     depth: u32,
     follow_ups: Mutex<Vec<FollowUp>>,
@@ -47,13 +48,14 @@ pub struct Context {
 impl Context {
     pub(crate) fn new(
         envelope: Envelope,
-        bus: Arc<dyn Any + Send + Sync>,
+        handle: BusHandle,
         states: Arc<States>,
         depth: u32,
     ) -> Self {
         Self {
             envelope,
-            bus,
+            handle,
+            bus: OnceLock::new(),
             states,
             depth,
             follow_ups: Mutex::new(Vec::new()),
@@ -65,7 +67,7 @@ impl Context {
     pub(crate) fn fork(&self) -> Self {
         Self::new(
             self.envelope.clone(),
-            Arc::clone(&self.bus),
+            self.handle.clone(),
             Arc::clone(&self.states),
             self.depth,
         )
@@ -77,9 +79,10 @@ impl Context {
         &self.envelope
     }
 
-    /// The bus delivering the event, as [`Context::bus`] reads it.
-    pub(crate) fn bus_handle(&self) -> &(dyn Any + Send + Sync) {
-        &*self.bus
+    /// The bus delivering the event, and where [`Context::bus`] keeps the
+    /// `Bus` it hands out.
+    pub(crate) fn bus_parts(&self) -> (&BusHandle, &OnceLock<Box<dyn Any + Send + Sync>>) {
+        (&self.handle, &self.bus)
     }
 
     /// How many events up the chain this one is: 0 for an event published
@@ -143,6 +146,44 @@ impl fmt::Debug for Context {
             .field("envelope", &self.envelope)
             .field("depth", &self.depth)
             .finish_non_exhaustive()
+    }
+}
+
+/// A counted handle on a bus, as a `Bus` value is (its queue stays open
+/// while one lives), held by a context without naming the bus, which is
+/// built on this module: the bus layer's [`HandleFns`] count it.
+pub(crate) struct BusHandle {
+    /// The bus's dispatcher.
+    dispatcher: Arc<dyn Any + Send + Sync>,
+    fns: &'static HandleFns,
+}
+
+/// How the bus layer counts a [`BusHandle`].
+pub(crate) struct HandleFns {
+    pub(crate) acquire: fn(&(dyn Any + Send + Sync)),
+    pub(crate) release: fn(&(dyn Any + Send + Sync)),
+}
+
+impl BusHandle {
+    pub(crate) fn new(dispatcher: Arc<dyn Any + Send + Sync>, fns: &'static HandleFns) -> Self {
+        (fns.acquire)(&*dispatcher);
+        Self { dispatcher, fns }
+    }
+
+    pub(crate) fn dispatcher(&self) -> &Arc<dyn Any + Send + Sync> {
+        &self.dispatcher
+    }
+}
+
+impl Clone for BusHandle {
+    fn clone(&self) -> Self {
+        Self::new(Arc::clone(&self.dispatcher), self.fns)
+    }
+}
+
+impl Drop for BusHandle {
+    fn drop(&mut self) {
+        (self.fns.release)(&*self.dispatcher);
     }
 }
 

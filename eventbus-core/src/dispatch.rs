@@ -7,7 +7,6 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::call::CallArgs;
-use crate::cascade::Cascade;
 use crate::context::{Context, States};
 use crate::context::{FollowUp, Parent};
 use crate::deferred::{DeliveryParts, Finished, JoinAll};
@@ -151,7 +150,7 @@ impl Dispatcher {
             };
             Context::new(
                 envelope,
-                (self.context_handle)(self),
+                self.context_handle(),
                 Arc::clone(&self.states),
                 parent.depth,
             )
@@ -362,7 +361,9 @@ impl Dispatcher {
 
     /// Delivers a root event, awaiting its async handlers, then the
     /// cascade it starts; returns what the root delivery counted and the
-    /// chain's failures.
+    /// chain's failures. For the queue worker: `publish_async` writes it
+    /// out (see there).
+    #[cfg(feature = "tokio")]
     pub(crate) async fn deliver_root_async<E: Event>(
         self: &Arc<Self>,
         event: SharedOrOwned<E>,
@@ -374,7 +375,7 @@ impl Dispatcher {
         let delivered = self
             .deliver_async(event, parent, id, &mut failures, &mut follow_ups)
             .await;
-        Cascade::new(follow_ups)
+        crate::cascade::Cascade::new(follow_ups)
             .run_async(self, &mut failures)
             .await;
         (delivered, failures)

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::context::States;
+use crate::context::{BusHandle, HandleFns, States};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::depth::{Nesting, MAX_NESTED_PUBLISH};
 use crate::envelope::LazyId;
@@ -82,9 +82,9 @@ pub(crate) struct Dispatcher {
     pub(crate) runtime_subs: RuntimeSubs,
     pub(crate) settings: Settings,
     pub(crate) states: Arc<States>,
-    /// Makes the `Bus` handle that the contexts of this bus's deliveries
-    /// hold (`bus::context_handle`): the bus is built on this module.
-    pub(crate) context_handle: fn(&Arc<Dispatcher>) -> Arc<dyn Any + Send + Sync>,
+    /// How the contexts of this bus's deliveries count their handle on it
+    /// (`bus::HANDLE_FNS`: the bus is built on this module).
+    handle_fns: &'static HandleFns,
     /// Outermost first.
     pub(crate) layers: Box<[Arc<dyn Layer>]>,
     /// `layers` and the retry/timeout layers added for handlers' own
@@ -121,7 +121,7 @@ impl Dispatcher {
         layers: Box<[Arc<dyn Layer>]>,
         policy_layers: Box<[Arc<dyn Layer>]>,
         hooks: Hooks,
-        context_handle: fn(&Arc<Dispatcher>) -> Arc<dyn Any + Send + Sync>,
+        handle_fns: &'static HandleFns,
         #[cfg(feature = "tokio")] queue: QueueSettings,
     ) -> Self {
         Self {
@@ -132,7 +132,7 @@ impl Dispatcher {
             runtime_subs: RuntimeSubs::new(),
             settings,
             states: Arc::new(states),
-            context_handle,
+            handle_fns,
             layers,
             policy_layers,
             hooks,
@@ -147,6 +147,14 @@ impl Dispatcher {
             #[cfg(feature = "tokio")]
             queue: crate::events::Queue::default(),
         }
+    }
+
+    /// A counted handle on this bus, for a context.
+    pub(crate) fn context_handle(self: &Arc<Self>) -> BusHandle {
+        BusHandle::new(
+            Arc::clone(self) as Arc<dyn Any + Send + Sync>,
+            self.handle_fns,
+        )
     }
 
     /// Counts a new `Bus` handle.
