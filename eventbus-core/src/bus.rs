@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::cascade::Cascade;
 use crate::context::Parent;
 use crate::context::State;
-use crate::context::{Context, HandleFns};
+use crate::context::{Context, HandleFns, States};
 use crate::depth::{nesting, Nesting};
 use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
@@ -309,4 +309,12 @@ pub(crate) static HANDLE_FNS: HandleFns = HandleFns {
             release(dispatcher);
         }
     },
+    states: |dispatcher| match dispatcher.downcast_ref::<Dispatcher>() {
+        Some(dispatcher) => &dispatcher.states,
+        None => &NO_STATES,
+    },
 };
+
+/// What `HANDLE_FNS` would read from a handle on anything but a
+/// dispatcher, which no context holds.
+static NO_STATES: States = States::new();

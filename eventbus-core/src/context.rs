@@ -40,23 +40,16 @@ pub struct Context {
     handle: BusHandle,
     /// The `Bus` that [`Context::bus`] hands out, made on first ask.
     bus: OnceLock<Box<dyn Any + Send + Sync>>,
-    states: Arc<States>,
     depth: u32,
     follow_ups: Mutex<Vec<FollowUp>>,
 }
 
 impl Context {
-    pub(crate) fn new(
-        envelope: Envelope,
-        handle: BusHandle,
-        states: Arc<States>,
-        depth: u32,
-    ) -> Self {
+    pub(crate) fn new(envelope: Envelope, handle: BusHandle, depth: u32) -> Self {
         Self {
             envelope,
             handle,
             bus: OnceLock::new(),
-            states,
             depth,
             follow_ups: Mutex::new(Vec::new()),
         }
@@ -65,12 +58,7 @@ impl Context {
     /// A context for another handler of the same delivery, with its own
     /// follow-ups.
     pub(crate) fn fork(&self) -> Self {
-        Self::new(
-            self.envelope.clone(),
-            self.handle.clone(),
-            Arc::clone(&self.states),
-            self.depth,
-        )
+        Self::new(self.envelope.clone(), self.handle.clone(), self.depth)
     }
 
     /// The identity, order and lineage of the event being handled.
@@ -96,7 +84,11 @@ impl Context {
     /// [`BusBuilder::state`](crate::BusBuilder::state), if any.
     #[must_use]
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<State<T>> {
-        self.states.get::<T>()
+        self.states().get::<T>()
+    }
+
+    fn states(&self) -> &States {
+        self.handle.states()
     }
 
     /// Queues a follow-up, for [`Context::publish`].
@@ -162,6 +154,8 @@ pub(crate) struct BusHandle {
 pub(crate) struct HandleFns {
     pub(crate) acquire: fn(&(dyn Any + Send + Sync)),
     pub(crate) release: fn(&(dyn Any + Send + Sync)),
+    /// The states given to the bus.
+    pub(crate) states: fn(&(dyn Any + Send + Sync)) -> &States,
 }
 
 impl BusHandle {
@@ -172,6 +166,10 @@ impl BusHandle {
 
     pub(crate) fn dispatcher(&self) -> &Arc<dyn Any + Send + Sync> {
         &self.dispatcher
+    }
+
+    fn states(&self) -> &States {
+        (self.fns.states)(&*self.dispatcher)
     }
 }
 
@@ -318,6 +316,12 @@ pub struct States {
 }
 
 impl States {
+    pub(crate) const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
         let id = TypeId::of::<T>();
         self.entries.retain(|(known, _, _)| *known != id);
@@ -502,7 +506,7 @@ impl<'a> FromContext<'a> for &'a Context {
 
 impl<T: Send + Sync + 'static> FromContext<'_> for State<T> {
     fn from_context(ctx: &Context) -> Result<Self, BoxError> {
-        state_of(&ctx.states)
+        state_of(ctx.states())
     }
 
     fn needs(needs: &mut Needs) {

@@ -148,12 +148,7 @@ impl Dispatcher {
                 None => Envelope::root(sequence),
                 Some(lineage) => Envelope::follow_up(lineage, sequence),
             };
-            Context::new(
-                envelope,
-                self.context_handle(),
-                Arc::clone(&self.states),
-                parent.depth,
-            )
+            Context::new(envelope, self.context_handle(), parent.depth)
         });
         let deferred = route.is_some_and(|route| !route.deferred.is_empty())
             || subs
