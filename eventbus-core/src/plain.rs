@@ -76,6 +76,9 @@ impl Dispatcher {
         match self.deliver_plain(event, depth) {
             Some(Ok(handled)) if handled > 0 => Plain::Handled(handled),
             Some(outcome) => Plain::Finished(self.finish_plain(event, depth, outcome)),
+            // Only run-time handlers keep a plain route off the first fast
+            // path; without them, go straight to the general one.
+            None if self.runtime_subs.is_empty() => Plain::General,
             None => match self.deliver_plain_with_subs(event, depth) {
                 Some(report) => Plain::Finished(report),
                 None => Plain::General,
