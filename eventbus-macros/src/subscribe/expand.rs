@@ -52,7 +52,7 @@ fn by_target(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
     let root = &handler.root;
     let ty = handler.event;
     let site = site(handler);
-    let body = sync_body(handler, &quote!(__eventbus_event));
+    let sync_call = sync_call(handler);
     let subscribable = taken.fresh("Subscribable");
     let erased_call = quote! {
         fn(
@@ -84,13 +84,7 @@ fn by_target(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
                 <__E as #root::__private::HandlerTarget>::call_erased;
         }
 
-        #[allow(unused_variables)]
-        fn __eventbus_call(
-            __eventbus_event: &#ty,
-            __eventbus_args: &#root::__private::CallArgs<'_>,
-        ) -> ::core::result::Result<(), #root::__private::BoxError> {
-            #body
-        }
+        #sync_call
 
         fn __eventbus_erased(
             __eventbus_args: &#root::__private::CallArgs<'_>,
@@ -98,10 +92,6 @@ fn by_target(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
             (#call_erased)(&__EVENTBUS_CALL, __eventbus_args)
         }
 
-        static __EVENTBUS_CALL: fn(
-            &#ty,
-            &#root::__private::CallArgs<'_>,
-        ) -> ::core::result::Result<(), #root::__private::BoxError> = __eventbus_call;
 
         #root::__private::inventory::submit! {
             #root::__private::HandlerRegistration::sync(
@@ -159,7 +149,7 @@ fn typed(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
     let root = &handler.root;
     let ty = handler.event;
     let site = site(handler);
-    let body = sync_body(handler, &quote!(__eventbus_event));
+    let sync_call = sync_call(handler);
     let (filter_item, filter) = filter(handler, ty);
     let (event_type, trait_name) = event_type(handler, taken);
     // Spanned on the event type, so "not an event" is reported there.
@@ -167,18 +157,8 @@ fn typed(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
     quote! {
         #event_type
 
-        #[allow(unused_variables)]
-        fn __eventbus_call(
-            __eventbus_event: &#ty,
-            __eventbus_args: &#root::__private::CallArgs<'_>,
-        ) -> ::core::result::Result<(), #root::__private::BoxError> {
-            #body
-        }
+        #sync_call
 
-        static __EVENTBUS_CALL: fn(
-            &#ty,
-            &#root::__private::CallArgs<'_>,
-        ) -> ::core::result::Result<(), #root::__private::BoxError> = __eventbus_call;
         #filter_item
 
         #root::__private::inventory::submit! {
@@ -332,6 +312,28 @@ fn convert(handler: &Handler<'_>) -> (syn::Ident, TokenStream) {
         #root::__private::IntoHandlerResult::into_handler_result(#result)
     };
     (result, convert)
+}
+
+/// The wrapper around a sync handler, `__eventbus_call`, and the `static`
+/// that registrations point at, `__EVENTBUS_CALL`.
+fn sync_call(handler: &Handler<'_>) -> TokenStream {
+    let root = &handler.root;
+    let ty = handler.event;
+    let body = sync_body(handler, &quote!(__eventbus_event));
+    quote! {
+        #[allow(unused_variables)]
+        fn __eventbus_call(
+            __eventbus_event: &#ty,
+            __eventbus_args: &#root::__private::CallArgs<'_>,
+        ) -> ::core::result::Result<(), #root::__private::BoxError> {
+            #body
+        }
+
+        static __EVENTBUS_CALL: fn(
+            &#ty,
+            &#root::__private::CallArgs<'_>,
+        ) -> ::core::result::Result<(), #root::__private::BoxError> = __eventbus_call;
+    }
 }
 
 fn sync_body(handler: &Handler<'_>, event: &TokenStream) -> TokenStream {
