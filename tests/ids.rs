@@ -66,3 +66,65 @@ fn ids_made_on_four_threads_at_once_are_unique_and_increasing_on_each() {
     }
     assert_eq!(all.len(), 20_000);
 }
+
+// --- one id per event, on every path ----------------------------------------
+
+/// Has a handler that takes the context and fails, and an async handler,
+/// so every path delivers it through the general path.
+#[derive(Event, serde::Serialize, serde::Deserialize)]
+#[event(name = "ids.checked")]
+struct Checked;
+
+/// The envelope ids and timestamps `inspect` saw, in order.
+static SEEN: std::sync::Mutex<Vec<(Uuid, SystemTime)>> = std::sync::Mutex::new(Vec::new());
+
+#[subscribe]
+fn inspect(_: &Checked, ctx: &Context) -> Result<(), String> {
+    let envelope = ctx.envelope();
+    SEEN.lock().unwrap().push((envelope.id, envelope.timestamp));
+    Err("checked".into())
+}
+
+#[subscribe]
+async fn inspect_later(_: &Checked) {}
+
+/// The milliseconds since the Unix epoch that an id's time part holds.
+fn id_millis(id: Uuid) -> u128 {
+    let (seconds, nanos) = id.get_timestamp().unwrap().to_unix();
+    u128::from(seconds) * 1000 + u128::from(nanos / 1_000_000)
+}
+
+#[tokio::test]
+async fn the_handler_sees_the_id_its_failure_and_report_carry_on_every_path() {
+    let hooked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bus = Bus::builder()
+        .on_error({
+            let hooked = std::sync::Arc::clone(&hooked);
+            move |failure| hooked.lock().unwrap().push(failure.event_id())
+        })
+        .build()
+        .unwrap();
+
+    let published = bus.publish(Checked);
+    let awaited = bus.publish_async(Checked).await;
+    bus.emit(Checked).await.unwrap();
+    bus.idle().await;
+
+    let seen = SEEN.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].0, published.event_id());
+    assert_eq!(published.failures()[0].event_id(), seen[0].0);
+    assert_eq!(seen[1].0, awaited.event_id());
+    assert_eq!(awaited.failures()[0].event_id(), seen[1].0);
+    assert_eq!(
+        *hooked.lock().unwrap(),
+        vec![seen[0].0, seen[1].0, seen[2].0]
+    );
+    let millis = |timestamp: SystemTime| timestamp.duration_since(UNIX_EPOCH).unwrap().as_millis();
+    // Published at once: the id and the timestamp come from one reading of
+    // the clock.
+    assert_eq!(id_millis(seen[0].0), millis(seen[0].1));
+    assert_eq!(id_millis(seen[1].0), millis(seen[1].1));
+    // Queued: the worker made the id before the delivery read the clock.
+    assert!(id_millis(seen[2].0) <= millis(seen[2].1));
+}

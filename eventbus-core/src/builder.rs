@@ -355,7 +355,6 @@ impl BusBuilder {
             layers,
             policy_layers,
             self.hooks,
-            &crate::bus::HANDLE_FNS,
             #[cfg(feature = "tokio")]
             crate::dispatcher::QueueSettings {
                 runtime: self.runtime,

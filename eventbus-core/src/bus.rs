@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::cascade::Cascade;
+use crate::context::Context;
 use crate::context::Parent;
 use crate::context::State;
-use crate::context::{Context, HandleFns, States};
 use crate::depth::{nesting, Nesting};
 use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
@@ -58,17 +58,7 @@ impl Clone for Bus {
 
 impl Drop for Bus {
     fn drop(&mut self) {
-        release(&self.dispatcher);
-    }
-}
-
-/// Counts a dropped handle on `dispatcher`: a `Bus`, or a context's.
-fn release(dispatcher: &Dispatcher) {
-    if dispatcher.drop_handle() {
-        // The last handle: the queue takes no more events and its
-        // workers end once they have delivered what is queued.
-        #[cfg(feature = "tokio")]
-        dispatcher.close_queue();
+        self.dispatcher.drop_handle();
     }
 }
 
@@ -120,10 +110,10 @@ impl Bus {
         if let Some(refused) = dispatcher.refuse(&event, nesting) {
             return refused;
         }
-        let id = LazyId::default();
+        let mut id = LazyId::default();
         let parent = Parent::root(nesting.depth);
         let (delivered, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
-            dispatcher.deliver_sync(event, parent, &id, failures, follow_ups)
+            dispatcher.deliver_sync(event, parent, &mut id, failures, follow_ups)
         });
         dispatcher.report_failures(&failures);
         delivered.into_report(E::NAME, id, failures)
@@ -137,11 +127,11 @@ impl Bus {
         if let Some(refused) = dispatcher.refuse_erased(meta, &*event, nesting) {
             return refused;
         }
-        let id = LazyId::default();
+        let mut id = LazyId::default();
         let parent = Parent::root(nesting.depth);
         let deliver = EventFns::of_meta(meta).deliver_sync;
         let (delivered, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
-            deliver(dispatcher, event, parent, &id, failures, follow_ups)
+            deliver(dispatcher, event, parent, &mut id, failures, follow_ups)
         });
         dispatcher.report_failures(&failures);
         delivered.into_report(meta.name(), id, failures)
@@ -166,14 +156,14 @@ impl Bus {
         // `publish_async` polls through every layer of futures here, and in
         // a debug build one more layer takes 128 levels past a 2 MiB stack.
         let dispatcher = &self.dispatcher;
-        let id = LazyId::default();
+        let mut id = LazyId::default();
         let mut failures = Vec::new();
         let mut follow_ups = Vec::new();
         let delivered = dispatcher
             .deliver_async(
                 SharedOrOwned::Owned(event),
                 Parent::root(depth),
-                &id,
+                &mut id,
                 &mut failures,
                 &mut follow_ups,
             )
@@ -280,13 +270,15 @@ impl Context {
     /// The bus delivering the event. A handler holds it only while it
     /// runs, so no reference cycle forms.
     #[must_use]
-    // Cannot panic: a context's handle is on the `Dispatcher` whose
-    // `HANDLE_FNS` counted it, and it keeps only the `Bus` made here.
+    // Cannot panic: a context's handle is on the `Dispatcher` that made
+    // it (`Dispatcher::context_handle`), and it keeps only the `Bus` made
+    // here.
     #[allow(clippy::missing_panics_doc)]
     pub fn bus(&self) -> &Bus {
         let (handle, bus) = self.bus_parts();
         bus.get_or_init(|| {
-            let dispatcher = Arc::clone(handle.dispatcher())
+            let dispatcher = handle
+                .target()
                 .downcast::<Dispatcher>()
                 .expect("a context's handle is on a `Dispatcher`");
             Box::new(Bus::from_dispatcher(&dispatcher))
@@ -295,26 +287,3 @@ impl Context {
         .expect("a context keeps the `Bus` it made")
     }
 }
-
-/// How a context's [`BusHandle`](crate::context::BusHandle) is counted:
-/// as a `Bus` is.
-pub(crate) static HANDLE_FNS: HandleFns = HandleFns {
-    acquire: |dispatcher| {
-        if let Some(dispatcher) = dispatcher.downcast_ref::<Dispatcher>() {
-            dispatcher.add_handle();
-        }
-    },
-    release: |dispatcher| {
-        if let Some(dispatcher) = dispatcher.downcast_ref::<Dispatcher>() {
-            release(dispatcher);
-        }
-    },
-    states: |dispatcher| match dispatcher.downcast_ref::<Dispatcher>() {
-        Some(dispatcher) => &dispatcher.states,
-        None => &NO_STATES,
-    },
-};
-
-/// What `HANDLE_FNS` would read from a handle on anything but a
-/// dispatcher, which no context holds.
-static NO_STATES: States = States::new();

@@ -69,7 +69,7 @@ impl Cascade {
                 dispatcher,
                 event,
                 parent,
-                &LazyId::default(),
+                &mut LazyId::default(),
                 failures,
                 &mut more,
             );
@@ -86,8 +86,8 @@ impl Cascade {
     ) {
         let mut more = Vec::new();
         while let Some((fns, event, parent)) = self.next_erased(dispatcher, failures) {
-            let id = LazyId::default();
-            (fns.deliver_async)(dispatcher, event, parent, &id, failures, &mut more).await;
+            let mut id = LazyId::default();
+            (fns.deliver_async)(dispatcher, event, parent, &mut id, failures, &mut more).await;
             self.queue.extend(more.drain(..));
         }
     }

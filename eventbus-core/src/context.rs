@@ -143,45 +143,47 @@ impl fmt::Debug for Context {
 
 /// A counted handle on a bus, as a `Bus` value is (its queue stays open
 /// while one lives), held by a context without naming the bus, which is
-/// built on this module: the bus layer's [`HandleFns`] count it.
+/// built on this module.
 pub(crate) struct BusHandle {
-    /// The bus's dispatcher.
-    dispatcher: Arc<dyn Any + Send + Sync>,
-    fns: &'static HandleFns,
+    target: Arc<dyn HandleTarget>,
 }
 
-/// How the bus layer counts a [`BusHandle`].
-pub(crate) struct HandleFns {
-    pub(crate) acquire: fn(&(dyn Any + Send + Sync)),
-    pub(crate) release: fn(&(dyn Any + Send + Sync)),
+/// What a [`BusHandle`] is on: the bus's dispatcher, which counts its
+/// handles.
+pub(crate) trait HandleTarget: Any + Send + Sync {
+    /// Counts a new handle.
+    fn acquire(&self);
+    /// Counts a dropped handle.
+    fn release(&self);
     /// The states given to the bus.
-    pub(crate) states: fn(&(dyn Any + Send + Sync)) -> &States,
+    fn states(&self) -> &States;
 }
 
 impl BusHandle {
-    pub(crate) fn new(dispatcher: Arc<dyn Any + Send + Sync>, fns: &'static HandleFns) -> Self {
-        (fns.acquire)(&*dispatcher);
-        Self { dispatcher, fns }
+    pub(crate) fn new(target: Arc<dyn HandleTarget>) -> Self {
+        target.acquire();
+        Self { target }
     }
 
-    pub(crate) fn dispatcher(&self) -> &Arc<dyn Any + Send + Sync> {
-        &self.dispatcher
+    /// What the handle is on, for the layer that knows its type.
+    pub(crate) fn target(&self) -> Arc<dyn Any + Send + Sync> {
+        Arc::clone(&self.target) as Arc<dyn Any + Send + Sync>
     }
 
     fn states(&self) -> &States {
-        (self.fns.states)(&*self.dispatcher)
+        self.target.states()
     }
 }
 
 impl Clone for BusHandle {
     fn clone(&self) -> Self {
-        Self::new(Arc::clone(&self.dispatcher), self.fns)
+        Self::new(Arc::clone(&self.target))
     }
 }
 
 impl Drop for BusHandle {
     fn drop(&mut self) {
-        (self.fns.release)(&*self.dispatcher);
+        self.target.release();
     }
 }
 
@@ -316,12 +318,6 @@ pub struct States {
 }
 
 impl States {
-    pub(crate) const fn new() -> Self {
-        Self {
-            entries: Vec::new(),
-        }
-    }
-
     pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
         let id = TypeId::of::<T>();
         self.entries.retain(|(known, _, _)| *known != id);

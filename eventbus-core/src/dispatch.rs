@@ -134,7 +134,7 @@ impl Dispatcher {
         self: &'r Arc<Self>,
         event: SharedOrOwned<E>,
         parent: Parent,
-        id: &'r LazyId,
+        id: &'r mut LazyId,
     ) -> Delivery<'r, E> {
         let meta = E::__meta();
         let route = self.route::<E>();
@@ -142,20 +142,19 @@ impl Dispatcher {
         let reads_context = self.settings.always_context
             || route.is_some_and(|route| route.needs_context)
             || self.runtime_subs.reads_envelope(meta.slot());
-        let context = reads_context.then(|| {
+        let envelope = reads_context.then(|| {
             let sequence = self.next_sequence();
-            let envelope = match &parent.lineage {
-                None => Envelope::root(sequence),
-                Some(lineage) => Envelope::follow_up(lineage, sequence),
-            };
-            Context::new(envelope, self.context_handle(), parent.depth)
+            match &parent.lineage {
+                None => Envelope::root(sequence, id.known_id()),
+                Some(lineage) => Envelope::follow_up(lineage, sequence, id.known_id()),
+            }
         });
         let deferred = route.is_some_and(|route| !route.deferred.is_empty())
             || subs
                 .as_ref()
                 .is_some_and(|subs| subs.iter().any(|sub| sub.is_async()));
-        match &context {
-            Some(context) => id.set(context.envelope().id),
+        match &envelope {
+            Some(envelope) => id.set(envelope.id),
             // Handlers that outlive the call report under the same id.
             None if deferred => {
                 id.get();
@@ -163,13 +162,17 @@ impl Dispatcher {
             None => {}
         }
         let held = if deferred { event.share() } else { event };
+        let id: &'r LazyId = id;
         Delivery {
             meta,
             states: &self.states,
             route,
             held,
-            spans: self.delivery_spans(meta, context.as_ref()),
-            context,
+            spans: self.delivery_spans(meta, envelope.as_ref()),
+            // Built in place: a context is larger than the moves the
+            // compiler writes inline.
+            context: envelope
+                .map(|envelope| Context::new(envelope, self.context_handle(), parent.depth)),
             id,
             depth: parent.depth,
             subs,
@@ -252,7 +255,7 @@ impl Dispatcher {
         self: &Arc<Self>,
         event: E,
         parent: Parent,
-        id: &LazyId,
+        id: &mut LazyId,
         failures: &mut Vec<HandlerFailure>,
         follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
@@ -297,7 +300,7 @@ impl Dispatcher {
         self: &Arc<Self>,
         event: SharedOrOwned<E>,
         parent: Parent,
-        id: &LazyId,
+        id: &mut LazyId,
         failures: &mut Vec<HandlerFailure>,
         follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
@@ -363,7 +366,7 @@ impl Dispatcher {
         self: &Arc<Self>,
         event: SharedOrOwned<E>,
         parent: Parent,
-        id: &LazyId,
+        id: &mut LazyId,
     ) -> (Delivered, Vec<HandlerFailure>) {
         let mut failures = Vec::new();
         let mut follow_ups = Vec::new();
@@ -413,12 +416,11 @@ impl Dispatcher {
     fn delivery_spans(
         &self,
         meta: &'static EventMeta,
-        context: Option<&Context>,
+        envelope: Option<&Envelope>,
     ) -> Vec<tracing::Span> {
         if self.layers.is_empty() {
             return Vec::new();
         }
-        let envelope = context.map(Context::envelope);
         self.layers
             .iter()
             .filter_map(|layer| layer.delivery_span(meta.name(), envelope))
@@ -500,7 +502,7 @@ fn deliver_boxed_sync<E: Event>(
     dispatcher: &Arc<Dispatcher>,
     event: Box<dyn Any + Send>,
     parent: Parent,
-    id: &LazyId,
+    id: &mut LazyId,
     failures: &mut Vec<HandlerFailure>,
     follow_ups: &mut Vec<FollowUp>,
 ) -> Delivered {
@@ -512,7 +514,7 @@ fn deliver_boxed_async<'a, E: Event>(
     dispatcher: &'a Arc<Dispatcher>,
     event: Box<dyn Any + Send>,
     parent: Parent,
-    id: &'a LazyId,
+    id: &'a mut LazyId,
     failures: &'a mut Vec<HandlerFailure>,
     follow_ups: &'a mut Vec<FollowUp>,
 ) -> BoxFuture<'a, Delivered> {

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::context::{BusHandle, HandleFns, States};
+use crate::context::{BusHandle, HandleTarget, States};
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::depth::{Nesting, MAX_NESTED_PUBLISH};
 use crate::envelope::LazyId;
@@ -82,9 +82,6 @@ pub(crate) struct Dispatcher {
     pub(crate) runtime_subs: RuntimeSubs,
     pub(crate) settings: Settings,
     pub(crate) states: Arc<States>,
-    /// How the contexts of this bus's deliveries count their handle on it
-    /// (`bus::HANDLE_FNS`: the bus is built on this module).
-    handle_fns: &'static HandleFns,
     /// Outermost first.
     pub(crate) layers: Box<[Arc<dyn Layer>]>,
     /// `layers` and the retry/timeout layers added for handlers' own
@@ -121,7 +118,6 @@ impl Dispatcher {
         layers: Box<[Arc<dyn Layer>]>,
         policy_layers: Box<[Arc<dyn Layer>]>,
         hooks: Hooks,
-        handle_fns: &'static HandleFns,
         #[cfg(feature = "tokio")] queue: QueueSettings,
     ) -> Self {
         Self {
@@ -132,7 +128,6 @@ impl Dispatcher {
             runtime_subs: RuntimeSubs::new(),
             settings,
             states: Arc::new(states),
-            handle_fns,
             layers,
             policy_layers,
             hooks,
@@ -151,10 +146,7 @@ impl Dispatcher {
 
     /// A counted handle on this bus, for a context.
     pub(crate) fn context_handle(self: &Arc<Self>) -> BusHandle {
-        BusHandle::new(
-            Arc::clone(self) as Arc<dyn Any + Send + Sync>,
-            self.handle_fns,
-        )
+        BusHandle::new(Arc::clone(self) as Arc<dyn HandleTarget>)
     }
 
     /// Counts a new `Bus` handle.
@@ -162,9 +154,21 @@ impl Dispatcher {
         self.handles.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a dropped `Bus` handle; true for the last one.
-    pub(crate) fn drop_handle(&self) -> bool {
-        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    /// Counts a dropped `Bus` handle. At the last one the queue takes no
+    /// more events, and its workers end once they have delivered what is
+    /// queued.
+    pub(crate) fn drop_handle(&self) {
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            #[cfg(feature = "tokio")]
+            self.close_queue();
+        }
+    }
+
+    /// Takes no new events; the workers end once the queue is drained.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn close_queue(&self) {
+        self.tasks.ledger.close();
+        self.queue.has_items.notify_waiters();
     }
 
     #[inline]
@@ -460,4 +464,19 @@ fn cascade_depth_failure(event_name: &'static str, limit: u32) -> HandlerFailure
              publishing in a loop"
         ),
     )
+}
+
+/// A context's handle on the bus counts as a `Bus` does.
+impl HandleTarget for Dispatcher {
+    fn acquire(&self) {
+        self.add_handle();
+    }
+
+    fn release(&self) {
+        self.drop_handle();
+    }
+
+    fn states(&self) -> &States {
+        &self.states
+    }
 }

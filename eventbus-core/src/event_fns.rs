@@ -24,7 +24,7 @@ pub(crate) type DeliverSync = fn(
     &Arc<Dispatcher>,
     Box<dyn Any + Send>,
     Parent,
-    &LazyId,
+    &mut LazyId,
     &mut Vec<HandlerFailure>,
     &mut Vec<FollowUp>,
 ) -> Delivered;
@@ -35,7 +35,7 @@ pub(crate) type DeliverAsync = for<'a> fn(
     &'a Arc<Dispatcher>,
     Box<dyn Any + Send>,
     Parent,
-    &'a LazyId,
+    &'a mut LazyId,
     &'a mut Vec<HandlerFailure>,
     &'a mut Vec<FollowUp>,
 ) -> BoxFuture<'a, Delivered>;

@@ -116,10 +116,10 @@ impl<E: Event> Entry<E> {
             }
             Plain::General => {}
         }
-        let id = LazyId::default();
+        let mut id = LazyId::default();
         if dispatcher.all_inline::<E>() {
             let (_, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
-                dispatcher.deliver_sync(event, Parent::root(depth), &id, failures, follow_ups)
+                dispatcher.deliver_sync(event, Parent::root(depth), &mut id, failures, follow_ups)
             });
             dispatcher.report_unseen_failures(failures);
             return None;
@@ -131,7 +131,7 @@ impl<E: Event> Entry<E> {
         let dispatcher = Arc::clone(dispatcher);
         Some(Box::pin(async move {
             let (_, failures) = dispatcher
-                .deliver_root_async(SharedOrOwned::Shared(event), Parent::root(depth), &id)
+                .deliver_root_async(SharedOrOwned::Shared(event), Parent::root(depth), &mut id)
                 .await;
             unfinished.finish();
             dispatcher.report_unseen_failures(failures);
@@ -140,12 +140,6 @@ impl<E: Event> Entry<E> {
 }
 
 impl Dispatcher {
-    /// Takes no new events; the workers end once the queue is drained.
-    pub(crate) fn close_queue(&self) {
-        self.tasks.ledger.close();
-        self.queue.has_items.notify_waiters();
-    }
-
     /// Whether every handler of `E` runs inline, so a queued `E` can be
     /// delivered without a future.
     fn all_inline<E: Event>(&self) -> bool {
