@@ -38,10 +38,11 @@
 
 pub use eventbus_core::{
     layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
-    DeadLetters, EmitError, EmitErrorKind, Envelope, Event, FailureKind, FromContext,
-    HandlerFailure, HandlerInfo, HandlerKind, IntoHandlerResult, Layer, MemoryDeadLetters, Mode,
-    Needs, Origin, PublishError, Report, SourceLocation, State, Subscription, Uuid,
-    DEFAULT_DEAD_LETTER_CAPACITY, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
+    DeadLetters, EmitError, EmitErrorKind, Envelope, Event, EventRecord, Extension, Extensions,
+    FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind, Inbound, IntoHandlerResult,
+    Layer, MemoryDeadLetters, Mode, Needs, Origin, PublishError, RecordError, Report,
+    SourceLocation, State, Subscription, Uuid, DEFAULT_DEAD_LETTER_CAPACITY,
+    DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by

@@ -30,6 +30,11 @@ impl<'a> AnyEvent<'a> {
         Self { event, meta }
     }
 
+    /// The event and its metadata.
+    pub(crate) fn parts(&self) -> (&'a dyn Any, &'static EventMeta) {
+        (self.event, self.meta)
+    }
+
     /// The event's name ([`Event::NAME`]).
     #[must_use]
     pub fn name(&self) -> &'static str {

@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::bus::Bus;
-use crate::call::HandlerCall;
 use crate::context::States;
 use crate::dead_letter::DeadLetters;
 use crate::dispatcher::{Dispatcher, Hooks, Routes, Settings};
@@ -16,7 +15,7 @@ use crate::layer::{Layer, RetryLayer};
 use crate::meta::EventMeta;
 use crate::registry::{RegisteredHandler, Registry, Resolved};
 use crate::report::HandlerFailure;
-use crate::route::{ErasedRoute, RouteEntry};
+use crate::selection::{catch_alls, route_entries, Selections};
 
 type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool>;
 
@@ -50,6 +49,8 @@ pub struct BusBuilder {
     has_retry_layer: bool,
     has_timeout_layer: bool,
     groups: Option<Vec<String>>,
+    /// Groups whose handlers a broker runs: not on a local publish.
+    remote_groups: Vec<String>,
     hooks: Hooks,
     #[cfg(feature = "tokio")]
     queue_capacity: usize,
@@ -107,6 +108,7 @@ impl BusBuilder {
             has_retry_layer: false,
             has_timeout_layer: false,
             groups: None,
+            remote_groups: Vec::new(),
             hooks: Hooks::default(),
             #[cfg(feature = "tokio")]
             queue_capacity: crate::events::DEFAULT_CAPACITY,
@@ -183,6 +185,27 @@ impl BusBuilder {
         S: Into<String>,
     {
         self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Names handler groups that a broker delivers to: their handlers are
+    /// part of this bus (a transport runs them with
+    /// [`Bus::deliver_to_group`]), but a local `publish` or `emit` does not
+    /// run them; the broker does, in whichever process consumes the
+    /// group. A remote group needs no [`BusBuilder::groups`] too.
+    ///
+    /// ```
+    /// use eventbus::prelude::*;
+    ///
+    /// let bus = Bus::builder().remote_groups(["billing"]).build().unwrap();
+    /// # drop(bus);
+    /// ```
+    pub fn remote_groups<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.remote_groups = groups.into_iter().map(Into::into).collect();
         self
     }
 
@@ -290,38 +313,33 @@ impl BusBuilder {
         }
 
         // `filter_handlers` sees each handler once.
-        let chosen: Vec<&RegisteredHandler> = registry
+        let all: Vec<&'static RegisteredHandler> = registry
             .handlers
             .iter()
             .filter(|registered| self.selects(&registered.info))
             .collect();
-        let mut fallback = Vec::new();
-        let mut dead = Vec::new();
-        let mut selected = Vec::with_capacity(chosen.len());
+        // What a local publish runs: all but the remote groups' handlers.
+        let chosen: Vec<&'static RegisteredHandler> = all
+            .iter()
+            .copied()
+            .filter(|registered| !self.is_remote(&registered.info))
+            .collect();
+        let mut selected = Vec::with_capacity(all.len());
 
         let mut wants_retry = false;
         let mut wants_timeout = false;
         // A catch-all or `&DeadEvent` handler that reads the context also
         // runs for events whose own handlers need none.
-        let mut catch_alls_read_context = false;
-        for registered in &chosen {
+        for registered in &all {
             wants_retry |= registered.info.retry() > 0;
             wants_timeout |= registered.info.timeout().is_some();
             self.check_state(registered)?;
             selected.push(registered.info.clone());
-            if matches!(registered.target, Resolved::Any | Resolved::Dead) {
-                catch_alls_read_context |= registered.context;
-            }
-            match (registered.target, registered.call) {
-                (Resolved::Any, HandlerCall::Erased(call)) => {
-                    fallback.push((call, registered.info.clone()));
-                }
-                (Resolved::Dead, HandlerCall::Erased(call)) => {
-                    dead.push((call, registered.info.clone()));
-                }
-                _ => {}
-            }
         }
+        let catch_alls_read_context = chosen.iter().any(|registered| {
+            matches!(registered.target, Resolved::Any | Resolved::Dead) && registered.context
+        });
+        let (fallback, dead) = catch_alls(&chosen);
 
         for meta in &self.required {
             let has_own = chosen.iter().any(|registered| {
@@ -341,8 +359,11 @@ impl BusBuilder {
         let routes = self.routes(registry, &chosen);
         let dispatcher = Dispatcher::new(
             routes,
-            ErasedRoute::new(fallback),
-            ErasedRoute::new(dead),
+            fallback,
+            dead,
+            Selections::new(all, |meta, entries| {
+                (EventFns::of_meta(meta).build_route)(entries)
+            }),
             selected.into_boxed_slice(),
             Settings {
                 catch_panics: self.catch_panics,
@@ -375,12 +396,13 @@ impl BusBuilder {
         // than a `Once`: should building them panic, the next bus tries
         // again instead of finding the `Once` poisoned.
         static SHARED: Mutex<bool> = Mutex::new(false);
-        if self.filter.is_none() && self.groups.is_none() {
+        if self.filter.is_none() && self.groups.is_none() && self.remote_groups.is_empty() {
             let mut built = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
             if !*built {
                 #[cfg(test)]
                 tests::fail_here();
-                for (meta, entries) in self.route_entries(registry, chosen).into_iter().flatten() {
+                let events = registry.events.iter().chain(&self.required);
+                for (meta, entries) in route_entries(events, chosen).into_iter().flatten() {
                     (EventFns::of_meta(meta).share_route)(entries);
                 }
                 *built = true;
@@ -388,7 +410,7 @@ impl BusBuilder {
             return Routes::Shared;
         }
         Routes::Own(
-            self.route_entries(registry, chosen)
+            route_entries(registry.events.iter().chain(&self.required), chosen)
                 .into_iter()
                 .map(|route| {
                     route.map(|(meta, entries)| (EventFns::of_meta(meta).build_route)(entries))
@@ -397,48 +419,8 @@ impl BusBuilder {
         )
     }
 
-    /// The `chosen` handlers of each event type, in dispatch order, indexed
-    /// by event slot.
-    fn route_entries(
-        &self,
-        registry: &Registry,
-        chosen: &[&RegisteredHandler],
-    ) -> Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> {
-        let mut routes: Vec<Option<(&'static EventMeta, Vec<RouteEntry>)>> = Vec::new();
-        for meta in registry.events.iter().chain(&self.required) {
-            let slot = meta.slot();
-            if routes.len() <= slot {
-                routes.resize_with(slot + 1, || None);
-            }
-            routes[slot].get_or_insert_with(|| (*meta, Vec::new()));
-        }
-        for registered in chosen {
-            let entry = |counted| RouteEntry {
-                call: registered.call,
-                info: registered.info.clone(),
-                counted,
-                context: registered.context,
-                filter: registered.filter,
-            };
-            match registered.target {
-                Resolved::Event(meta) => {
-                    if let Some((_, entries)) = &mut routes[meta.slot()] {
-                        entries.push(entry(true));
-                    }
-                }
-                Resolved::Any => {
-                    for (_, entries) in routes.iter_mut().flatten() {
-                        entries.push(entry(false));
-                    }
-                }
-                Resolved::Dead => {}
-            }
-        }
-        routes
-    }
-
     /// Whether a link-time handler is part of this bus: kept by
-    /// `filter_handlers`, and in a selected group if it has one.
+    /// `filter_handlers`, and in a selected or remote group if it has one.
     fn selects(&self, info: &HandlerInfo) -> bool {
         if self.filter.as_ref().is_some_and(|keep| !keep(info)) {
             return false;
@@ -447,7 +429,13 @@ impl BusBuilder {
             self.groups
                 .as_ref()
                 .is_some_and(|groups| groups.iter().any(|wanted| wanted == group))
-        })
+        }) || self.is_remote(info)
+    }
+
+    /// Whether a handler is in a group a broker runs.
+    fn is_remote(&self, info: &HandlerInfo) -> bool {
+        info.group()
+            .is_some_and(|group| self.remote_groups.iter().any(|remote| remote == group))
     }
 
     /// Fails on a queue that could never take an event or be delivered.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::cascade::Cascade;
 use crate::context::Context;
-use crate::context::Parent;
 use crate::context::State;
+use crate::context::{Given, Parent};
 use crate::depth::{nesting, Nesting};
 use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
@@ -15,11 +15,12 @@ use crate::envelope::LazyId;
 use crate::error::PublishError;
 use crate::event::Event;
 use crate::event_fns::EventFns;
+use crate::extensions::Extensions;
 use crate::handler::HandlerInfo;
 use crate::layer::{MetricsLayer, MetricsSnapshot};
 use crate::meta::EventMeta;
 use crate::plain::Plain;
-use crate::registry::Registry;
+use crate::record::{decode_payload, find_event};
 use crate::report::Report;
 
 /// Routes each published event to every handler of its type.
@@ -120,15 +121,26 @@ impl Bus {
     }
 
     /// Publishes an event that only its metadata describes, as
-    /// `publish_general` does.
-    fn publish_decoded(&self, meta: &'static EventMeta, event: Box<dyn Any + Send>) -> Report {
+    /// `publish_general` does; a delivered record's `given` envelope and
+    /// `extensions` go with it.
+    pub(crate) fn publish_decoded(
+        &self,
+        meta: &'static EventMeta,
+        event: Box<dyn Any + Send>,
+        given: Option<Box<Given>>,
+        extensions: Option<Arc<Extensions>>,
+    ) -> Report {
         let dispatcher = &self.dispatcher;
         let nesting = nesting();
         if let Some(refused) = dispatcher.refuse_erased(meta, &*event, nesting) {
             return refused;
         }
         let mut id = LazyId::default();
-        let parent = Parent::root(nesting.depth);
+        let parent = Parent {
+            given,
+            extensions,
+            ..Parent::root(nesting.depth)
+        };
         let deliver = EventFns::of_meta(meta).deliver_sync;
         let (delivered, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
             deliver(dispatcher, event, parent, &mut id, failures, follow_ups)
@@ -218,27 +230,9 @@ impl Bus {
     /// ([`PublishError::LocalEvent`]), or when the JSON does not decode
     /// ([`PublishError::InvalidJson`]).
     pub fn publish_json(&self, name: &str, json: &str) -> Result<Report, PublishError> {
-        let registry = Registry::get();
-        if let Some(meta) = registry.by_name.get(name) {
-            if let Some(codec) = meta.codec() {
-                let event = (codec.decode)(json).map_err(|source| PublishError::InvalidJson {
-                    name: meta.name(),
-                    type_path: meta.type_path(),
-                    source,
-                })?;
-                return Ok(self.publish_decoded(meta, event));
-            }
-        }
-        if let Some(local) = registry.events.iter().find(|meta| meta.name() == name) {
-            return Err(PublishError::LocalEvent {
-                name: local.name(),
-                type_path: local.type_path(),
-            });
-        }
-        Err(PublishError::UnknownEvent {
-            name: name.to_owned(),
-            suggestions: registry.similar_names(name),
-        })
+        let meta = find_event(name)?;
+        let event = decode_payload(meta, json.as_bytes())?;
+        Ok(self.publish_decoded(meta, event, None, None))
     }
 
     /// Every handler of this bus: link-time handlers in dispatch order, then

@@ -28,6 +28,7 @@ impl Context {
             E::__meta(),
             self.envelope().lineage(),
             self.depth() + 1,
+            self.extensions().cloned(),
         ));
     }
 }

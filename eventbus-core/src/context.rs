@@ -1,5 +1,5 @@
-//! What a handler may take besides its event: [`Context`] and [`State`],
-//! through one trait, [`FromContext`].
+//! What a handler may take besides its event: [`Context`], [`State`] and
+//! [`Extension`], through one trait, [`FromContext`].
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -7,6 +7,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use crate::envelope::{Envelope, Lineage};
+use crate::extensions::Extensions;
 use crate::handler::BoxError;
 use crate::meta::EventMeta;
 
@@ -41,16 +42,24 @@ pub struct Context {
     /// The `Bus` that [`Context::bus`] hands out, made on first ask.
     bus: OnceLock<Box<dyn Any + Send + Sync>>,
     depth: u32,
+    /// What the deliverer handed to this delivery.
+    extensions: Option<Arc<Extensions>>,
     follow_ups: Mutex<Vec<FollowUp>>,
 }
 
 impl Context {
-    pub(crate) fn new(envelope: Envelope, handle: BusHandle, depth: u32) -> Self {
+    pub(crate) fn new(
+        envelope: Envelope,
+        handle: BusHandle,
+        depth: u32,
+        extensions: Option<Arc<Extensions>>,
+    ) -> Self {
         Self {
             envelope,
             handle,
             bus: OnceLock::new(),
             depth,
+            extensions,
             follow_ups: Mutex::new(Vec::new()),
         }
     }
@@ -58,7 +67,24 @@ impl Context {
     /// A context for another handler of the same delivery, with its own
     /// follow-ups.
     pub(crate) fn fork(&self) -> Self {
-        Self::new(self.envelope.clone(), self.handle.clone(), self.depth)
+        Self::new(
+            self.envelope.clone(),
+            self.handle.clone(),
+            self.depth,
+            self.extensions.clone(),
+        )
+    }
+
+    /// The value of type `T` the deliverer handed to this delivery (see
+    /// [`Extensions`]), if any.
+    #[must_use]
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.as_deref()?.get::<T>()
+    }
+
+    /// What the deliverer handed to this delivery, for its follow-ups.
+    pub(crate) fn extensions(&self) -> Option<&Arc<Extensions>> {
+        self.extensions.as_ref()
     }
 
     /// The identity, order and lineage of the event being handled.
@@ -187,12 +213,14 @@ impl Drop for BusHandle {
     }
 }
 
-/// Where an event sits in its chain.
-#[derive(Clone, Copy)]
+/// Where an event sits in its chain, and what its deliverer gave it.
 pub(crate) struct Parent {
     /// `None` for a root event.
     pub(crate) lineage: Option<Lineage>,
     pub(crate) depth: u32,
+    /// A root event from outside: its envelope and the handlers it is for.
+    pub(crate) given: Option<Box<Given>>,
+    pub(crate) extensions: Option<Arc<Extensions>>,
 }
 
 impl Parent {
@@ -200,8 +228,26 @@ impl Parent {
         Self {
             lineage: None,
             depth,
+            given: None,
+            extensions: None,
         }
     }
+}
+
+/// A delivered record's envelope, kept as it came (but for the sequence,
+/// which is the delivering bus's own), and which handlers run it.
+pub(crate) struct Given {
+    pub(crate) envelope: Envelope,
+    pub(crate) only: Option<Only>,
+}
+
+/// A part of a bus's handlers that one delivery runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Only {
+    /// The handlers of one group.
+    Group(&'static str),
+    /// One handler, by its full path.
+    Handler(&'static str),
 }
 
 /// An event published with [`Context::publish`], waiting for its turn;
@@ -211,6 +257,7 @@ pub(crate) struct FollowUp {
     meta: &'static EventMeta,
     lineage: Lineage,
     depth: u32,
+    extensions: Option<Arc<Extensions>>,
 }
 
 impl FollowUp {
@@ -219,12 +266,14 @@ impl FollowUp {
         meta: &'static EventMeta,
         lineage: Lineage,
         depth: u32,
+        extensions: Option<Arc<Extensions>>,
     ) -> Self {
         Self {
             event,
             meta,
             lineage,
             depth,
+            extensions,
         }
     }
 
@@ -244,6 +293,8 @@ impl FollowUp {
         Parent {
             lineage: Some(self.lineage),
             depth: self.depth,
+            given: None,
+            extensions: self.extensions.clone(),
         }
     }
 
@@ -459,7 +510,7 @@ impl<'a> Parts<'a> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a handler parameter",
     label = "not something the bus can hand to a handler",
-    note = "after the event, a handler may take `&Context` or `State<T>` (a value given to `BusBuilder::state`)"
+    note = "after the event, a handler may take `&Context`, `State<T>` (a value given to `BusBuilder::state`) or `Extension<T>` (a value handed to one delivery)"
 )]
 pub trait FromContext<'a>: Sized {
     /// Extracts the parameter.
@@ -528,6 +579,58 @@ fn state_of<T: Send + Sync + 'static>(states: &States) -> Result<State<T>, BoxEr
         )
         .into()
     })
+}
+
+/// A value the deliverer handed to this delivery (see [`Extensions`]),
+/// cloned for the handler that takes it. A delivery without one fails the
+/// call with an error naming the type.
+///
+/// ```
+/// use eventbus::prelude::*;
+/// use eventbus::{Envelope, EventRecord, Extension};
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// #[event(name = "doc.invoice_paid")]
+/// struct InvoicePaid {
+///     invoice: u32,
+/// }
+///
+/// #[derive(Clone)]
+/// struct Tenant(&'static str);
+///
+/// #[subscribe]
+/// fn book(paid: &InvoicePaid, tenant: Extension<Tenant>) {
+///     println!("{}: invoice {} paid", tenant.0 .0, paid.invoice);
+/// }
+///
+/// let bus = Bus::new();
+/// let record = EventRecord::from_event(&InvoicePaid { invoice: 7 }, Envelope::generate()).unwrap();
+/// let report = bus.inbound(record).extension(Tenant("acme")).deliver().unwrap();
+/// assert!(report.is_ok());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Extension<T>(pub T);
+
+impl<T> Deref for Extension<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromContext<'_> for Extension<T> {
+    fn from_context(ctx: &Context) -> Result<Self, BoxError> {
+        ctx.extension::<T>().cloned().map(Extension).ok_or_else(|| {
+            format!(
+                "no extension of type `{}` was handed to this delivery; hand one with \
+                 `bus.inbound(record).extension(..)`, or take `&Context` and read \
+                 `ctx.extension::<T>()`, which may be `None`",
+                std::any::type_name::<T>()
+            )
+            .into()
+        })
+    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,9 @@ use crate::handler::Mode;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
-use crate::route::{build_typed, AnyRoute, RouteEntry};
+use crate::route::{build_typed, AnyRoute, ErasedRoute, RouteEntry};
 use crate::route::{run_one, Deferred, TypedRoute};
+use crate::selection::Selection;
 use crate::subs::SlotSubs;
 
 /// The event as a delivery holds it: owned when every handler runs inline,
@@ -60,6 +61,36 @@ impl<E> SharedOrOwned<E> {
     }
 }
 
+/// The catch-all and `&DeadEvent` handlers one delivery runs: the bus's,
+/// or those of the part of it a delivery from outside asked for.
+#[derive(Clone, Copy)]
+pub(crate) struct CatchAlls<'a> {
+    /// For an event type without a route.
+    fallback: Option<&'a ErasedRoute>,
+    dead: Option<&'a ErasedRoute>,
+}
+
+impl<'a> CatchAlls<'a> {
+    const NONE: Self = Self {
+        fallback: None,
+        dead: None,
+    };
+
+    fn of_bus(dispatcher: &'a Dispatcher) -> Self {
+        Self {
+            fallback: Some(&dispatcher.fallback),
+            dead: Some(&dispatcher.dead),
+        }
+    }
+
+    fn of(selection: &'a Selection) -> Self {
+        Self {
+            fallback: Some(&selection.fallback),
+            dead: Some(&selection.dead),
+        }
+    }
+}
+
 /// Where the inline handlers of one delivery run: the event and what
 /// goes with it.
 pub(crate) struct InlineRun<'a, E> {
@@ -67,18 +98,25 @@ pub(crate) struct InlineRun<'a, E> {
     pub(crate) event: &'a E,
     pub(crate) context: Option<&'a Context>,
     pub(crate) states: &'a States,
+    pub(crate) catch_alls: CatchAlls<'a>,
     pub(crate) id: &'a LazyId,
     pub(crate) depth: u32,
 }
 
 impl<'a, E: Event> InlineRun<'a, E> {
     /// The inline run of a delivery with no context: a plain one.
-    pub(crate) fn plain(event: &'a E, states: &'a States, id: &'a LazyId, depth: u32) -> Self {
+    pub(crate) fn plain(
+        dispatcher: &'a Dispatcher,
+        event: &'a E,
+        id: &'a LazyId,
+        depth: u32,
+    ) -> Self {
         Self {
             meta: E::__meta(),
             event,
             context: None,
-            states,
+            states: &dispatcher.states,
+            catch_alls: CatchAlls::of_bus(dispatcher),
             id,
             depth,
         }
@@ -118,6 +156,7 @@ struct Delivery<'r, E> {
     meta: &'static EventMeta,
     states: &'r States,
     route: Option<&'r TypedRoute<E>>,
+    catch_alls: CatchAlls<'r>,
     held: SharedOrOwned<E>,
     context: Option<Context>,
     id: &'r LazyId,
@@ -137,16 +176,39 @@ impl Dispatcher {
         id: &'r mut LazyId,
     ) -> Delivery<'r, E> {
         let meta = E::__meta();
-        let route = self.route::<E>();
-        let subs = self.runtime_subs.snapshot(meta.slot());
-        let reads_context = self.settings.always_context
+        let Parent {
+            lineage,
+            depth,
+            given,
+            extensions,
+        } = parent;
+        // A delivery from outside runs the handlers it asks for; their
+        // layout is found once per delivery, by name.
+        let selection = given
+            .as_ref()
+            .and_then(|given| given.only)
+            .map(|only| self.selections.get(only));
+        let (route, subs) = match selection {
+            Some(selection) => (
+                selection.and_then(|selection| selection.route::<E>(meta)),
+                None,
+            ),
+            None => (self.route::<E>(), self.runtime_subs.snapshot(meta.slot())),
+        };
+        let reads_context = given.is_some()
+            || extensions.is_some()
+            || self.settings.always_context
             || route.is_some_and(|route| route.needs_context)
             || self.runtime_subs.reads_envelope(meta.slot());
         let envelope = reads_context.then(|| {
             let sequence = self.next_sequence();
-            match &parent.lineage {
-                None => Envelope::root(sequence, id.known_id()),
-                Some(lineage) => Envelope::follow_up(lineage, sequence, id.known_id()),
+            match (given, &lineage) {
+                (Some(given), _) => Envelope {
+                    sequence,
+                    ..given.envelope
+                },
+                (None, None) => Envelope::root(sequence, id.known_id()),
+                (None, Some(lineage)) => Envelope::follow_up(lineage, sequence, id.known_id()),
             }
         });
         let deferred = route.is_some_and(|route| !route.deferred.is_empty())
@@ -167,14 +229,20 @@ impl Dispatcher {
             meta,
             states: &self.states,
             route,
+            catch_alls: match selection {
+                Some(Some(selection)) => CatchAlls::of(selection),
+                // A delivery for handlers this bus lacks runs none.
+                Some(None) => CatchAlls::NONE,
+                None => CatchAlls::of_bus(self),
+            },
             held,
             spans: self.delivery_spans(meta, envelope.as_ref()),
             // Built in place: a context is larger than the moves the
             // compiler writes inline.
             context: envelope
-                .map(|envelope| Context::new(envelope, self.context_handle(), parent.depth)),
+                .map(|envelope| Context::new(envelope, self.context_handle(), depth, extensions)),
             id,
-            depth: parent.depth,
+            depth,
             subs,
         }
     }
@@ -199,7 +267,9 @@ impl Dispatcher {
             }
             Some(route) => route.run_layered(inline.event, &args, stack, &mut sink),
             None => {
-                self.fallback.run(&args, stack, &mut sink);
+                if let Some(fallback) = inline.catch_alls.fallback {
+                    fallback.run(&args, stack, &mut sink);
+                }
                 0
             }
         };
@@ -241,13 +311,16 @@ impl Dispatcher {
         inline: &InlineRun<'_, E>,
         failures: &mut Vec<HandlerFailure>,
     ) {
-        if calls > 0 || self.dead.is_empty() {
+        let Some(dead) = inline.catch_alls.dead else {
+            return;
+        };
+        if calls > 0 || dead.is_empty() {
             return;
         }
         let args = inline.args();
         let mut sink = inline.sink(self, failures);
         let _depth = DepthScope::enter(inline.depth);
-        self.dead.run(&args, self.stack(), &mut sink);
+        dead.run(&args, self.stack(), &mut sink);
     }
 
     /// Delivers `event` on this thread; async handlers are spawned.
@@ -450,6 +523,7 @@ impl<E: Event> Delivery<'_, E> {
             event: self.held.get(),
             context: self.context.as_ref(),
             states: self.states,
+            catch_alls: self.catch_alls,
             id: self.id,
             depth: self.depth,
         }

@@ -19,6 +19,7 @@ use crate::layer::{Layer, MetricsLayer};
 use crate::meta::EventMeta;
 use crate::report::{EventRef, FailureKind, HandlerFailure, Report};
 use crate::route::{AnyRoute, ErasedRoute, TypedRoute};
+use crate::selection::Selections;
 use crate::subs::RuntimeSubs;
 
 /// Limits and switches fixed when the bus is built.
@@ -77,6 +78,8 @@ pub(crate) struct Dispatcher {
     /// For an event type the registry never saw: the catch-alls only.
     pub(crate) fallback: ErasedRoute,
     pub(crate) dead: ErasedRoute,
+    /// The groups and handlers a delivery from outside may ask for alone.
+    pub(crate) selections: Selections,
     /// Every link-time handler of this bus, in the registry's order.
     pub(crate) selected: Box<[HandlerInfo]>,
     pub(crate) runtime_subs: RuntimeSubs,
@@ -112,6 +115,7 @@ impl Dispatcher {
         routes: Routes,
         fallback: ErasedRoute,
         dead: ErasedRoute,
+        selections: Selections,
         selected: Box<[HandlerInfo]>,
         settings: Settings,
         states: States,
@@ -124,6 +128,7 @@ impl Dispatcher {
             routes,
             fallback,
             dead,
+            selections,
             selected,
             runtime_subs: RuntimeSubs::new(),
             settings,

@@ -1,5 +1,6 @@
 //! The [`Envelope`]: identity, order and lineage of one published event.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,15 +35,28 @@ impl fmt::Display for Origin {
 /// through [`Context::envelope`](crate::Context::envelope).
 ///
 /// The bus builds an envelope only for event types whose handlers read it
-/// (those that take `&Context`); other publishes read no clock and draw no
-/// random bits.
+/// (those that take `&Context`), or that a sink or a journal records;
+/// other publishes read no clock and draw no random bits.
+///
+/// A transport that brings events in builds one for each
+/// [`EventRecord`](crate::EventRecord) it reads:
+///
+/// ```
+/// use eventbus::{Envelope, Origin};
+///
+/// let envelope = Envelope::generate().with_source("rabbitmq");
+/// assert_eq!(envelope.origin, Origin::Remote);
+/// assert_eq!(envelope.correlation_id, envelope.id);
+/// assert_eq!(envelope.source.as_deref(), Some("rabbitmq"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Envelope {
     /// A UUID v7: unique, and ordered by creation time to the millisecond.
     pub id: Uuid,
     /// Position among the envelopes this bus built: starts at 1, grows by
-    /// one per event, in publish order.
+    /// one per event, in publish order. A delivered record gets the
+    /// delivering bus's own; `0` on an envelope no bus has numbered.
     pub sequence: u64,
     /// When the event was published.
     pub timestamp: SystemTime,
@@ -54,6 +68,76 @@ pub struct Envelope {
     pub causation_id: Option<Uuid>,
     /// Where the event came from.
     pub origin: Origin,
+    /// The transport an event from outside came through (`"rabbitmq"`,
+    /// `"http"`); `None` for local events. A sink of that name is not
+    /// handed the event back.
+    pub source: Option<Cow<'static, str>>,
+}
+
+impl Envelope {
+    /// The envelope of a root event from outside the process under `id`:
+    /// stamped now, its own correlation id, no cause, origin
+    /// [`Origin::Remote`], no source. Change what differs with the
+    /// `with_` methods.
+    #[must_use]
+    pub fn new(id: Uuid) -> Self {
+        Self {
+            id,
+            sequence: 0,
+            timestamp: SystemTime::now(),
+            correlation_id: id,
+            causation_id: None,
+            origin: Origin::Remote,
+            source: None,
+        }
+    }
+
+    /// [`Envelope::new`] under a fresh id, made as the bus makes its own
+    /// (a UUID v7 greater than every id made before it in this process),
+    /// for an event that arrives without one.
+    #[must_use]
+    pub fn generate() -> Self {
+        let timestamp = SystemTime::now();
+        Self {
+            timestamp,
+            ..Self::new(id_at(timestamp))
+        }
+    }
+
+    /// With `timestamp` as the time the event was published.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: SystemTime) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// With `correlation_id` as the id of its chain's root event.
+    #[must_use]
+    pub fn with_correlation_id(mut self, correlation_id: Uuid) -> Self {
+        self.correlation_id = correlation_id;
+        self
+    }
+
+    /// With `causation_id` as the id of the event that caused it.
+    #[must_use]
+    pub fn with_causation_id(mut self, causation_id: Option<Uuid>) -> Self {
+        self.causation_id = causation_id;
+        self
+    }
+
+    /// With `origin` as where the event came from.
+    #[must_use]
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// With `source` as the transport the event came through.
+    #[must_use]
+    pub fn with_source(mut self, source: impl Into<Cow<'static, str>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
 }
 
 impl Envelope {
@@ -68,6 +152,7 @@ impl Envelope {
             correlation_id: id,
             causation_id: None,
             origin: Origin::Local,
+            source: None,
         }
     }
 
@@ -83,6 +168,7 @@ impl Envelope {
             correlation_id: parent.correlation_id,
             causation_id: Some(parent.id),
             origin: Origin::Local,
+            source: None,
         }
     }
 

@@ -191,6 +191,52 @@ pub enum PublishError {
         /// Its Rust path.
         type_path: &'static str,
     },
+    /// No handler of the bus is in the group asked for.
+    #[error("no handler of this bus is in the group `{group}`{}", Groups(.groups))]
+    UnknownGroup {
+        /// The group asked for.
+        group: String,
+        /// The groups the bus has handlers in, sorted.
+        groups: Vec<&'static str>,
+    },
+    /// The bus has no handler of the name asked for.
+    #[error("this bus has no handler `{handler}` (name a handler by its full path, as `HandlerInfo::handler_name` gives it){}", Suggestions(.suggestions))]
+    UnknownHandler {
+        /// The name asked for.
+        handler: String,
+        /// Handler names close to it, closest first.
+        suggestions: Vec<&'static str>,
+    },
+    /// A record of one event was decoded as another.
+    #[error("the record is of event `{found}`, not of `{expected}`: decode it as the type registered under `{found}`, or deliver it to a bus, which finds the type by name")]
+    WrongEvent {
+        /// The name of the type asked for.
+        expected: &'static str,
+        /// The record's name.
+        found: String,
+    },
+    /// The record was written by a newer version of the event than this
+    /// program knows.
+    #[error("the record of event `{name}` is at version {version}, newer than the version {known} this program knows: deploy the program that writes version {version} here too, or have the sender write version {known}")]
+    NewerVersion {
+        /// The event's name.
+        name: &'static str,
+        /// The record's version.
+        version: u32,
+        /// The version of the event in this program.
+        known: u32,
+    },
+    /// The record was written by an older version of the event, and is not
+    /// upcast on this path.
+    #[error("the record of event `{name}` is at version {version}, older than the version {known} this program knows: deliver it to a bus, which upcasts it")]
+    OlderVersion {
+        /// The event's name.
+        name: &'static str,
+        /// The record's version.
+        version: u32,
+        /// The version of the event in this program.
+        known: u32,
+    },
     /// One or more handlers failed; every failure is kept.
     #[error("{} of the handlers of `{event_name}` failed: {}", .failures.len(), Failures(.failures))]
     HandlersFailed {
@@ -198,6 +244,33 @@ pub enum PublishError {
         event_name: &'static str,
         /// Each failed call, in the order they ran.
         failures: Vec<HandlerFailure>,
+    },
+}
+
+/// Why an event could not be turned into an [`EventRecord`](crate::EventRecord).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The event is an `#[event(local)]` type, which never leaves the
+    /// process.
+    #[error(
+        "the event `{name}` (`{type_path}`) is local: it never becomes a record; \
+         remove `#[event(local)]` and derive `Serialize` and `Deserialize` to send or store it"
+    )]
+    LocalEvent {
+        /// The event's name.
+        name: &'static str,
+        /// Its Rust path.
+        type_path: &'static str,
+    },
+    /// `serde_json` could not write the event.
+    #[error("the event `{name}` could not be written as JSON: {source}")]
+    Encode {
+        /// The event's name.
+        name: &'static str,
+        /// What `serde_json` reported.
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -227,6 +300,27 @@ impl fmt::Display for Suggestions<'_> {
             write!(f, " or `{name}`")?;
         }
         f.write_str("?")
+    }
+}
+
+struct Groups<'a>(&'a [&'static str]);
+
+impl fmt::Display for Groups<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str(
+                "; it has no grouped handlers: add the group to `BusBuilder::groups` or \
+                 `BusBuilder::remote_groups`",
+            );
+        }
+        f.write_str("; its groups are ")?;
+        for (i, group) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "`{group}`")?;
+        }
+        Ok(())
     }
 }
 

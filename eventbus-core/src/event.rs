@@ -68,6 +68,7 @@ pub trait SerdeEvent: Serialize + DeserializeOwned {
 impl<E: Event + Serialize + DeserializeOwned> SerdeEvent for E {
     const CODEC: Codec = Codec {
         to_json: to_json::<E>,
+        encode: encode::<E>,
         decode: decode::<E>,
     };
 }
@@ -76,8 +77,18 @@ fn to_json<E: Event + Serialize>(event: &dyn Any) -> Option<serde_json::Value> {
     serde_json::to_value(event.downcast_ref::<E>()?).ok()
 }
 
+fn encode<E: Event + Serialize>(event: &dyn Any) -> Result<Vec<u8>, serde_json::Error> {
+    match event.downcast_ref::<E>() {
+        Some(event) => serde_json::to_vec(event),
+        None => Err(serde::ser::Error::custom(format_args!(
+            "the event is not a `{}`",
+            std::any::type_name::<E>()
+        ))),
+    }
+}
+
 fn decode<E: DeserializeOwned + Send + 'static>(
-    json: &str,
+    json: &[u8],
 ) -> Result<Box<dyn Any + Send>, serde_json::Error> {
-    Ok(Box::new(serde_json::from_str::<E>(json)?))
+    Ok(Box::new(serde_json::from_slice::<E>(json)?))
 }

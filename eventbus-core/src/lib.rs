@@ -25,8 +25,10 @@ mod event;
 mod event_fns;
 #[cfg(feature = "tokio")]
 mod events;
+mod extensions;
 mod graph;
 mod handler;
+mod inbound;
 mod invoke;
 pub mod layer;
 #[cfg(feature = "tokio")]
@@ -35,9 +37,11 @@ mod meta;
 mod plain;
 #[cfg(feature = "tokio")]
 mod queue;
+mod record;
 mod registry;
 mod report;
 mod route;
+mod selection;
 mod subs;
 mod subscription;
 mod sync;
@@ -49,13 +53,16 @@ pub mod testing;
 pub use any_event::{AnyEvent, DeadEvent};
 pub use builder::{BusBuilder, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS};
 pub use bus::Bus;
-pub use context::{Context, FromContext, Needs, State};
+pub use context::{Context, Extension, FromContext, Needs, State};
 pub use dead_letter::{DeadLetter, DeadLetters, MemoryDeadLetters, DEFAULT_DEAD_LETTER_CAPACITY};
 pub use envelope::{Envelope, Origin, Uuid};
-pub use error::{BuildError, EmitError, EmitErrorKind, PublishError};
+pub use error::{BuildError, EmitError, EmitErrorKind, PublishError, RecordError};
 pub use event::Event;
+pub use extensions::Extensions;
 pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
+pub use inbound::Inbound;
 pub use layer::Layer;
+pub use record::EventRecord;
 pub use report::{FailureKind, HandlerFailure, Report};
 pub use subscription::Subscription;
 

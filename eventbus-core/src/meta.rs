@@ -34,8 +34,13 @@ pub struct EventMeta {
 #[derive(Clone, Copy)]
 pub struct Codec {
     pub(crate) to_json: fn(&dyn Any) -> Option<serde_json::Value>,
-    pub(crate) decode: fn(&str) -> Result<Box<dyn Any + Send>, serde_json::Error>,
+    /// The event as JSON bytes, its fields in the order of the type.
+    pub(crate) encode: fn(&dyn Any) -> Result<Vec<u8>, serde_json::Error>,
+    pub(crate) decode: Decode,
 }
+
+/// Reads an event of one type from its JSON, boxed.
+type Decode = fn(&[u8]) -> Result<Box<dyn Any + Send>, serde_json::Error>;
 
 impl EventMeta {
     /// Metadata of an event that can be encoded, stored and sent, with

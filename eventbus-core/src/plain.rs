@@ -98,7 +98,7 @@ impl Dispatcher {
     ) -> Report {
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let inline = InlineRun::plain(event, &self.states, &id, depth);
+        let inline = InlineRun::plain(self, event, &id, depth);
         let handled = match (outcome, self.route::<E>()) {
             (Ok(handled), _) => handled,
             (Err(stopped), Some(route)) => {
@@ -182,7 +182,7 @@ impl Dispatcher {
         let handled = match outcome {
             Ok(handled) => handled,
             Err(stopped) => {
-                let inline = InlineRun::plain(&event, &self.states, &id, depth);
+                let inline = InlineRun::plain(self, &event, &id, depth);
                 self.resume_plain(route, *stopped, &inline, &mut failures)
             }
         };
@@ -221,7 +221,7 @@ impl Dispatcher {
                 }
             }
         }
-        let inline = InlineRun::plain(&*event, &self.states, &id, depth);
+        let inline = InlineRun::plain(self, &*event, &id, depth);
         self.run_dead_if_unhandled(handled, &inline, &mut failures);
         self.report_failures(&failures);
         Report::assemble(E::NAME, id, handled, failures)
@@ -243,7 +243,7 @@ impl Dispatcher {
         }
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let inline = InlineRun::plain(event, &self.states, &id, depth);
+        let inline = InlineRun::plain(self, event, &id, depth);
         let subs = self.runtime_subs.snapshot(meta.slot());
         let handled = self.run_handlers(Some(route), subs.as_ref(), &inline, &mut failures);
         self.run_dead_if_unhandled(handled, &inline, &mut failures);
