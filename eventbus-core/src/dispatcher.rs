@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::context::{BusHandle, HandleTarget, States};
-use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::depth::{Nesting, MAX_NESTED_PUBLISH};
 use crate::envelope::LazyId;
 use crate::event::Event;
 use crate::handler::HandlerInfo;
+use crate::hooks::Hooks;
 use crate::invoke::Stack;
-use crate::layer::{Layer, MetricsLayer};
+use crate::layer::Layer;
 use crate::meta::EventMeta;
 use crate::report::{EventRef, FailureKind, HandlerFailure, Report};
 use crate::route::{AnyRoute, ErasedRoute, TypedRoute};
@@ -33,17 +33,6 @@ pub(crate) struct Settings {
     /// No layer, and no catch-all or `&DeadEvent` handler reads the
     /// context: the fast paths may run (`plain.rs`).
     pub(crate) plain: bool,
-}
-
-/// What `BusBuilder::on_error` is given.
-pub(crate) type ErrorHook = Box<dyn Fn(&HandlerFailure) + Send + Sync>;
-
-/// Where final failures go besides the caller's report.
-#[derive(Default)]
-pub(crate) struct Hooks {
-    pub(crate) on_error: Option<ErrorHook>,
-    pub(crate) dead_letters: Option<Arc<dyn DeadLetters>>,
-    pub(crate) metrics: Option<MetricsLayer>,
 }
 
 /// What one delivery counted, for the root event's report.
@@ -90,7 +79,7 @@ pub(crate) struct Dispatcher {
     /// `layers` and the retry/timeout layers added for handlers' own
     /// options; used for those handlers only.
     pub(crate) policy_layers: Box<[Arc<dyn Layer>]>,
-    pub(crate) hooks: Hooks,
+    pub(crate) hooks: Arc<Hooks>,
     sequence: AtomicU64,
     /// Live `Bus` values; the queue closes when the last one drops.
     handles: AtomicUsize,
@@ -135,7 +124,7 @@ impl Dispatcher {
             states: Arc::new(states),
             layers,
             policy_layers,
-            hooks,
+            hooks: Arc::new(hooks),
             sequence: AtomicU64::new(0),
             handles: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
@@ -282,34 +271,7 @@ impl Dispatcher {
     }
 
     fn report_failures_catching(&self, failures: &[HandlerFailure], catch: bool) {
-        for failure in failures {
-            if let Some(on_error) = &self.hooks.on_error {
-                run_hook(catch, "on_error hook", failure, || on_error(failure));
-            }
-            if let Some(dead_letters) = &self.hooks.dead_letters {
-                run_hook(catch, "dead-letter store", failure, || {
-                    dead_letters.push(DeadLetter::from_failure(failure));
-                });
-            }
-        }
-    }
-}
-
-/// Runs an `on_error` hook or a dead-letter store; when `catch`, its panic
-/// is logged through `tracing` instead of escaping.
-fn run_hook(catch: bool, what: &str, failure: &HandlerFailure, hook: impl FnOnce()) {
-    if !catch {
-        hook();
-        return;
-    }
-    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
-        tracing::error!(
-            target: "eventbus",
-            event = failure.event_name(),
-            event_id = %failure.event_id(),
-            "the {what} panicked while taking a failure ({failure}): {}",
-            crate::report::take_panic(payload)
-        );
+        self.hooks.report(failures, catch);
     }
 }
 

@@ -28,6 +28,7 @@ mod events;
 mod extensions;
 mod graph;
 mod handler;
+mod hooks;
 mod inbound;
 mod invoke;
 pub mod layer;
