@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::handler::SourceLocation;
 use crate::report::{HandlerFailure, Report};
 
 /// Why [`BusBuilder::build`](crate::BusBuilder::build) refused to build a
@@ -49,6 +50,58 @@ pub enum BuildError {
         type_name: &'static str,
         /// The types of the states that were given.
         given: Vec<&'static str>,
+    },
+    /// An event's upcasters skip a version, so records below the gap could
+    /// not be brought up to date.
+    #[error(
+        "event `{event}` is at version {version} and has an upcaster from version {from}, but \
+         none from version {missing}: add `#[upcast(event = {type_path}, from = {missing})]`"
+    )]
+    MissingUpcaster {
+        /// The event's name.
+        event: &'static str,
+        /// The event's Rust path.
+        type_path: &'static str,
+        /// The event's current version.
+        version: u32,
+        /// The version the upcaster before the gap reads.
+        from: u32,
+        /// The version no upcaster reads.
+        missing: u32,
+    },
+    /// Two upcasters read the same version of one event.
+    #[error(
+        "event `{event}` has two upcasters from version {from}: `{first}` ({first_location}) \
+         and `{second}` ({second_location}); remove one of them"
+    )]
+    DuplicateUpcaster {
+        /// The event's name.
+        event: &'static str,
+        /// The version both read.
+        from: u32,
+        /// The path of one upcaster.
+        first: &'static str,
+        /// Where it is written.
+        first_location: SourceLocation,
+        /// The path of the other.
+        second: &'static str,
+        /// Where it is written.
+        second_location: SourceLocation,
+    },
+    /// An upcaster is written for an `#[event(local)]` type, which is
+    /// never read from a record.
+    #[error(
+        "the upcaster `{upcaster}` ({location}) is for `{type_path}`, which is \
+         `#[event(local)]`: a local event is never read from a record, so nothing would call \
+         it; remove the upcaster, or remove `#[event(local)]`"
+    )]
+    UpcasterOfLocalEvent {
+        /// The event's Rust path.
+        type_path: &'static str,
+        /// The upcaster's path.
+        upcaster: &'static str,
+        /// Where it is written.
+        location: SourceLocation,
     },
     /// A setting was given a value the bus cannot work with.
     #[error("`BusBuilder::{setting}`: {message}")]
