@@ -40,8 +40,8 @@ pub use eventbus_core::{
     layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
     DeadLetters, EmitError, EmitErrorKind, Envelope, Event, EventRecord, Extension, Extensions,
     FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind, Inbound, IntoHandlerResult,
-    Layer, MemoryDeadLetters, Mode, Needs, Origin, PublishError, RecordError, Report,
-    SourceLocation, State, Subscription, Uuid, DEFAULT_DEAD_LETTER_CAPACITY,
+    IntoUpcastResult, Layer, MemoryDeadLetters, Mode, Needs, Origin, PublishError, RecordError,
+    Report, SourceLocation, State, Subscription, UpcastError, Uuid, DEFAULT_DEAD_LETTER_CAPACITY,
     DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
@@ -171,6 +171,77 @@ pub use eventbus_macros::Event;
 /// sits in an `impl` block; rustc then reports "`const` items in this
 /// context need a name" and "cannot find function".
 pub use eventbus_macros::subscribe;
+
+/// Registers a function that turns an event's JSON from one version into
+/// the next, so records written by older programs can still be read.
+///
+/// `#[upcast(event = E, from = N)]` goes on a free function that takes the
+/// JSON of `E` at version `N` and returns it at version `N + 1`. An event
+/// at `#[event(version = 3)]` whose records may be at version 1 needs one
+/// upcaster from 1 and one from 2; a record is passed through each, in
+/// order, up to the current version.
+///
+/// # Options
+///
+/// - `event = Type`: the event, a type with `#[derive(Event)]` and the
+///   serde derives (an `#[event(local)]` type is never read from a record).
+/// - `from = N`: the version the function reads, from 1 to below the
+///   event's version (checked at compile time).
+/// - `crate = "..."`: the path to the `eventbus` crate, if it is renamed.
+///
+/// # The function
+///
+/// A plain, non-generic `fn` with one parameter, `serde_json::Value`
+/// (add `serde_json` to your dependencies), that returns the new
+/// `serde_json::Value`, or `Result<serde_json::Value, E>` with
+/// `E: Into<Box<dyn Error + Send + Sync>>` when it can fail.
+///
+/// # Checked when a bus is built
+///
+/// [`BusBuilder::build`] fails, and [`Bus::new`] panics with the same
+/// text, when an event's upcasters do not form one chain: from the lowest
+/// version one reads up to the event's version, each version needs exactly
+/// one ([`BuildError::MissingUpcaster`], [`BuildError::DuplicateUpcaster`]).
+///
+/// # Example
+///
+/// ```
+/// use eventbus::prelude::*;
+/// use eventbus::upcast;
+///
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
+/// #[event(name = "shop.order_placed", version = 3)]
+/// struct OrderPlaced {
+///     order: u32,
+///     total_cents: u64,
+///     currency: String,
+/// }
+///
+/// /// Version 1 had `total` in whole units.
+/// #[upcast(event = OrderPlaced, from = 1)]
+/// fn order_placed_v1(mut old: serde_json::Value) -> Result<serde_json::Value, String> {
+///     let total = old["total"].as_u64().ok_or("`total` is not a whole number")?;
+///     let fields = old.as_object_mut().ok_or("not an object")?;
+///     fields.remove("total");
+///     fields.insert("total_cents".into(), (total * 100).into());
+///     Ok(old)
+/// }
+///
+/// /// Version 2 had no currency.
+/// #[upcast(event = OrderPlaced, from = 2)]
+/// fn order_placed_v2(mut old: serde_json::Value) -> serde_json::Value {
+///     old["currency"] = "EUR".into();
+///     old
+/// }
+///
+/// // The chain 1 -> 2 -> 3 is complete, so the bus builds.
+/// let bus = Bus::builder().build().unwrap();
+/// # drop(bus);
+/// ```
+///
+/// Upcasters are free functions: on a method with `self` the macro says to
+/// move it out of the `impl`.
+pub use eventbus_macros::upcast;
 
 /// Test support: [`Bus::record`] keeps the events a bus delivers in a
 /// [`Recorded`](testing::Recorded), to assert on the follow-ups a handler

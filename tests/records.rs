@@ -354,12 +354,16 @@ async fn every_bad_record_is_an_error_and_delivers_nothing() {
             "the JSON for event `records.invoice_paid` does not decode into `records::InvoicePaid`: EOF while parsing a value at line 1 column 11",
         ),
         (
+            record("records.invoice_paid", 1, r#"{"invoice":1}"#),
+            "no upcaster turns event `records.invoice_paid` from version 1 into version 2: add a function with `#[upcast(event = .., from = 1)]`",
+        ),
+        (
             record("records.local_tick", 1, "null"),
             "the event `records.local_tick` (`records::LocalTick`) is local: it is never decoded from JSON; remove `#[event(local)]` and derive `Serialize` and `Deserialize` to accept it by name",
         ),
         (
             record("records.invoice_paid", 3, r#"{"invoice":1}"#),
-            "the record of event `records.invoice_paid` is at version 3, newer than the version 2 this program knows: deploy the program that writes version 3 here too, or have the sender write version 2",
+            "the record of event `records.invoice_paid` is at version 3, but this program knows it only up to version 2; read it with a build that knows version 3",
         ),
     ];
     for (record, message) in cases {

@@ -1,4 +1,5 @@
-//! Compile tests of `#[derive(Event)]` and `#[subscribe]`, run with trybuild.
+//! Compile tests of `#[derive(Event)]`, `#[subscribe]` and `#[upcast]`, run
+//! with trybuild.
 //!
 //! `tests/ui/<macro>/pass/*.rs` must compile and run (each builds a `Bus`
 //! and publishes); `tests/ui/<macro>/fail/*.rs` must fail to compile with

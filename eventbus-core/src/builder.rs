@@ -75,7 +75,8 @@ impl Bus {
     /// # Panics
     ///
     /// Panics with the message [`BusBuilder::build`] would return when the
-    /// registry is invalid (two event types with one name).
+    /// registry is invalid (two event types with one name, a broken chain
+    /// of upcasters).
     #[must_use]
     pub fn new() -> Self {
         match Self::builder().build() {
@@ -299,7 +300,9 @@ impl BusBuilder {
     /// # Errors
     ///
     /// [`BuildError::DuplicateEventName`] when two event types share a
-    /// name, [`BuildError::MissingHandlers`] when a type given to
+    /// name, [`BuildError::MissingUpcaster`] (and the other upcaster
+    /// errors) when an event's upcasters do not form one chain up to its
+    /// version, [`BuildError::MissingHandlers`] when a type given to
     /// [`require`](Self::require) has no handler on this bus.
     pub fn build(mut self) -> Result<Bus, BuildError> {
         #[cfg(feature = "tokio")]
@@ -312,6 +315,7 @@ impl BusBuilder {
                 second: clash.second,
             });
         }
+        crate::upcast::check_chains(crate::upcast::Upcasters::get())?;
 
         // `filter_handlers` sees each handler once.
         let all: Vec<&'static RegisteredHandler> = registry

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::handler::{BoxError, SourceLocation};
 use crate::report::{HandlerFailure, Report};
 
 /// Why [`BusBuilder::build`](crate::BusBuilder::build) refused to build a
@@ -49,6 +50,58 @@ pub enum BuildError {
         type_name: &'static str,
         /// The types of the states that were given.
         given: Vec<&'static str>,
+    },
+    /// An event's upcasters skip a version, so records below the gap could
+    /// not be brought up to date.
+    #[error(
+        "event `{event}` is at version {version} and has an upcaster from version {from}, but \
+         none from version {missing}: add `#[upcast(event = {type_path}, from = {missing})]`"
+    )]
+    MissingUpcaster {
+        /// The event's name.
+        event: &'static str,
+        /// The event's Rust path.
+        type_path: &'static str,
+        /// The event's current version.
+        version: u32,
+        /// The version the upcaster before the gap reads.
+        from: u32,
+        /// The version no upcaster reads.
+        missing: u32,
+    },
+    /// Two upcasters read the same version of one event.
+    #[error(
+        "event `{event}` has two upcasters from version {from}: `{first}` ({first_location}) \
+         and `{second}` ({second_location}); remove one of them"
+    )]
+    DuplicateUpcaster {
+        /// The event's name.
+        event: &'static str,
+        /// The version both read.
+        from: u32,
+        /// The path of one upcaster.
+        first: &'static str,
+        /// Where it is written.
+        first_location: SourceLocation,
+        /// The path of the other.
+        second: &'static str,
+        /// Where it is written.
+        second_location: SourceLocation,
+    },
+    /// An upcaster is written for an `#[event(local)]` type, which is
+    /// never read from a record.
+    #[error(
+        "the upcaster `{upcaster}` ({location}) is for `{type_path}`, which is \
+         `#[event(local)]`: a local event is never read from a record, so nothing would call \
+         it; remove the upcaster, or remove `#[event(local)]`"
+    )]
+    UpcasterOfLocalEvent {
+        /// The event's Rust path.
+        type_path: &'static str,
+        /// The upcaster's path.
+        upcaster: &'static str,
+        /// Where it is written.
+        location: SourceLocation,
     },
     /// A setting was given a value the bus cannot work with.
     #[error("`BusBuilder::{setting}`: {message}")]
@@ -215,28 +268,11 @@ pub enum PublishError {
         /// The record's name.
         found: String,
     },
-    /// The record was written by a newer version of the event than this
-    /// program knows.
-    #[error("the record of event `{name}` is at version {version}, newer than the version {known} this program knows: deploy the program that writes version {version} here too, or have the sender write version {known}")]
-    NewerVersion {
-        /// The event's name.
-        name: &'static str,
-        /// The record's version.
-        version: u32,
-        /// The version of the event in this program.
-        known: u32,
-    },
-    /// The record was written by an older version of the event, and is not
-    /// upcast on this path.
-    #[error("the record of event `{name}` is at version {version}, older than the version {known} this program knows: deliver it to a bus, which upcasts it")]
-    OlderVersion {
-        /// The event's name.
-        name: &'static str,
-        /// The record's version.
-        version: u32,
-        /// The version of the event in this program.
-        known: u32,
-    },
+    /// The record is of a version this program cannot bring up to its
+    /// own: newer than it knows, or older with no upcaster, or an
+    /// upcaster failed.
+    #[error(transparent)]
+    Upcast(#[from] UpcastError),
     /// One or more handlers failed; every failure is kept.
     #[error("{} of the handlers of `{event_name}` failed: {}", .failures.len(), Failures(.failures))]
     HandlersFailed {
@@ -355,5 +391,73 @@ impl Report {
             event_name,
             failures,
         })
+    }
+}
+
+/// Why a record could not be brought up to the current version of its
+/// event.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum UpcastError {
+    /// The record was written by a program that knows a later version of
+    /// the event than this one does.
+    #[error(
+        "the record of event `{event}` is at version {version}, but this program knows it only \
+         up to version {known}; read it with a build that knows version {version}"
+    )]
+    NewerVersion {
+        /// The event's name.
+        event: &'static str,
+        /// The record's version.
+        version: u32,
+        /// The event's version in this program.
+        known: u32,
+    },
+    /// No upcaster reads the version the chain is at.
+    #[error(
+        "no upcaster turns event `{event}` from version {from} into version {}: add a function \
+         with `#[upcast(event = .., from = {from})]`",
+        u64::from(*.from) + 1
+    )]
+    MissingStep {
+        /// The event's name.
+        event: &'static str,
+        /// The version no upcaster reads.
+        from: u32,
+    },
+    /// The record's payload is not JSON.
+    #[error("the record of event `{event}` at version {version} is not valid JSON: {source}")]
+    InvalidJson {
+        /// The event's name.
+        event: &'static str,
+        /// The record's version.
+        version: u32,
+        /// What `serde_json` reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// An upcaster returned an error.
+    #[error(
+        "the upcaster `{upcaster}` failed to turn event `{event}` from version {from} into \
+         version {}: {source}",
+        u64::from(*.from) + 1
+    )]
+    Failed {
+        /// The event's name.
+        event: &'static str,
+        /// The version the upcaster reads.
+        from: u32,
+        /// The upcaster's path.
+        upcaster: &'static str,
+        /// The upcaster's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl std::fmt::Debug for UpcastError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `Display` already says everything; `unwrap()` users read this.
+        write!(f, "{self}")
     }
 }

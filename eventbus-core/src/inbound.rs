@@ -14,8 +14,9 @@ use crate::error::PublishError;
 use crate::event_fns::EventFns;
 use crate::extensions::Extensions;
 use crate::meta::EventMeta;
-use crate::record::{check_version, decode_payload, find_event, EventRecord};
+use crate::record::{decode_payload, find_event, EventRecord};
 use crate::report::Report;
+use crate::upcast::upcast;
 
 /// A record on its way into a bus, with what goes with it: the part of
 /// the bus's handlers it is for, and [`Extensions`] for them. Made by
@@ -112,8 +113,8 @@ impl Bus {
     /// type is registered under the name ([`PublishError::UnknownEvent`],
     /// with the closest names), when it is a local event
     /// ([`PublishError::LocalEvent`]), when the version is newer than this
-    /// program knows ([`PublishError::NewerVersion`]) or older and not
-    /// upcast, and when the payload does not decode
+    /// program knows or older and the upcasters cannot bring it up
+    /// ([`PublishError::Upcast`]), and when the payload does not decode
     /// ([`PublishError::InvalidJson`], with `serde_json`'s message). A bus
     /// that is shut down returns `Ok` with a report whose one failure says
     /// so: hand the record back to its transport.
@@ -277,8 +278,8 @@ impl Inbound<'_> {
             Some(asked) => Some(self.bus.find(asked)?),
         };
         let meta = find_event(&self.record.name)?;
-        check_version(meta, self.record.version)?;
-        let event = decode_payload(meta, &self.record.payload)?;
+        let payload = upcast(meta, self.record.version, &self.record.payload)?;
+        let event = decode_payload(meta, &payload)?;
         let extensions = (!self.extensions.is_empty()).then(|| Arc::new(self.extensions));
         let given = Box::new(Given {
             envelope: self.record.envelope,

@@ -18,6 +18,7 @@ use crate::error::{PublishError, RecordError};
 use crate::event::Event;
 use crate::meta::EventMeta;
 use crate::registry::Registry;
+use crate::upcast::upcast;
 
 /// One event as data: what sinks send, what the event log stores, what a
 /// transport hands to [`Bus::deliver`](crate::Bus::deliver).
@@ -132,10 +133,10 @@ impl EventRecord {
     /// # Errors
     ///
     /// [`PublishError::WrongEvent`] when the record is of another event;
-    /// [`PublishError::NewerVersion`] when its version is newer than `E`'s;
-    /// [`PublishError::OlderVersion`] when it is older (a bus delivering
-    /// it upcasts it first); [`PublishError::InvalidJson`] with
-    /// `serde_json`'s message when the payload does not decode.
+    /// [`PublishError::Upcast`] when its version is newer than `E`'s, or
+    /// older and the upcasters cannot bring it up to `E`'s (an older
+    /// record is upcast first, step by step); [`PublishError::InvalidJson`]
+    /// with `serde_json`'s message when the payload does not decode.
     pub fn decode<E: Event + DeserializeOwned>(&self) -> Result<E, PublishError> {
         let meta = E::__meta();
         if self.name != meta.name() {
@@ -144,8 +145,8 @@ impl EventRecord {
                 found: self.name.clone().into_owned(),
             });
         }
-        check_version(meta, self.version)?;
-        serde_json::from_slice(&self.payload).map_err(|source| PublishError::InvalidJson {
+        let payload = upcast(meta, self.version, &self.payload)?;
+        serde_json::from_slice(&payload).map_err(|source| PublishError::InvalidJson {
             name: meta.name(),
             type_path: meta.type_path(),
             source,
@@ -247,26 +248,6 @@ pub(crate) fn decode_payload(
             type_path: meta.type_path(),
         }),
     }
-}
-
-/// Refuses a record version the program does not decode as it is.
-pub(crate) fn check_version(meta: &'static EventMeta, version: u32) -> Result<(), PublishError> {
-    let known = meta.version();
-    if version > known {
-        return Err(PublishError::NewerVersion {
-            name: meta.name(),
-            version,
-            known,
-        });
-    }
-    if version < known {
-        return Err(PublishError::OlderVersion {
-            name: meta.name(),
-            version,
-            known,
-        });
-    }
-    Ok(())
 }
 
 impl fmt::Debug for EventRecord {

@@ -1,5 +1,5 @@
-//! The procedural macros of eventbus: `#[derive(Event)]` and
-//! `#[subscribe]`.
+//! The procedural macros of eventbus: `#[derive(Event)]`, `#[subscribe]`
+//! and `#[upcast]`.
 //!
 //! Use them through the `eventbus` crate, which documents them; this crate
 //! is an implementation detail and is pinned to the exact version of
@@ -18,6 +18,7 @@ mod names;
 mod options;
 mod root;
 mod subscribe;
+mod upcast;
 
 use proc_macro::TokenStream;
 
@@ -44,4 +45,14 @@ pub fn derive_event(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
     subscribe::expand(args.into(), item.into()).into()
+}
+
+#[cfg_attr(
+    doc,
+    doc = "Registers a function that turns an event's JSON from one version into the next."
+)]
+#[cfg_attr(not(doc), allow(missing_docs))]
+#[proc_macro_attribute]
+pub fn upcast(args: TokenStream, item: TokenStream) -> TokenStream {
+    upcast::expand(args.into(), item.into()).into()
 }

@@ -4,6 +4,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
 use crate::names::Taken;
+use crate::root::Root;
 
 use super::parse::Model;
 
@@ -29,23 +30,7 @@ pub fn event_impl(model: &Model) -> TokenStream {
         let serde_event = taken.fresh("SerdeEvent");
         // Spanned on the type's name, so a missing `Serialize` points there.
         let codec = quote_spanned! {ident.span()=> <#ident as #serde_event>::CODEC };
-        let check = quote! {
-            #[diagnostic::on_unimplemented(
-                message = #NO_SERDE,
-                label = #NO_SERDE_LABEL,
-                note = #NO_SERDE_NOTE,
-            )]
-            trait #serde_event {
-                const CODEC: #root::__private::Codec;
-            }
-
-            // Reported as the trait above, not as the serde traits it needs.
-            #[diagnostic::do_not_recommend]
-            impl<__E: #root::__private::SerdeEvent> #serde_event for __E {
-                const CODEC: #root::__private::Codec =
-                    <__E as #root::__private::SerdeEvent>::CODEC;
-            }
-        };
+        let check = serde_event_trait(root, &serde_event);
         let meta = quote! {
             #root::__private::EventMeta::new(#name, #version, #path, #codec, &__EVENTBUS_FNS)
         };
@@ -81,6 +66,30 @@ pub fn event_impl(model: &Model) -> TokenStream {
                 #root::__private::EventRegistration::new(&__EVENTBUS_META)
             }
         };
+    }
+}
+
+/// A trait of the user's crate named `serde_event`, implemented by every
+/// event that can be written as JSON and read back; its `CODEC` is the
+/// event's. Naming an event through it reports a missing serde derive with
+/// the message below.
+pub fn serde_event_trait(root: &Root, serde_event: &syn::Ident) -> TokenStream {
+    quote! {
+        #[diagnostic::on_unimplemented(
+            message = #NO_SERDE,
+            label = #NO_SERDE_LABEL,
+            note = #NO_SERDE_NOTE,
+        )]
+        trait #serde_event {
+            const CODEC: #root::__private::Codec;
+        }
+
+        // Reported as the trait above, not as the serde traits it needs.
+        #[diagnostic::do_not_recommend]
+        impl<__E: #root::__private::SerdeEvent> #serde_event for __E {
+            const CODEC: #root::__private::Codec =
+                <__E as #root::__private::SerdeEvent>::CODEC;
+        }
     }
 }
 

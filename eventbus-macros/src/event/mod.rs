@@ -9,6 +9,8 @@ use proc_macro2::TokenStream;
 
 use crate::ctxt::Ctxt;
 
+pub use expand::serde_event_trait;
+
 pub fn derive(input: &syn::DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let attrs = attr::EventAttrs::from_attrs(&cx, &input.attrs);

@@ -1,0 +1,16 @@
+use eventbus::prelude::*;
+use eventbus::upcast;
+use serde_json::Value;
+
+#[derive(Event, serde::Serialize, serde::Deserialize)]
+#[event(version = 3)]
+struct OrderPlaced {
+    order: u32,
+}
+
+#[upcast(event = OrderPlaced, from = 1, crate = "my eventbus")]
+fn order_placed_v1(old: Value) -> Value {
+    old
+}
+
+fn main() {}
