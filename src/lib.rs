@@ -38,10 +38,11 @@
 
 pub use eventbus_core::{
     layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
-    DeadLetters, EmitError, EmitErrorKind, Envelope, Event, EventRecord, Extension, Extensions,
-    FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind, Inbound, IntoHandlerResult,
-    IntoUpcastResult, Layer, MemoryDeadLetters, Mode, Needs, Origin, PublishError, RecordError,
-    Report, SourceLocation, State, Subscription, UpcastError, Uuid, DEFAULT_DEAD_LETTER_CAPACITY,
+    DeadLetters, EmitError, EmitErrorKind, Envelope, Event, EventMeta, EventRecord, Extension,
+    Extensions, FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind, Inbound,
+    IntoHandlerResult, IntoUpcastResult, Layer, MemoryDeadLetters, Mode, Needs, Origin,
+    PublishError, RecordError, Report, SendOutcome, Sink, SinkRetry, SinkStats, SourceLocation,
+    State, Subscription, UpcastError, Uuid, DEFAULT_DEAD_LETTER_CAPACITY,
     DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 

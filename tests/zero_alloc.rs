@@ -114,6 +114,53 @@ fn publish_to_ten_sync_handlers_allocates_nothing() {
     assert_eq!(allocations, 0);
 }
 
+/// Takes the records of `Ten` only.
+struct TenOnly;
+
+impl eventbus::Sink for TenOnly {
+    fn wants(&self, event: &eventbus::EventMeta) -> bool {
+        event.name() == "zero_alloc.ten"
+    }
+
+    fn send<'a>(
+        &'a self,
+        records: &'a [std::sync::Arc<eventbus::EventRecord>],
+    ) -> eventbus::layer::BoxFuture<'a, Vec<eventbus::SendOutcome>> {
+        Box::pin(async move {
+            records
+                .iter()
+                .map(|_| eventbus::SendOutcome::Sent)
+                .collect()
+        })
+    }
+}
+
+#[test]
+fn publish_of_an_event_no_sink_wants_allocates_nothing() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let bus = Bus::builder()
+        .runtime(runtime.handle().clone())
+        .sink("ten only", TenOnly)
+        .build()
+        .unwrap();
+    let _ = bus.publish(One(0));
+    let allocations = allocations_in(|| {
+        for n in 0..1000 {
+            let report = bus.publish(One(n));
+            assert_eq!(report.handled(), 1);
+        }
+    });
+    assert_eq!(allocations, 0);
+    // The sink's type is recorded: that allocates (the record).
+    let allocations = allocations_in(|| {
+        let report = bus.publish(Ten(0));
+        assert_eq!(report.handled(), 10);
+    });
+    assert!(allocations > 0);
+}
+
 /// The counter works: a failure allocates (its message), and is seen.
 #[test]
 fn the_counter_sees_allocations() {

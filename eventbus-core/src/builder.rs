@@ -17,6 +17,8 @@ use crate::meta::EventMeta;
 use crate::registry::{RegisteredHandler, Registry, Resolved};
 use crate::report::HandlerFailure;
 use crate::selection::{catch_alls, route_entries, Selections};
+#[cfg(feature = "tokio")]
+use crate::sink::{Sink, SinkRetry};
 
 type HandlerFilter = Box<dyn Fn(&HandlerInfo) -> bool>;
 
@@ -59,6 +61,13 @@ pub struct BusBuilder {
     workers: usize,
     #[cfg(feature = "tokio")]
     runtime: Option<tokio::runtime::Handle>,
+    /// The sinks, by name, in the order given.
+    #[cfg(feature = "tokio")]
+    sinks: Vec<(String, Arc<dyn Sink>)>,
+    #[cfg(feature = "tokio")]
+    sink_buffer: usize,
+    #[cfg(feature = "tokio")]
+    sink_retry: SinkRetry,
 }
 
 /// How deep a chain of follow-up events may go by default.
@@ -118,6 +127,12 @@ impl BusBuilder {
             workers: 1,
             #[cfg(feature = "tokio")]
             runtime: None,
+            #[cfg(feature = "tokio")]
+            sinks: Vec::new(),
+            #[cfg(feature = "tokio")]
+            sink_buffer: crate::sinks::DEFAULT_SINK_BUFFER,
+            #[cfg(feature = "tokio")]
+            sink_retry: SinkRetry::default(),
         }
     }
 
@@ -263,6 +278,63 @@ impl BusBuilder {
         self
     }
 
+    /// Sends the record of every accepted non-local event that `sink`
+    /// wants (see [`Sink`]) out of the process, under `name`: a record
+    /// that came in through a transport of the same name (its envelope's
+    /// `source`) is not handed back to it. Each sink has a buffer of its
+    /// own ([`BusBuilder::sink_buffer`]) and a worker on the bus's runtime,
+    /// so the bus must be built inside a tokio runtime or be given one.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use eventbus::layer::BoxFuture;
+    /// use eventbus::prelude::*;
+    /// use eventbus::{EventRecord, SendOutcome, Sink};
+    ///
+    /// struct Stdout;
+    ///
+    /// impl Sink for Stdout {
+    ///     fn send<'a>(&'a self, records: &'a [Arc<EventRecord>]) -> BoxFuture<'a, Vec<SendOutcome>> {
+    ///         Box::pin(async move {
+    ///             records.iter().map(|record| {
+    ///                 println!("{}", record.to_json());
+    ///                 SendOutcome::Sent
+    ///             }).collect()
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let bus = Bus::builder().sink("stdout", Stdout).build().unwrap();
+    /// # drop(bus);
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn sink(mut self, name: impl Into<String>, sink: impl Sink) -> Self {
+        self.sinks.push((name.into(), Arc::new(sink)));
+        self
+    }
+
+    /// How many records wait for each sink at most (default 1,024). When
+    /// a sink's buffer is full, a sync `publish` reports a
+    /// [`FailureKind::SinkFull`](crate::FailureKind::SinkFull) failure
+    /// (the record goes to the dead letters) and `emit` waits for room.
+    #[cfg(feature = "tokio")]
+    pub fn sink_buffer(mut self, records: usize) -> Self {
+        self.sink_buffer = records;
+        self
+    }
+
+    /// How the sinks' workers retry what their sink could not send
+    /// (default: 5 tries, 100 ms doubling up to 10 s).
+    #[cfg(feature = "tokio")]
+    pub fn sink_retry(mut self, retry: SinkRetry) -> Self {
+        self.sink_retry = retry;
+        self
+    }
+
     /// Whether a panicking handler is caught and reported as a failure
     /// (the default, `true`) or unwinds through `publish`.
     pub fn catch_panics(mut self, catch: bool) -> Self {
@@ -362,6 +434,11 @@ impl BusBuilder {
         let layers: Box<[Arc<dyn Layer>]> = std::mem::take(&mut self.layers).into_boxed_slice();
         let layers_read_envelope = layers.iter().any(|layer| layer.reads_envelope());
         let routes = self.routes(registry, &chosen);
+        let hooks = Arc::new(std::mem::take(&mut self.hooks));
+        #[cfg(feature = "tokio")]
+        let sinks = self.start_sinks(registry, &hooks)?;
+        #[cfg(not(feature = "tokio"))]
+        let sinks: Option<()> = None;
         let dispatcher = Dispatcher::new(
             routes,
             fallback,
@@ -375,17 +452,18 @@ impl BusBuilder {
                 max_cascade_depth: self.max_cascade_depth,
                 max_cascade_events: self.max_cascade_events,
                 always_context: layers_read_envelope || catch_alls_read_context,
-                plain: layers.is_empty() && !catch_alls_read_context,
+                plain: layers.is_empty() && !catch_alls_read_context && sinks.is_none(),
             },
             self.states,
             layers,
             policy_layers,
-            self.hooks,
+            hooks,
             #[cfg(feature = "tokio")]
             crate::dispatcher::QueueSettings {
                 runtime: self.runtime,
                 capacity: self.queue_capacity,
                 workers: self.workers,
+                sinks,
             },
         );
         Ok(Bus::from_dispatcher(&Arc::new(dispatcher)))
@@ -441,6 +519,69 @@ impl BusBuilder {
     fn is_remote(&self, info: &HandlerInfo) -> bool {
         info.group()
             .is_some_and(|group| self.remote_groups.iter().any(|remote| remote == group))
+    }
+
+    /// Starts the sinks' workers; `None` without sinks.
+    #[cfg(feature = "tokio")]
+    fn start_sinks(
+        &mut self,
+        registry: &Registry,
+        hooks: &Arc<Hooks>,
+    ) -> Result<Option<crate::sinks::Sinks>, BuildError> {
+        if self.sinks.is_empty() {
+            return Ok(None);
+        }
+        for (at, (name, _)) in self.sinks.iter().enumerate() {
+            if name.is_empty() {
+                return Err(BuildError::InvalidSetting {
+                    setting: "sink",
+                    message: "a sink needs a name (a record's `source` names the transport it \
+                              came through, and no sink is handed back what it brought in)",
+                });
+            }
+            if self.sinks[..at].iter().any(|(earlier, _)| earlier == name) {
+                return Err(BuildError::InvalidSetting {
+                    setting: "sink",
+                    message: "two sinks have the same name; give each its own",
+                });
+            }
+        }
+        if self.sink_buffer == 0 {
+            return Err(BuildError::InvalidSetting {
+                setting: "sink_buffer",
+                message: "a buffer of 0 records could never take one; give at least 1 (the \
+                          default is 1024)",
+            });
+        }
+        let Some(runtime) = self
+            .runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
+            return Err(BuildError::InvalidSetting {
+                setting: "sink",
+                message: "each sink sends from a task of its own: build the bus inside a tokio \
+                          runtime, or give it one with `BusBuilder::runtime`",
+            });
+        };
+        let events: Vec<&'static EventMeta> = registry
+            .events
+            .iter()
+            .chain(&self.required)
+            .copied()
+            .collect();
+        let settings = crate::sinks::SinkSettings {
+            buffer: self.sink_buffer,
+            retry: self.sink_retry,
+            hooks: Arc::clone(hooks),
+            catch: self.catch_panics,
+        };
+        Ok(Some(crate::sinks::Sinks::start(
+            std::mem::take(&mut self.sinks),
+            &events,
+            &settings,
+            &runtime,
+        )))
     }
 
     /// Fails on a queue that could never take an event or be delivered.

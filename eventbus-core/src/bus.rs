@@ -20,7 +20,7 @@ use crate::handler::HandlerInfo;
 use crate::layer::{MetricsLayer, MetricsSnapshot};
 use crate::meta::EventMeta;
 use crate::plain::Plain;
-use crate::record::{decode_payload, find_event};
+use crate::record_json::{decode_payload, find_event};
 use crate::report::Report;
 
 /// Routes each published event to every handler of its type.

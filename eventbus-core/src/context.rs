@@ -239,6 +239,8 @@ impl Parent {
 pub(crate) struct Given {
     pub(crate) envelope: Envelope,
     pub(crate) only: Option<Only>,
+    /// Its record went to the sinks when it was accepted (`emit`).
+    pub(crate) recorded: bool,
 }
 
 /// A part of a bus's handlers that one delivery runs.

@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::envelope::Uuid;
 use crate::handler::HandlerInfo;
+use crate::record::EventRecord;
 use crate::report::{FailureKind, HandlerFailure};
 
-/// One event that a handler failed on, with the failure.
+/// One event that a handler failed on, or that a sink could not send,
+/// with the failure.
 ///
 /// Not to be confused with [`DeadEvent`](crate::DeadEvent), an event that no
 /// handler took.
@@ -30,8 +32,13 @@ pub struct DeadLetter {
     pub kind: FailureKind,
     /// The error text or panic message.
     pub message: String,
-    /// How many times the handler was called.
+    /// How many times the handler was called, or the sink tried.
     pub attempts: u32,
+    /// The record a sink did not send, with its envelope, to send again;
+    /// `None` for a handler's failure.
+    pub record: Option<EventRecord>,
+    /// The name of the sink that did not send [`record`](Self::record).
+    pub sink: Option<String>,
 }
 
 impl DeadLetter {
@@ -44,6 +51,8 @@ impl DeadLetter {
             kind: failure.kind(),
             message: failure.message().to_owned(),
             attempts: failure.attempts(),
+            record: failure.record().cloned(),
+            sink: failure.sink().map(str::to_owned),
         }
     }
 }

@@ -12,12 +12,16 @@ use crate::context::{FollowUp, Parent};
 use crate::deferred::{DeliveryParts, Finished, JoinAll};
 use crate::depth::DepthScope;
 use crate::dispatcher::{Delivered, Dispatcher};
-use crate::envelope::{Envelope, LazyId};
+use crate::envelope::{Envelope, LazyId, Origin};
 use crate::event::Event;
 use crate::event_fns::EventFns;
 use crate::handler::Mode;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
+#[cfg(feature = "tokio")]
+use crate::record::EventRecord;
+#[cfg(feature = "tokio")]
+use crate::report::FailureKind;
 use crate::report::{EventRef, FailureSink, HandlerFailure};
 use crate::route::{build_typed, AnyRoute, ErasedRoute, RouteEntry};
 use crate::route::{run_one, Deferred, TypedRoute};
@@ -166,6 +170,9 @@ struct Delivery<'r, E> {
     /// The run-time handlers, taken before any handler runs: a
     /// subscription made meanwhile is not called by this delivery.
     subs: Option<SlotSubs>,
+    /// Whether the sinks get the event's record.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    to_sinks: bool,
 }
 
 impl Dispatcher {
@@ -195,8 +202,16 @@ impl Dispatcher {
             ),
             None => (self.route::<E>(), self.runtime_subs.snapshot(meta.slot())),
         };
+        // The sinks get a record of every event of a type they want that
+        // this bus accepts, but for one already recorded when it was
+        // emitted and one read back from the log.
+        let to_sinks = self.records(meta)
+            && given
+                .as_ref()
+                .is_none_or(|given| !given.recorded && given.envelope.origin != Origin::Replay);
         let reads_context = given.is_some()
             || extensions.is_some()
+            || to_sinks
             || self.settings.always_context
             || route.is_some_and(|route| route.needs_context)
             || self.runtime_subs.reads_envelope(meta.slot());
@@ -244,8 +259,37 @@ impl Dispatcher {
             id,
             depth,
             subs,
+            to_sinks,
         }
     }
+
+    /// Hands the record of the delivered event to the sinks; a full
+    /// buffer or an event that cannot be written is a failure of the
+    /// delivery.
+    #[cfg(feature = "tokio")]
+    fn record<E: Event>(&self, delivery: &Delivery<'_, E>, failures: &mut Vec<HandlerFailure>) {
+        if let (true, Some(sinks), Some(context)) =
+            (delivery.to_sinks, &self.sinks, &delivery.context)
+        {
+            let event = delivery.held.get();
+            match EventRecord::encode(delivery.meta, event, context.envelope().clone()) {
+                Ok(record) => sinks.offer(delivery.meta, &Arc::new(record), failures),
+                Err(error) => failures.push(HandlerFailure::delivery(
+                    FailureKind::SinkFailed,
+                    EventRef {
+                        name: delivery.meta.name(),
+                        id: delivery.id,
+                    },
+                    format!("no sink was handed the event: {error}"),
+                )),
+            }
+        }
+    }
+
+    /// Without tokio a bus has no sinks.
+    #[cfg(not(feature = "tokio"))]
+    #[allow(clippy::unused_self)] // the same call as with tokio
+    fn record<E: Event>(&self, _: &Delivery<'_, E>, _: &mut Vec<HandlerFailure>) {}
 
     /// Runs the inline handlers and run-time subscriptions of an event;
     /// returns how many of the event's own handlers ran.
@@ -333,6 +377,7 @@ impl Dispatcher {
         follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
         let delivery = self.prepare(SharedOrOwned::Owned(event), parent, id);
+        self.record(&delivery, failures);
         let _spans = enter(&delivery.spans);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
@@ -377,7 +422,11 @@ impl Dispatcher {
         failures: &mut Vec<HandlerFailure>,
         follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
-        let delivery = self.prepare(event, parent, id);
+        // Boxed: this future is nested once per `publish_async` inside an
+        // async handler, and a delivery (its context inline) held across
+        // the awaits would put each level's copy on the caller's stack.
+        let delivery = Box::new(self.prepare(event, parent, id));
+        self.record(&delivery, failures);
         let mut handled = {
             let _spans = enter(&delivery.spans);
             self.run_inline(&delivery, failures)

@@ -88,6 +88,9 @@ pub(crate) struct Dispatcher {
     pub(crate) tasks: Arc<crate::tasks::Tasks<crate::events::Events<Dispatcher>>>,
     #[cfg(feature = "tokio")]
     pub(crate) queue: crate::events::Queue,
+    /// Where records of accepted events go out; `None` without sinks.
+    #[cfg(feature = "tokio")]
+    pub(crate) sinks: Option<crate::sinks::Sinks>,
 }
 
 /// How the background queue is set up.
@@ -96,6 +99,7 @@ pub(crate) struct QueueSettings {
     pub(crate) runtime: Option<tokio::runtime::Handle>,
     pub(crate) capacity: usize,
     pub(crate) workers: usize,
+    pub(crate) sinks: Option<crate::sinks::Sinks>,
 }
 
 impl Dispatcher {
@@ -110,7 +114,7 @@ impl Dispatcher {
         states: States,
         layers: Box<[Arc<dyn Layer>]>,
         policy_layers: Box<[Arc<dyn Layer>]>,
-        hooks: Hooks,
+        hooks: Arc<Hooks>,
         #[cfg(feature = "tokio")] queue: QueueSettings,
     ) -> Self {
         Self {
@@ -124,7 +128,7 @@ impl Dispatcher {
             states: Arc::new(states),
             layers,
             policy_layers,
-            hooks: Arc::new(hooks),
+            hooks,
             sequence: AtomicU64::new(0),
             handles: AtomicUsize::new(0),
             shut_down: AtomicBool::new(false),
@@ -135,6 +139,21 @@ impl Dispatcher {
             )),
             #[cfg(feature = "tokio")]
             queue: crate::events::Queue::default(),
+            #[cfg(feature = "tokio")]
+            sinks: queue.sinks,
+        }
+    }
+
+    /// Whether a sink wants the records of `meta`'s type.
+    #[inline]
+    #[cfg_attr(not(feature = "tokio"), allow(clippy::unused_self))]
+    pub(crate) fn records(&self, meta: &EventMeta) -> bool {
+        #[cfg(feature = "tokio")]
+        return self.sinks.as_ref().is_some_and(|sinks| sinks.wants(meta));
+        #[cfg(not(feature = "tokio"))]
+        {
+            let _ = meta;
+            false
         }
     }
 

@@ -14,7 +14,8 @@ use crate::error::PublishError;
 use crate::event_fns::EventFns;
 use crate::extensions::Extensions;
 use crate::meta::EventMeta;
-use crate::record::{decode_payload, find_event, EventRecord};
+use crate::record::EventRecord;
+use crate::record_json::{decode_payload, find_event};
 use crate::report::Report;
 use crate::upcast::upcast;
 
@@ -284,6 +285,7 @@ impl Inbound<'_> {
         let given = Box::new(Given {
             envelope: self.record.envelope,
             only,
+            recorded: false,
         });
         Ok(Decoded {
             meta,

@@ -39,10 +39,14 @@ mod plain;
 #[cfg(feature = "tokio")]
 mod queue;
 mod record;
+mod record_json;
 mod registry;
 mod report;
 mod route;
 mod selection;
+mod sink;
+#[cfg(feature = "tokio")]
+mod sinks;
 mod subs;
 mod subscription;
 mod sync;
@@ -64,8 +68,10 @@ pub use extensions::Extensions;
 pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
 pub use inbound::Inbound;
 pub use layer::Layer;
+pub use meta::EventMeta;
 pub use record::EventRecord;
 pub use report::{FailureKind, HandlerFailure, Report};
+pub use sink::{SendOutcome, Sink, SinkRetry, SinkStats};
 pub use subscription::Subscription;
 pub use upcast::IntoUpcastResult;
 

@@ -16,22 +16,27 @@ use std::sync::Arc;
 use crate::abandoned::{abandoned, Abandoned, Unfinished};
 use crate::bus::Bus;
 use crate::cascade::Cascade;
-use crate::context::Parent;
+use crate::context::{Given, Parent};
 use crate::depth::nested_depth;
 use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
-use crate::envelope::LazyId;
+use crate::envelope::{Envelope, LazyId};
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
 use crate::events::{QueuedDelivery, SlotQueue, QUEUED};
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
 
 use crate::plain::Plain;
-use crate::report::HandlerFailure;
+use crate::record::EventRecord;
+use crate::report::{EventRef, FailureKind, HandlerFailure};
+use crate::sink::SinkStats;
 
 struct Entry<E> {
     event: E,
     depth: u32,
+    /// The envelope its record went to the sinks under, when it was
+    /// emitted; the delivery keeps it.
+    stamp: Option<Box<Envelope>>,
 }
 
 struct Typed<E> {
@@ -99,7 +104,11 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
 
 impl<E: Event> Entry<E> {
     fn deliver(self, dispatcher: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
-        let Entry { event, depth } = self;
+        let Entry {
+            event,
+            depth,
+            stamp,
+        } = self;
         // An event emitted by a handler counts toward the cascade depth
         // like one published there, so an emit loop stops too.
         if let Some(failure) = dispatcher.too_deep(E::__meta(), &event, depth) {
@@ -116,10 +125,22 @@ impl<E: Event> Entry<E> {
             }
             Plain::General => {}
         }
-        let mut id = LazyId::default();
+        let mut id = stamp
+            .as_ref()
+            .map_or_else(LazyId::default, |stamp| LazyId::known(stamp.id));
+        let parent = move || Parent {
+            given: stamp.map(|stamp| {
+                Box::new(Given {
+                    envelope: *stamp,
+                    only: None,
+                    recorded: true,
+                })
+            }),
+            ..Parent::root(depth)
+        };
         if dispatcher.all_inline::<E>() {
             let (_, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
-                dispatcher.deliver_sync(event, Parent::root(depth), &mut id, failures, follow_ups)
+                dispatcher.deliver_sync(event, parent(), &mut id, failures, follow_ups)
             });
             dispatcher.report_unseen_failures(failures);
             return None;
@@ -131,7 +152,7 @@ impl<E: Event> Entry<E> {
         let dispatcher = Arc::clone(dispatcher);
         Some(Box::pin(async move {
             let (_, failures) = dispatcher
-                .deliver_root_async(SharedOrOwned::Shared(event), Parent::root(depth), &mut id)
+                .deliver_root_async(SharedOrOwned::Shared(event), parent(), &mut id)
                 .await;
             unfinished.finish();
             dispatcher.report_unseen_failures(failures);
@@ -140,6 +161,33 @@ impl<E: Event> Entry<E> {
 }
 
 impl Dispatcher {
+    /// The envelope and record of an event about to be emitted, when a
+    /// sink wants its type: its record goes to the sinks when it is
+    /// accepted, and its delivery keeps the envelope. An event that cannot
+    /// be written is reported, and queued without a record.
+    fn stamp<E: Event>(&self, event: &E) -> Option<(Envelope, Arc<EventRecord>)> {
+        let meta = E::__meta();
+        if !self.records(meta) {
+            return None;
+        }
+        let envelope = Envelope::root(self.next_sequence(), None);
+        match EventRecord::encode(meta, event, envelope.clone()) {
+            Ok(record) => Some((envelope, Arc::new(record))),
+            Err(error) => {
+                let id = LazyId::known(envelope.id);
+                self.report_unseen_failures(vec![HandlerFailure::delivery(
+                    FailureKind::SinkFailed,
+                    EventRef {
+                        name: meta.name(),
+                        id: &id,
+                    },
+                    format!("no sink was handed the event: {error}"),
+                )]);
+                None
+            }
+        }
+    }
+
     /// Whether every handler of `E` runs inline, so a queued `E` can be
     /// delivered without a future.
     fn all_inline<E: Event>(&self) -> bool {
@@ -154,6 +202,7 @@ impl Dispatcher {
         self: &Arc<Self>,
         mut intake: Intake<'_, Events>,
         event: E,
+        stamp: Option<Box<Envelope>>,
     ) -> Result<(), EmitError<E>> {
         let mut start = None;
         if intake.needs_worker() {
@@ -174,9 +223,11 @@ impl Dispatcher {
                 E::__meta().slot(),
                 || Box::new(Typed::<E>::default()),
                 |queue| {
-                    Typed::<E>::of(queue)
-                        .entries
-                        .push_back(Entry { event, depth });
+                    Typed::<E>::of(queue).entries.push_back(Entry {
+                        event,
+                        depth,
+                        stamp,
+                    });
                 },
             );
         });
@@ -392,14 +443,39 @@ impl Bus {
     pub async fn emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
         let ledger = &dispatcher.tasks.ledger;
+        let worker = dispatcher.tasks.caller() == Caller::Worker;
+        // Accepted means in every sink's buffer too: room there first.
+        let stamp = dispatcher.stamp(&event);
+        let reserved = match (&stamp, &dispatcher.sinks) {
+            (Some((_, record)), Some(sinks)) => {
+                let reserved = if worker {
+                    sinks.try_reserve(E::__meta(), record)
+                } else {
+                    sinks.reserve(E::__meta(), record).await
+                };
+                match reserved {
+                    Some(reserved) => Some(reserved),
+                    None => return Err(EmitError::new(EmitErrorKind::Full, event)),
+                }
+            }
+            _ => None,
+        };
+        let (envelope, record) = stamp.unzip();
+        let sent = |result: Result<(), EmitError<E>>| {
+            if let (Ok(()), Some(reserved), Some(record)) = (&result, reserved, &record) {
+                reserved.send(record);
+            }
+            result
+        };
+        let mut envelope = envelope.map(Box::new);
         {
             let mut intake = ledger.intake();
             match intake.refusal() {
-                None => return dispatcher.enqueue(intake, event),
+                None => return sent(dispatcher.enqueue(intake, event, envelope)),
                 Some(Refused::Closed) => {
                     return Err(EmitError::new(EmitErrorKind::ShutDown, event));
                 }
-                Some(Refused::Full) if dispatcher.tasks.caller() == Caller::Worker => {
+                Some(Refused::Full) if worker => {
                     return Err(EmitError::new(EmitErrorKind::Full, event));
                 }
                 Some(Refused::Full) => intake.start_waiting(),
@@ -424,13 +500,13 @@ impl Bus {
                 if !intake.is_full() {
                     intake.stop_waiting();
                     waiting.counted = false;
-                    break dispatcher.enqueue(intake, event);
+                    break dispatcher.enqueue(intake, event, envelope.take());
                 }
             }
             has_room.await;
         };
         dispatcher.tasks.wake();
-        result
+        sent(result)
     }
 
     /// Queues `event` if there is room, without waiting.
@@ -440,12 +516,54 @@ impl Bus {
     /// Hands the event back in an [`EmitError`] when the queue is full,
     /// the bus is shut down, or there is no runtime for the worker.
     pub fn try_emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
-        let intake = self.dispatcher.tasks.ledger.intake();
+        let dispatcher = &self.dispatcher;
+        let stamp = dispatcher.stamp(&event);
+        let reserved = match (&stamp, &dispatcher.sinks) {
+            (Some((_, record)), Some(sinks)) => match sinks.try_reserve(E::__meta(), record) {
+                Some(reserved) => Some(reserved),
+                None => return Err(EmitError::new(EmitErrorKind::Full, event)),
+            },
+            _ => None,
+        };
+        let (envelope, record) = stamp.unzip();
+        let intake = dispatcher.tasks.ledger.intake();
         match intake.refusal() {
-            None => self.dispatcher.enqueue(intake, event),
+            None => {
+                let result = dispatcher.enqueue(intake, event, envelope.map(Box::new));
+                if let (Ok(()), Some(reserved), Some(record)) = (&result, reserved, &record) {
+                    reserved.send(record);
+                }
+                result
+            }
             Some(Refused::Closed) => Err(EmitError::new(EmitErrorKind::ShutDown, event)),
             Some(Refused::Full) => Err(EmitError::new(EmitErrorKind::Full, event)),
         }
+    }
+
+    /// Waits until every record the bus has accepted so far has been sent
+    /// by every sink that takes it, or has failed for good (then it is in
+    /// the dead letters); then lets each sink flush its own buffers
+    /// ([`Sink::flush`](crate::Sink::flush)). Returns at once on a bus
+    /// without sinks.
+    ///
+    /// Records of events still queued are accepted already; follow-ups
+    /// their handlers publish later are not waited for (call
+    /// [`idle`](Self::idle) first for those).
+    pub async fn flush(&self) {
+        if let Some(sinks) = &self.dispatcher.sinks {
+            sinks.flush().await;
+        }
+    }
+
+    /// What each sink of the bus has sent, failed and still holds, in the
+    /// order the sinks were added; empty without sinks. Counted whether or
+    /// not the metrics layer is installed.
+    #[must_use]
+    pub fn sinks(&self) -> Vec<SinkStats> {
+        self.dispatcher
+            .sinks
+            .as_ref()
+            .map_or_else(Vec::new, crate::sinks::Sinks::stats)
     }
 
     /// Waits until nothing is in flight: the queue is empty and every

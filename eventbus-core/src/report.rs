@@ -2,11 +2,13 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::call_error::{NoRuntime, Panicked, TimedOut};
 use crate::envelope::{LazyId, Uuid};
 use crate::handler::{BoxError, HandlerInfo};
 use crate::meta::EventMeta;
+use crate::record::EventRecord;
 
 /// Why a handler call, or a whole delivery, failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +33,12 @@ pub enum FailureKind {
     /// but can no longer be delivered: the runtime that was to run it
     /// ended first.
     Abandoned,
+    /// A sink's buffer was full: the event's record was not handed to
+    /// that sink, and went to the dead letters instead.
+    SinkFull,
+    /// A sink could not send the event's record, after its retries; the
+    /// record went to the dead letters.
+    SinkFailed,
 }
 
 impl fmt::Display for FailureKind {
@@ -43,6 +51,8 @@ impl fmt::Display for FailureKind {
             Self::CascadeLimit => "hit the cascade limit",
             Self::Timeout => "timed out",
             Self::Abandoned => "was abandoned",
+            Self::SinkFull => "found a sink's buffer full",
+            Self::SinkFailed => "could not be sent by a sink",
         })
     }
 }
@@ -61,6 +71,8 @@ pub struct HandlerFailure {
     attempts: u32,
     /// The event as JSON, kept for the dead letters.
     payload: Option<serde_json::Value>,
+    /// For a sink's failure: the record it did not send, and its name.
+    record: Option<(Arc<EventRecord>, Arc<str>)>,
 }
 
 /// The event a failure belongs to.
@@ -81,6 +93,7 @@ impl HandlerFailure {
             error: Some(error),
             attempts: 1,
             payload: None,
+            record: None,
         }
     }
 
@@ -137,6 +150,7 @@ impl HandlerFailure {
             error: None,
             attempts: 1,
             payload: None,
+            record: None,
         }
     }
 
@@ -152,7 +166,52 @@ impl HandlerFailure {
             error: None,
             attempts: 0,
             payload: None,
+            record: None,
         }
+    }
+
+    /// A sink's failure to send `record`: `kind` is
+    /// [`FailureKind::SinkFull`] or [`FailureKind::SinkFailed`].
+    #[cfg(feature = "tokio")]
+    pub(crate) fn of_sink(
+        kind: FailureKind,
+        record: Arc<EventRecord>,
+        sink: Arc<str>,
+        meta_name: &'static str,
+        error: Option<BoxError>,
+        attempts: u32,
+    ) -> Self {
+        let message = match (&error, kind) {
+            (Some(error), _) => format!("sink `{sink}` could not send the record: {error}"),
+            (None, FailureKind::SinkFull) => format!(
+                "the buffer of sink `{sink}` is full: the record was not handed to it; \
+                 it is in the dead letters"
+            ),
+            (None, _) => format!("sink `{sink}` could not send the record"),
+        };
+        Self {
+            handler: None,
+            kind,
+            event_name: meta_name,
+            event_id: record.envelope.id,
+            message,
+            error,
+            attempts,
+            payload: None,
+            record: Some((record, sink)),
+        }
+    }
+
+    /// The record a sink did not send; `None` for a handler's failure.
+    #[must_use]
+    pub fn record(&self) -> Option<&EventRecord> {
+        self.record.as_ref().map(|(record, _)| &**record)
+    }
+
+    /// The name of the sink that did not send [`record`](Self::record).
+    #[must_use]
+    pub fn sink(&self) -> Option<&str> {
+        self.record.as_ref().map(|(_, sink)| &**sink)
     }
 
     /// The handler that failed; `None` for failures that belong to no

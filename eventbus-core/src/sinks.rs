@@ -1,0 +1,355 @@
+//! The sinks of one bus at work: a bounded buffer and a worker per sink,
+//! retries with backoff, final failures to the hooks, and the counts that
+//! `flush` and `Bus::sinks` read.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{self, Permit};
+use tokio::sync::Notify;
+
+use crate::handler::BoxError;
+use crate::hooks::Hooks;
+use crate::meta::EventMeta;
+use crate::record::EventRecord;
+use crate::report::{take_panic, FailureKind, HandlerFailure};
+use crate::sink::{SendOutcome, Sink, SinkRetry, SinkStats};
+
+/// How many records a worker hands its sink at once, at most.
+const BATCH: usize = 64;
+
+/// How many records wait for a sink by default.
+pub(crate) const DEFAULT_SINK_BUFFER: usize = 1024;
+
+/// A record on its way to one sink, with its event's name as the hooks
+/// report it.
+struct Outgoing {
+    record: Arc<EventRecord>,
+    event: &'static str,
+}
+
+/// The sinks of one bus.
+pub(crate) struct Sinks {
+    outlets: Box<[Outlet]>,
+    /// By event slot: the outlets that want the slot's type.
+    wanted: Box<[Box<[usize]>]>,
+}
+
+/// One sink: its buffer, and what its worker shares with the bus.
+struct Outlet {
+    sender: mpsc::Sender<Outgoing>,
+    shared: Arc<Shared>,
+}
+
+/// What a sink's worker and the bus both read.
+struct Shared {
+    name: Arc<str>,
+    sink: Arc<dyn Sink>,
+    retry: SinkRetry,
+    hooks: Arc<Hooks>,
+    catch: bool,
+    accepted: AtomicU64,
+    sent: AtomicU64,
+    failed: AtomicU64,
+    /// Woken each time records are sent or fail.
+    settled: Notify,
+}
+
+/// The settings every sink of a bus shares.
+pub(crate) struct SinkSettings {
+    pub(crate) buffer: usize,
+    pub(crate) retry: SinkRetry,
+    pub(crate) hooks: Arc<Hooks>,
+    pub(crate) catch: bool,
+}
+
+impl Sinks {
+    /// Starts a worker on `runtime` for each of `sinks`, and asks each
+    /// which of `events` it wants.
+    pub(crate) fn start(
+        sinks: Vec<(String, Arc<dyn Sink>)>,
+        events: &[&'static EventMeta],
+        settings: &SinkSettings,
+        runtime: &tokio::runtime::Handle,
+    ) -> Self {
+        let outlets: Box<[Outlet]> = sinks
+            .into_iter()
+            .map(|(name, sink)| {
+                let (sender, receiver) = mpsc::channel(settings.buffer);
+                let shared = Arc::new(Shared {
+                    name: name.into(),
+                    sink,
+                    retry: settings.retry,
+                    hooks: Arc::clone(&settings.hooks),
+                    catch: settings.catch,
+                    accepted: AtomicU64::new(0),
+                    sent: AtomicU64::new(0),
+                    failed: AtomicU64::new(0),
+                    settled: Notify::new(),
+                });
+                runtime.spawn(run(Arc::clone(&shared), receiver));
+                Outlet { sender, shared }
+            })
+            .collect();
+        let mut wanted: Vec<Vec<usize>> = Vec::new();
+        for meta in events.iter().filter(|meta| !meta.is_local()) {
+            let slot = meta.slot();
+            if wanted.len() <= slot {
+                wanted.resize_with(slot + 1, Vec::new);
+            }
+            wanted[slot] = outlets
+                .iter()
+                .enumerate()
+                .filter(|(_, outlet)| outlet.shared.sink.wants(meta))
+                .map(|(at, _)| at)
+                .collect();
+        }
+        Self {
+            outlets,
+            wanted: wanted.into_iter().map(Vec::into_boxed_slice).collect(),
+        }
+    }
+
+    /// Whether a sink wants the records of `meta`'s type.
+    pub(crate) fn wants(&self, meta: &EventMeta) -> bool {
+        self.wanted
+            .get(meta.slot())
+            .is_some_and(|outlets| !outlets.is_empty())
+    }
+
+    /// The outlets that take `record`: those that want its type, but for
+    /// the one it came through.
+    fn takers<'s, 'r>(
+        &'s self,
+        meta: &EventMeta,
+        record: &'r EventRecord,
+    ) -> impl Iterator<Item = &'s Outlet> + use<'s, 'r> {
+        let source = record.envelope.source.as_deref();
+        self.wanted
+            .get(meta.slot())
+            .into_iter()
+            .flat_map(|outlets| outlets.iter())
+            .map(|&at| &self.outlets[at])
+            .filter(move |outlet| source != Some(&*outlet.shared.name))
+    }
+
+    /// Hands `record` to every sink that takes it, without waiting: a full
+    /// buffer is a [`FailureKind::SinkFull`] failure in `failures`, and
+    /// the record goes to the dead letters when they are reported.
+    pub(crate) fn offer(
+        &self,
+        meta: &'static EventMeta,
+        record: &Arc<EventRecord>,
+        failures: &mut Vec<HandlerFailure>,
+    ) {
+        for outlet in self.takers(meta, record) {
+            let shared = &outlet.shared;
+            shared.accepted.fetch_add(1, Ordering::Relaxed);
+            let outgoing = Outgoing {
+                record: Arc::clone(record),
+                event: meta.name(),
+            };
+            let kind = match outlet.sender.try_send(outgoing) {
+                Ok(()) => continue,
+                Err(TrySendError::Full(_)) => FailureKind::SinkFull,
+                // The worker is gone with its runtime.
+                Err(TrySendError::Closed(_)) => FailureKind::SinkFailed,
+            };
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            let error: Option<BoxError> = (kind == FailureKind::SinkFailed)
+                .then(|| "its worker has stopped: the runtime that ran it ended".into());
+            failures.push(HandlerFailure::of_sink(
+                kind,
+                Arc::clone(record),
+                Arc::clone(&shared.name),
+                meta.name(),
+                error,
+                0,
+            ));
+        }
+    }
+
+    /// Room for `record` in the buffer of every sink that takes it,
+    /// waiting for it; `None` when a sink's worker has stopped. Nothing is
+    /// handed over until [`Reserved::send`].
+    pub(crate) async fn reserve<'s>(
+        &'s self,
+        meta: &'static EventMeta,
+        record: &EventRecord,
+    ) -> Option<Reserved<'s>> {
+        let mut permits = Vec::new();
+        for outlet in self.takers(meta, record) {
+            permits.push((outlet, outlet.sender.reserve().await.ok()?));
+        }
+        Some(Reserved {
+            permits,
+            event: meta.name(),
+        })
+    }
+
+    /// [`Sinks::reserve`] without waiting: `None` when a buffer is full.
+    pub(crate) fn try_reserve<'s>(
+        &'s self,
+        meta: &'static EventMeta,
+        record: &EventRecord,
+    ) -> Option<Reserved<'s>> {
+        let mut permits = Vec::new();
+        for outlet in self.takers(meta, record) {
+            permits.push((outlet, outlet.sender.try_reserve().ok()?));
+        }
+        Some(Reserved {
+            permits,
+            event: meta.name(),
+        })
+    }
+
+    /// Waits until every record accepted so far has been sent or has
+    /// failed, by every sink; then lets each sink flush its own buffers.
+    /// A sink's flush error goes to `tracing`.
+    pub(crate) async fn flush(&self) {
+        for outlet in &*self.outlets {
+            let shared = &outlet.shared;
+            let target = shared.accepted.load(Ordering::Acquire);
+            loop {
+                let settled = shared.settled.notified();
+                tokio::pin!(settled);
+                settled.as_mut().enable();
+                if shared.done() >= target {
+                    break;
+                }
+                settled.await;
+            }
+            if let Err(error) = shared.sink.flush().await {
+                tracing::error!(
+                    target: "eventbus",
+                    sink = &*shared.name,
+                    "sink `{}` could not flush: {error}",
+                    shared.name
+                );
+            }
+        }
+    }
+
+    /// What each sink has sent, failed and still holds.
+    pub(crate) fn stats(&self) -> Vec<SinkStats> {
+        self.outlets
+            .iter()
+            .map(|outlet| {
+                let shared = &outlet.shared;
+                let accepted = shared.accepted.load(Ordering::Acquire);
+                let sent = shared.sent.load(Ordering::Acquire);
+                let failed = shared.failed.load(Ordering::Acquire);
+                SinkStats {
+                    name: shared.name.to_string(),
+                    sent,
+                    failed,
+                    waiting: accepted.saturating_sub(sent + failed),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Room in the buffers of the sinks that take one record.
+pub(crate) struct Reserved<'s> {
+    permits: Vec<(&'s Outlet, Permit<'s, Outgoing>)>,
+    event: &'static str,
+}
+
+impl Reserved<'_> {
+    /// Hands the record over.
+    pub(crate) fn send(self, record: &Arc<EventRecord>) {
+        for (outlet, permit) in self.permits {
+            outlet.shared.accepted.fetch_add(1, Ordering::Relaxed);
+            permit.send(Outgoing {
+                record: Arc::clone(record),
+                event: self.event,
+            });
+        }
+    }
+}
+
+impl Shared {
+    fn done(&self) -> u64 {
+        self.sent.load(Ordering::Acquire) + self.failed.load(Ordering::Acquire)
+    }
+
+    /// Hands `records` to the sink, a panic caught as a retry of all.
+    async fn send(&self, records: &[Arc<EventRecord>]) -> Vec<SendOutcome> {
+        let mut sending = self.sink.send(records);
+        let outcome = std::future::poll_fn(|cx| {
+            match catch_unwind(AssertUnwindSafe(|| sending.as_mut().poll(cx))) {
+                Ok(Poll::Ready(outcomes)) => Poll::Ready(Ok(outcomes)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(take_panic(payload))),
+            }
+        })
+        .await;
+        outcome.unwrap_or_else(|panic| {
+            records
+                .iter()
+                .map(|_| SendOutcome::Retry(format!("the sink panicked: {panic}").into()))
+                .collect()
+        })
+    }
+
+    /// Reports a record that will not be sent.
+    fn give_up(&self, outgoing: Outgoing, error: BoxError, attempts: u32) {
+        self.failed.fetch_add(1, Ordering::AcqRel);
+        let failure = HandlerFailure::of_sink(
+            FailureKind::SinkFailed,
+            outgoing.record,
+            Arc::clone(&self.name),
+            outgoing.event,
+            Some(error),
+            attempts,
+        );
+        self.hooks
+            .report(std::slice::from_ref(&failure), self.catch);
+    }
+}
+
+/// A sink's worker: takes records in batches, in order, and tries each
+/// batch until every record is sent or has failed for good.
+async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let mut pending: Vec<Outgoing> = std::mem::take(&mut batch);
+        let mut tried = 0;
+        while !pending.is_empty() {
+            tried += 1;
+            let records: Vec<Arc<EventRecord>> = pending
+                .iter()
+                .map(|outgoing| Arc::clone(&outgoing.record))
+                .collect();
+            let mut outcomes = shared.send(&records).await.into_iter();
+            let last_try = tried >= shared.retry.attempts.max(1);
+            let mut again = Vec::new();
+            for outgoing in pending {
+                match outcomes.next() {
+                    Some(SendOutcome::Sent) => {
+                        shared.sent.fetch_add(1, Ordering::AcqRel);
+                    }
+                    Some(SendOutcome::Failed(error)) => shared.give_up(outgoing, error, tried),
+                    Some(SendOutcome::Retry(error)) if last_try => {
+                        shared.give_up(outgoing, error, tried);
+                    }
+                    None if last_try => shared.give_up(
+                        outgoing,
+                        "the sink returned no outcome for the record".into(),
+                        tried,
+                    ),
+                    Some(SendOutcome::Retry(_)) | None => again.push(outgoing),
+                }
+            }
+            shared.settled.notify_waiters();
+            if !again.is_empty() {
+                tokio::time::sleep(shared.retry.delay_after(tried)).await;
+            }
+            pending = again;
+        }
+    }
+}
