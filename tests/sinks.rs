@@ -348,3 +348,54 @@ fn a_bus_with_sinks_needs_a_runtime_and_names_each_sink_once() {
         "`BusBuilder::sink`: two sinks have the same name; give each its own"
     );
 }
+
+#[tokio::test]
+async fn shutdown_gives_the_sinks_their_time_then_abandons_what_is_left_to_the_dead_letters() {
+    let dead = MemoryDeadLetters::new();
+    let bus = Bus::builder()
+        .sink("down", Down)
+        // Tries that would take minutes.
+        .sink_retry(SinkRetry::new(
+            10,
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        ))
+        .shutdown_timeout(Duration::from_millis(50))
+        .dead_letters(dead.clone())
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(bus.publish(Tick(n)).event_id());
+    }
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), bus.shutdown())
+        .await
+        .expect("shutdown returns once its time for the sinks is up");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let letters = dead.letters();
+    assert_eq!(letters.len(), 20);
+    let mut abandoned: Vec<Uuid> = letters
+        .iter()
+        .map(|letter| {
+            assert_eq!(letter.kind, FailureKind::Abandoned);
+            assert_eq!(letter.sink.as_deref(), Some("down"));
+            assert_eq!(
+                letter.message,
+                "sink `down` could not send the record: the bus shut down before the sink sent \
+                 the record (its `shutdown_timeout` ran out)"
+            );
+            letter.record.as_ref().unwrap().envelope.id
+        })
+        .collect();
+    abandoned.sort();
+    ids.sort();
+    assert_eq!(abandoned, ids);
+    assert_eq!(counts(&bus), [("down".to_owned(), 0, 20, 0)]);
+    // Nothing is taken after shutdown.
+    assert_eq!(
+        bus.publish(Tick(99)).failures()[0].kind(),
+        FailureKind::ShutDown
+    );
+}

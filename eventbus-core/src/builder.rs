@@ -68,10 +68,16 @@ pub struct BusBuilder {
     sink_buffer: usize,
     #[cfg(feature = "tokio")]
     sink_retry: SinkRetry,
+    #[cfg(feature = "tokio")]
+    shutdown_timeout: std::time::Duration,
 }
 
 /// How deep a chain of follow-up events may go by default.
 pub const DEFAULT_MAX_CASCADE_DEPTH: u32 = 64;
+
+/// How long `shutdown` lets the sinks finish by default.
+#[cfg(feature = "tokio")]
+pub const DEFAULT_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many follow-up events one root event may cause by default.
 pub const DEFAULT_MAX_CASCADE_EVENTS: usize = 10_000;
@@ -133,6 +139,8 @@ impl BusBuilder {
             sink_buffer: crate::sinks::DEFAULT_SINK_BUFFER,
             #[cfg(feature = "tokio")]
             sink_retry: SinkRetry::default(),
+            #[cfg(feature = "tokio")]
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -335,6 +343,17 @@ impl BusBuilder {
         self
     }
 
+    /// How long [`Bus::shutdown`](crate::Bus::shutdown) lets the sinks
+    /// send what they still hold, once the queue and the handlers are done
+    /// (default 30 s). What is left then goes to the dead letters and
+    /// `on_error` as [`FailureKind::Abandoned`](crate::FailureKind::Abandoned),
+    /// with its record.
+    #[cfg(feature = "tokio")]
+    pub fn shutdown_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
     /// Whether a panicking handler is caught and reported as a failure
     /// (the default, `true`) or unwinds through `publish`.
     pub fn catch_panics(mut self, catch: bool) -> Self {
@@ -464,6 +483,7 @@ impl BusBuilder {
                 capacity: self.queue_capacity,
                 workers: self.workers,
                 sinks,
+                shutdown_timeout: self.shutdown_timeout,
             },
         );
         Ok(Bus::from_dispatcher(&Arc::new(dispatcher)))

@@ -91,6 +91,9 @@ pub(crate) struct Dispatcher {
     /// Where records of accepted events go out; `None` without sinks.
     #[cfg(feature = "tokio")]
     pub(crate) sinks: Option<crate::sinks::Sinks>,
+    /// How long `shutdown` waits for the sinks to send what they hold.
+    #[cfg(feature = "tokio")]
+    pub(crate) shutdown_timeout: std::time::Duration,
 }
 
 /// How the background queue is set up.
@@ -100,6 +103,7 @@ pub(crate) struct QueueSettings {
     pub(crate) capacity: usize,
     pub(crate) workers: usize,
     pub(crate) sinks: Option<crate::sinks::Sinks>,
+    pub(crate) shutdown_timeout: std::time::Duration,
 }
 
 impl Dispatcher {
@@ -141,6 +145,8 @@ impl Dispatcher {
             queue: crate::events::Queue::default(),
             #[cfg(feature = "tokio")]
             sinks: queue.sinks,
+            #[cfg(feature = "tokio")]
+            shutdown_timeout: queue.shutdown_timeout,
         }
     }
 

@@ -57,6 +57,8 @@ pub mod testing;
 mod upcast;
 
 pub use any_event::{AnyEvent, DeadEvent};
+#[cfg(feature = "tokio")]
+pub use builder::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use builder::{BusBuilder, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS};
 pub use bus::Bus;
 pub use context::{Context, Extension, FromContext, Needs, State};

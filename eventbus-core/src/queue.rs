@@ -583,7 +583,15 @@ impl Bus {
     }
 
     /// Stops accepting events, delivers everything queued and in flight,
-    /// then returns. Nothing accepted is lost.
+    /// then lets the sinks send what they hold, then returns. Nothing
+    /// accepted is lost.
+    ///
+    /// In that order: intake stops; the queue and the handlers drain; the
+    /// sinks flush, for at most
+    /// [`BusBuilder::shutdown_timeout`](crate::BusBuilder::shutdown_timeout)
+    /// (what they still hold then goes to the dead letters and `on_error`
+    /// as [`FailureKind::Abandoned`](crate::FailureKind::Abandoned), with
+    /// its record); then each sink closes.
     ///
     /// Afterwards `publish` returns a report with one
     /// [`FailureKind::ShutDown`](crate::FailureKind::ShutDown) failure, and
@@ -598,5 +606,9 @@ impl Bus {
         self.dispatcher.set_shut_down();
         self.dispatcher.close_queue();
         self.idle().await;
+        if let Some(sinks) = &self.dispatcher.sinks {
+            let deadline = tokio::time::Instant::now() + self.dispatcher.shutdown_timeout;
+            sinks.shut_down(deadline).await;
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! retries with backoff, final failures to the hooks, and the counts that
 //! `flush` and `Bus::sinks` read.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,8 +55,12 @@ struct Shared {
     accepted: AtomicU64,
     sent: AtomicU64,
     failed: AtomicU64,
-    /// Woken each time records are sent or fail.
+    /// Woken each time records are sent or fail, and when the worker ends.
     settled: Notify,
+    /// Tells the worker to stop: a shutdown's time is up.
+    stop: Notify,
+    /// Whether the worker has ended.
+    ended: std::sync::atomic::AtomicBool,
 }
 
 /// The settings every sink of a bus shares.
@@ -89,6 +94,8 @@ impl Sinks {
                     sent: AtomicU64::new(0),
                     failed: AtomicU64::new(0),
                     settled: Notify::new(),
+                    stop: Notify::new(),
+                    ended: std::sync::atomic::AtomicBool::new(false),
                 });
                 runtime.spawn(run(Arc::clone(&shared), receiver));
                 Outlet { sender, shared }
@@ -233,6 +240,36 @@ impl Sinks {
         }
     }
 
+    /// Flushes the sinks by `deadline`; when time runs out, each worker
+    /// reports what it still holds as [`FailureKind::Abandoned`]. Then
+    /// lets each sink close.
+    pub(crate) async fn shut_down(&self, deadline: tokio::time::Instant) {
+        if tokio::time::timeout_at(deadline, self.flush())
+            .await
+            .is_err()
+        {
+            for outlet in &*self.outlets {
+                outlet.shared.stop.notify_one();
+            }
+            for outlet in &*self.outlets {
+                let shared = &outlet.shared;
+                loop {
+                    let settled = shared.settled.notified();
+                    tokio::pin!(settled);
+                    settled.as_mut().enable();
+                    if shared.ended.load(Ordering::Acquire) {
+                        break;
+                    }
+                    settled.await;
+                }
+            }
+        }
+        for outlet in &*self.outlets {
+            let close = outlet.shared.sink.close(deadline.into_std());
+            let _ = tokio::time::timeout_at(deadline, close).await;
+        }
+    }
+
     /// What each sink has sent, failed and still holds.
     pub(crate) fn stats(&self) -> Vec<SinkStats> {
         self.outlets
@@ -296,6 +333,44 @@ impl Shared {
         })
     }
 
+    /// `work`, unless the worker is told to stop first: then `None`.
+    async fn until_stopped<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        let stop = self.stop.notified();
+        let mut stop = std::pin::pin!(stop);
+        let mut work = std::pin::pin!(work);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(done) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(done));
+            }
+            stop.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+
+    /// Reports records the worker will never send: a shutdown's time ran
+    /// out first.
+    fn abandon(&self, pending: Vec<Outgoing>) {
+        let failures: Vec<HandlerFailure> = pending
+            .into_iter()
+            .map(|outgoing| {
+                self.failed.fetch_add(1, Ordering::AcqRel);
+                HandlerFailure::of_sink(
+                    FailureKind::Abandoned,
+                    outgoing.record,
+                    Arc::clone(&self.name),
+                    outgoing.event,
+                    Some(
+                        "the bus shut down before the sink sent the record (its \
+                         `shutdown_timeout` ran out)"
+                            .into(),
+                    ),
+                    0,
+                )
+            })
+            .collect();
+        self.hooks.report(&failures, true);
+    }
+
     /// Reports a record that will not be sent.
     fn give_up(&self, outgoing: Outgoing, error: BoxError, attempts: u32) {
         self.failed.fetch_add(1, Ordering::AcqRel);
@@ -313,11 +388,23 @@ impl Shared {
 }
 
 /// A sink's worker: takes records in batches, in order, and tries each
-/// batch until every record is sent or has failed for good.
+/// batch until every record is sent or has failed for good. Told to stop
+/// (a shutdown whose time is up), it reports what it still holds as
+/// abandoned.
 async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let mut pending: Vec<Outgoing> = std::mem::take(&mut batch);
+    let mut pending: Vec<Outgoing> = Vec::new();
+    let stopped = 'work: loop {
+        let Some(taken) = shared
+            .until_stopped(receiver.recv_many(&mut batch, BATCH))
+            .await
+        else {
+            break 'work true;
+        };
+        if taken == 0 {
+            break 'work false;
+        }
+        pending.append(&mut batch);
         let mut tried = 0;
         while !pending.is_empty() {
             tried += 1;
@@ -325,10 +412,13 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
                 .iter()
                 .map(|outgoing| Arc::clone(&outgoing.record))
                 .collect();
-            let mut outcomes = shared.send(&records).await.into_iter();
+            let Some(outcomes) = shared.until_stopped(shared.send(&records)).await else {
+                break 'work true;
+            };
+            let mut outcomes = outcomes.into_iter();
             let last_try = tried >= shared.retry.attempts.max(1);
             let mut again = Vec::new();
-            for outgoing in pending {
+            for outgoing in pending.drain(..) {
                 match outcomes.next() {
                     Some(SendOutcome::Sent) => {
                         shared.sent.fetch_add(1, Ordering::AcqRel);
@@ -346,10 +436,22 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
                 }
             }
             shared.settled.notify_waiters();
-            if !again.is_empty() {
-                tokio::time::sleep(shared.retry.delay_after(tried)).await;
-            }
             pending = again;
+            if !pending.is_empty() {
+                let wait = tokio::time::sleep(shared.retry.delay_after(tried));
+                if shared.until_stopped(wait).await.is_none() {
+                    break 'work true;
+                }
+            }
         }
+    };
+    if stopped {
+        receiver.close();
+        while let Ok(outgoing) = receiver.try_recv() {
+            pending.push(outgoing);
+        }
+        shared.abandon(pending);
     }
+    shared.ended.store(true, Ordering::Release);
+    shared.settled.notify_waiters();
 }
