@@ -40,10 +40,10 @@ pub use eventbus_core::{
     layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
     DeadLetters, EmitError, EmitErrorKind, Envelope, Event, EventMeta, EventRecord, Extension,
     Extensions, FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind, Inbound,
-    IntoHandlerResult, IntoUpcastResult, Layer, MemoryDeadLetters, Mode, Needs, Origin,
-    PublishError, RecordError, Report, SendOutcome, Sink, SinkRetry, SinkStats, SourceLocation,
-    State, Subscription, UpcastError, Uuid, DEFAULT_DEAD_LETTER_CAPACITY,
-    DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
+    IntoHandlerResult, IntoUpcastResult, Journal, JournalEntry, Layer, Logged, MemoryDeadLetters,
+    MemoryJournal, Mode, Needs, Origin, PublishError, RecordError, Report, SendOutcome, Sink,
+    SinkRetry, SinkStats, SourceLocation, State, Subscription, UpcastError, Uuid,
+    DEFAULT_DEAD_LETTER_CAPACITY, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by

@@ -31,6 +31,7 @@ mod handler;
 mod hooks;
 mod inbound;
 mod invoke;
+mod journal;
 pub mod layer;
 #[cfg(feature = "tokio")]
 mod ledger;
@@ -69,6 +70,7 @@ pub use event::Event;
 pub use extensions::Extensions;
 pub use handler::{BoxError, HandlerInfo, HandlerKind, IntoHandlerResult, Mode, SourceLocation};
 pub use inbound::Inbound;
+pub use journal::{Journal, JournalEntry, Logged, MemoryJournal};
 pub use layer::Layer;
 pub use meta::EventMeta;
 pub use record::EventRecord;
