@@ -331,8 +331,8 @@ fn a_bus_with_sinks_needs_a_runtime_and_names_each_sink_once() {
     let error = Bus::builder().sink("down", Down).build().unwrap_err();
     assert_eq!(
         error.to_string(),
-        "`BusBuilder::sink`: each sink sends from a task of its own: build the bus inside a \
-         tokio runtime, or give it one with `BusBuilder::runtime`"
+        "`BusBuilder::sink`: it works from tasks of its own: build the bus inside a tokio \
+         runtime, or give it one with `BusBuilder::runtime`"
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

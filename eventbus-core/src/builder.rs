@@ -70,10 +70,19 @@ pub struct BusBuilder {
     sink_retry: SinkRetry,
     #[cfg(feature = "tokio")]
     shutdown_timeout: std::time::Duration,
+    #[cfg(feature = "tokio")]
+    journal: Option<Arc<dyn crate::journal::Journal>>,
 }
 
 /// How deep a chain of follow-up events may go by default.
 pub const DEFAULT_MAX_CASCADE_DEPTH: u32 = 64;
+
+/// A started journal, and the runtime its relays are to run on.
+#[cfg(feature = "tokio")]
+type JournalStart = (
+    Option<crate::journaling::Journaling>,
+    Option<tokio::runtime::Handle>,
+);
 
 /// How long `shutdown` lets the sinks finish by default.
 #[cfg(feature = "tokio")]
@@ -141,6 +150,8 @@ impl BusBuilder {
             sink_retry: SinkRetry::default(),
             #[cfg(feature = "tokio")]
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            #[cfg(feature = "tokio")]
+            journal: None,
         }
     }
 
@@ -343,6 +354,20 @@ impl BusBuilder {
         self
     }
 
+    /// Appends every non-local event the bus accepts, with origin `Local`
+    /// or `Remote`, to `journal` (the event log), in its stream (the
+    /// event's name). Then [`emit`](crate::Bus::emit) returns once the
+    /// event is committed, and the bus's handler relay hands it to the
+    /// handlers from the log; `publish` and `deliver` run the handlers at
+    /// once and append the event as handled, without waiting for the
+    /// commit (a failed one goes to `on_error` and the dead letters as
+    /// abandoned); `publish_async` and `deliver_async` await it.
+    #[cfg(feature = "tokio")]
+    pub fn journal(mut self, journal: impl crate::journal::Journal) -> Self {
+        self.journal = Some(Arc::new(journal));
+        self
+    }
+
     /// How long [`Bus::shutdown`](crate::Bus::shutdown) lets the sinks
     /// send what they still hold, once the queue and the handlers are done
     /// (default 30 s). What is left then goes to the dead letters and
@@ -456,6 +481,8 @@ impl BusBuilder {
         let hooks = Arc::new(std::mem::take(&mut self.hooks));
         #[cfg(feature = "tokio")]
         let sinks = self.start_sinks(registry, &hooks)?;
+        #[cfg(feature = "tokio")]
+        let (journaling, relay_runtime) = self.start_journal(&hooks)?;
         #[cfg(not(feature = "tokio"))]
         let sinks: Option<()> = None;
         let dispatcher = Dispatcher::new(
@@ -484,9 +511,15 @@ impl BusBuilder {
                 workers: self.workers,
                 sinks,
                 shutdown_timeout: self.shutdown_timeout,
+                journaling,
             },
         );
-        Ok(Bus::from_dispatcher(&Arc::new(dispatcher)))
+        let dispatcher = Arc::new(dispatcher);
+        #[cfg(feature = "tokio")]
+        if let Some(runtime) = relay_runtime {
+            crate::relay::start(&dispatcher, &runtime);
+        }
+        Ok(Bus::from_dispatcher(&dispatcher))
     }
 }
 
@@ -573,17 +606,7 @@ impl BusBuilder {
                           default is 1024)",
             });
         }
-        let Some(runtime) = self
-            .runtime
-            .clone()
-            .or_else(|| tokio::runtime::Handle::try_current().ok())
-        else {
-            return Err(BuildError::InvalidSetting {
-                setting: "sink",
-                message: "each sink sends from a task of its own: build the bus inside a tokio \
-                          runtime, or give it one with `BusBuilder::runtime`",
-            });
-        };
+        let runtime = self.sink_runtime("sink")?;
         let events: Vec<&'static EventMeta> = registry
             .events
             .iter()
@@ -602,6 +625,31 @@ impl BusBuilder {
             &settings,
             &runtime,
         )))
+    }
+
+    /// Starts the group commit of the journal; with the runtime the
+    /// relays are to run on.
+    #[cfg(feature = "tokio")]
+    fn start_journal(&mut self, hooks: &Arc<Hooks>) -> Result<JournalStart, BuildError> {
+        let Some(journal) = self.journal.take() else {
+            return Ok((None, None));
+        };
+        let runtime = self.sink_runtime("journal")?;
+        let journaling = crate::journaling::Journaling::start(journal, Arc::clone(hooks), &runtime);
+        Ok((Some(journaling), Some(runtime)))
+    }
+
+    /// The runtime the tasks of sinks and the journal run on.
+    #[cfg(feature = "tokio")]
+    fn sink_runtime(&self, setting: &'static str) -> Result<tokio::runtime::Handle, BuildError> {
+        self.runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+            .ok_or(BuildError::InvalidSetting {
+                setting,
+                message: "it works from tasks of its own: build the bus inside a tokio runtime, \
+                          or give it one with `BusBuilder::runtime`",
+            })
     }
 
     /// Fails on a queue that could never take an event or be delivered.

@@ -240,7 +240,9 @@ pub(crate) struct Given {
     pub(crate) envelope: Envelope,
     pub(crate) only: Option<Only>,
     /// Its record went to the sinks when it was accepted (`emit`).
-    pub(crate) recorded: bool,
+    pub(crate) sent: bool,
+    /// It is in the journal already (a relay delivers it).
+    pub(crate) journaled: bool,
 }
 
 /// A part of a bus's handlers that one delivery runs.

@@ -16,6 +16,8 @@ use crate::envelope::{Envelope, LazyId, Origin};
 use crate::event::Event;
 use crate::event_fns::EventFns;
 use crate::handler::Mode;
+#[cfg(feature = "tokio")]
+use crate::journal::JournalEntry;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
 #[cfg(feature = "tokio")]
@@ -173,6 +175,9 @@ struct Delivery<'r, E> {
     /// Whether the sinks get the event's record.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     to_sinks: bool,
+    /// Whether the journal gets the event's record.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    to_journal: bool,
 }
 
 impl Dispatcher {
@@ -202,16 +207,21 @@ impl Dispatcher {
             ),
             None => (self.route::<E>(), self.runtime_subs.snapshot(meta.slot())),
         };
-        // The sinks get a record of every event of a type they want that
-        // this bus accepts, but for one already recorded when it was
-        // emitted and one read back from the log.
-        let to_sinks = self.records(meta)
-            && given
-                .as_ref()
-                .is_none_or(|given| !given.recorded && given.envelope.origin != Origin::Replay);
+        // The sinks and the journal get a record of every event of a type
+        // they take that this bus accepts, but for one they have already
+        // (sent when it was emitted, or relayed from the log) and one read
+        // back from the log (`Replay`).
+        let fresh = given
+            .as_ref()
+            .is_none_or(|given| given.envelope.origin != Origin::Replay);
+        let to_sinks =
+            fresh && self.records(meta) && given.as_ref().is_none_or(|given| !given.sent);
+        let to_journal =
+            fresh && self.journals(meta) && given.as_ref().is_none_or(|given| !given.journaled);
         let reads_context = given.is_some()
             || extensions.is_some()
             || to_sinks
+            || to_journal
             || self.settings.always_context
             || route.is_some_and(|route| route.needs_context)
             || self.runtime_subs.reads_envelope(meta.slot());
@@ -260,36 +270,60 @@ impl Dispatcher {
             depth,
             subs,
             to_sinks,
+            to_journal,
         }
     }
 
-    /// Hands the record of the delivered event to the sinks; a full
-    /// buffer or an event that cannot be written is a failure of the
-    /// delivery.
+    /// Hands the record of the delivered event to the sinks and the
+    /// journal (its handlers run here: `handled`); a full sink buffer or
+    /// an event that cannot be written is a failure of the delivery. The
+    /// journal's answer comes later: when `awaited`, returned to await;
+    /// otherwise a failed commit is reported to the hooks.
     #[cfg(feature = "tokio")]
-    fn record<E: Event>(&self, delivery: &Delivery<'_, E>, failures: &mut Vec<HandlerFailure>) {
-        if let (true, Some(sinks), Some(context)) =
-            (delivery.to_sinks, &self.sinks, &delivery.context)
-        {
-            let event = delivery.held.get();
-            match EventRecord::encode(delivery.meta, event, context.envelope().clone()) {
-                Ok(record) => sinks.offer(delivery.meta, &Arc::new(record), failures),
-                Err(error) => failures.push(HandlerFailure::delivery(
+    fn record<E: Event>(
+        &self,
+        delivery: &Delivery<'_, E>,
+        failures: &mut Vec<HandlerFailure>,
+        awaited: bool,
+    ) -> Option<(
+        tokio::sync::oneshot::Receiver<crate::journaling::Committed>,
+        Arc<EventRecord>,
+    )> {
+        if !(delivery.to_sinks || delivery.to_journal) {
+            return None;
+        }
+        let context = delivery.context.as_ref()?;
+        let event = delivery.held.get();
+        let record = match EventRecord::encode(delivery.meta, event, context.envelope().clone()) {
+            Ok(record) => Arc::new(record),
+            Err(error) => {
+                failures.push(HandlerFailure::delivery(
                     FailureKind::SinkFailed,
                     EventRef {
                         name: delivery.meta.name(),
                         id: delivery.id,
                     },
-                    format!("no sink was handed the event: {error}"),
-                )),
+                    format!("the event was neither sent nor stored: {error}"),
+                ));
+                return None;
             }
+        };
+        if let (true, Some(sinks)) = (delivery.to_sinks, &self.sinks) {
+            sinks.offer(delivery.meta, &record, failures);
         }
+        let journaling = self.journaling.as_ref().filter(|_| delivery.to_journal)?;
+        let entry = JournalEntry::new(delivery.meta.name(), Arc::clone(&record), true);
+        if !awaited {
+            journaling.submit_unawaited(entry, delivery.meta.name());
+            return None;
+        }
+        Some((journaling.submit(entry, delivery.meta.name()), record))
     }
 
-    /// Without tokio a bus has no sinks.
+    /// Without tokio a bus has no sinks and no journal.
     #[cfg(not(feature = "tokio"))]
     #[allow(clippy::unused_self)] // the same call as with tokio
-    fn record<E: Event>(&self, _: &Delivery<'_, E>, _: &mut Vec<HandlerFailure>) {}
+    fn record<E: Event>(&self, _: &Delivery<'_, E>, _: &mut Vec<HandlerFailure>, _: bool) {}
 
     /// Runs the inline handlers and run-time subscriptions of an event;
     /// returns how many of the event's own handlers ran.
@@ -377,7 +411,7 @@ impl Dispatcher {
         follow_ups: &mut Vec<FollowUp>,
     ) -> Delivered {
         let delivery = self.prepare(SharedOrOwned::Owned(event), parent, id);
-        self.record(&delivery, failures);
+        self.record(&delivery, failures, false);
         let _spans = enter(&delivery.spans);
         let mut handled = self.run_inline(&delivery, failures);
         let mut scheduled = 0;
@@ -426,7 +460,10 @@ impl Dispatcher {
         // async handler, and a delivery (its context inline) held across
         // the awaits would put each level's copy on the caller's stack.
         let delivery = Box::new(self.prepare(event, parent, id));
-        self.record(&delivery, failures);
+        #[cfg(feature = "tokio")]
+        let committed = self.record(&delivery, failures, true);
+        #[cfg(not(feature = "tokio"))]
+        self.record(&delivery, failures, true);
         let mut handled = {
             let _spans = enter(&delivery.spans);
             self.run_inline(&delivery, failures)
@@ -474,6 +511,21 @@ impl Dispatcher {
             for finished in JoinAll::new(awaited).await {
                 failures.extend(finished.failure);
                 follow_ups.extend(finished.follow_ups);
+            }
+        }
+        #[cfg(feature = "tokio")]
+        if let Some((committed, record)) = committed {
+            let error = match committed.await {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(error),
+                Err(_) => Some("the journal's committer has stopped".to_owned()),
+            };
+            if let Some(error) = error {
+                failures.push(HandlerFailure::not_stored(
+                    record,
+                    delivery.meta.name(),
+                    &error,
+                ));
             }
         }
         self.finish(&delivery, handled, scheduled, failures, follow_ups)

@@ -94,6 +94,9 @@ pub(crate) struct Dispatcher {
     /// How long `shutdown` waits for the sinks to send what they hold.
     #[cfg(feature = "tokio")]
     pub(crate) shutdown_timeout: std::time::Duration,
+    /// The journal every accepted event is appended to; `None` without.
+    #[cfg(feature = "tokio")]
+    pub(crate) journaling: Option<crate::journaling::Journaling>,
 }
 
 /// How the background queue is set up.
@@ -104,6 +107,7 @@ pub(crate) struct QueueSettings {
     pub(crate) workers: usize,
     pub(crate) sinks: Option<crate::sinks::Sinks>,
     pub(crate) shutdown_timeout: std::time::Duration,
+    pub(crate) journaling: Option<crate::journaling::Journaling>,
 }
 
 impl Dispatcher {
@@ -147,6 +151,8 @@ impl Dispatcher {
             sinks: queue.sinks,
             #[cfg(feature = "tokio")]
             shutdown_timeout: queue.shutdown_timeout,
+            #[cfg(feature = "tokio")]
+            journaling: queue.journaling,
         }
     }
 
@@ -156,6 +162,19 @@ impl Dispatcher {
     pub(crate) fn records(&self, meta: &EventMeta) -> bool {
         #[cfg(feature = "tokio")]
         return self.sinks.as_ref().is_some_and(|sinks| sinks.wants(meta));
+        #[cfg(not(feature = "tokio"))]
+        {
+            let _ = meta;
+            false
+        }
+    }
+
+    /// Whether events of `meta`'s type are appended to a journal.
+    #[inline]
+    #[cfg_attr(not(feature = "tokio"), allow(clippy::unused_self))]
+    pub(crate) fn journals(&self, meta: &EventMeta) -> bool {
+        #[cfg(feature = "tokio")]
+        return self.journaling.is_some() && !meta.is_local();
         #[cfg(not(feature = "tokio"))]
         {
             let _ = meta;

@@ -143,6 +143,8 @@ pub enum EmitErrorKind {
     /// No tokio runtime runs the caller and none was given to the bus, so
     /// no worker can deliver the queue.
     NoRuntime,
+    /// The bus's journal did not commit the event; nothing was delivered.
+    NotCommitted,
 }
 
 /// An event that was not queued, handed back with the reason.
@@ -193,6 +195,11 @@ impl<E> fmt::Display for EmitError<E> {
                 f,
                 "no tokio runtime runs this thread and none was given with \
                  `BusBuilder::runtime`; `{name}` was handed back"
+            ),
+            EmitErrorKind::NotCommitted => write!(
+                f,
+                "the bus's journal did not store the event (see `on_error` and the logs for \
+                 why); `{name}` was handed back and nothing was delivered: emit it again"
             ),
         }
     }

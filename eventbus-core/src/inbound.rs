@@ -55,6 +55,8 @@ pub struct Inbound<'b> {
     record: EventRecord,
     only: Option<Asked>,
     extensions: Extensions,
+    /// Read from the bus's own journal by its relay: not appended again.
+    journaled: bool,
 }
 
 /// The part of the handlers asked for, by the caller's name.
@@ -72,6 +74,7 @@ impl Bus {
             record,
             only: None,
             extensions: Extensions::new(),
+            journaled: false,
         }
     }
 
@@ -205,6 +208,14 @@ impl Inbound<'_> {
         self
     }
 
+    /// Marks the record as read from this bus's journal: it is not
+    /// appended again.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn relayed(mut self) -> Self {
+        self.journaled = true;
+        self
+    }
+
     /// Hands `value` to the handlers (see [`Extensions`]); one per type,
     /// the last one given wins.
     pub fn extension<T: Send + Sync + 'static>(mut self, value: T) -> Self {
@@ -285,7 +296,8 @@ impl Inbound<'_> {
         let given = Box::new(Given {
             envelope: self.record.envelope,
             only,
-            recorded: false,
+            sent: false,
+            journaled: self.journaled,
         });
         Ok(Decoded {
             meta,

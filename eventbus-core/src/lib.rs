@@ -32,6 +32,8 @@ mod hooks;
 mod inbound;
 mod invoke;
 mod journal;
+#[cfg(feature = "tokio")]
+mod journaling;
 pub mod layer;
 #[cfg(feature = "tokio")]
 mod ledger;
@@ -42,6 +44,8 @@ mod queue;
 mod record;
 mod record_json;
 mod registry;
+#[cfg(feature = "tokio")]
+mod relay;
 mod report;
 mod route;
 mod selection;

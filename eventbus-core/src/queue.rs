@@ -13,6 +13,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
+
 use crate::abandoned::{abandoned, Abandoned, Unfinished};
 use crate::bus::Bus;
 use crate::cascade::Cascade;
@@ -26,6 +28,8 @@ use crate::event::Event;
 use crate::events::{QueuedDelivery, SlotQueue, QUEUED};
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
 
+use crate::journal::JournalEntry;
+use crate::journaling::Committed;
 use crate::plain::Plain;
 use crate::record::EventRecord;
 use crate::report::{EventRef, FailureKind, HandlerFailure};
@@ -133,7 +137,8 @@ impl<E: Event> Entry<E> {
                 Box::new(Given {
                     envelope: *stamp,
                     only: None,
-                    recorded: true,
+                    sent: true,
+                    journaled: false,
                 })
             }),
             ..Parent::root(depth)
@@ -160,7 +165,33 @@ impl<E: Event> Entry<E> {
     }
 }
 
+/// An emitted event on its way into the journal: the commit's answer, and
+/// the event, to hand back if it fails.
+type JournalEmit<E> = Result<Option<(oneshot::Receiver<Committed>, E)>, EmitError<E>>;
+
 impl Dispatcher {
+    /// Appends an emitted event to the journal, as not yet handled;
+    /// `Err(event)` when the bus has no journal or the event is local.
+    fn journal_emit<E: Event>(&self, event: E, wait: bool) -> Result<JournalEmit<E>, E> {
+        let meta = E::__meta();
+        let Some(journaling) = self.journaling.as_ref().filter(|_| !meta.is_local()) else {
+            return Err(event);
+        };
+        if self.is_shut_down() {
+            return Ok(Err(EmitError::new(EmitErrorKind::ShutDown, event)));
+        }
+        let envelope = Envelope::root(self.next_sequence(), None);
+        let Ok(record) = EventRecord::encode(meta, &event, envelope) else {
+            return Ok(Err(EmitError::new(EmitErrorKind::NotCommitted, event)));
+        };
+        let entry = JournalEntry::new(meta.name(), Arc::new(record), false);
+        if !wait {
+            journaling.submit_unawaited(entry, meta.name());
+            return Ok(Ok(None));
+        }
+        Ok(Ok(Some((journaling.submit(entry, meta.name()), event))))
+    }
+
     /// The envelope and record of an event about to be emitted, when a
     /// sink wants its type: its record goes to the sinks when it is
     /// accepted, and its delivery keeps the envelope. An event that cannot
@@ -442,6 +473,18 @@ impl Bus {
     /// worker.
     pub async fn emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
+        // With a journal, accepted means committed: the relay delivers it.
+        let event = match dispatcher.journal_emit(event, true) {
+            Err(event) => event,
+            Ok(Err(refused)) => return Err(refused),
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some((answer, event)))) => {
+                return match answer.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) | Err(_) => Err(EmitError::new(EmitErrorKind::NotCommitted, event)),
+                };
+            }
+        };
         let ledger = &dispatcher.tasks.ledger;
         let worker = dispatcher.tasks.caller() == Caller::Worker;
         // Accepted means in every sink's buffer too: room there first.
@@ -517,6 +560,13 @@ impl Bus {
     /// the bus is shut down, or there is no runtime for the worker.
     pub fn try_emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
+        // With a journal the append goes to the group commit; a failed
+        // one is reported to the hooks.
+        let event = match dispatcher.journal_emit(event, false) {
+            Err(event) => event,
+            Ok(Err(refused)) => return Err(refused),
+            Ok(Ok(_)) => return Ok(()),
+        };
         let stamp = dispatcher.stamp(&event);
         let reserved = match (&stamp, &dispatcher.sinks) {
             (Some((_, record)), Some(sinks)) => match sinks.try_reserve(E::__meta(), record) {
@@ -575,11 +625,36 @@ impl Bus {
     /// not for the events queued behind the caller, which that worker
     /// delivers after the handler returns.
     pub async fn idle(&self) {
-        // A worker whose runtime ended meanwhile is replaced at each look.
-        self.dispatcher
-            .tasks
-            .idle(|| self.dispatcher.restart_worker())
-            .await;
+        loop {
+            // A worker whose runtime ended meanwhile is replaced at each look.
+            self.dispatcher
+                .tasks
+                .idle(|| self.dispatcher.restart_worker())
+                .await;
+            // With a journal, events emitted so far reach their handlers
+            // through the relay; what those handlers emit, in turn.
+            let Some(journaling) = &self.dispatcher.journaling else {
+                return;
+            };
+            let committed = journaling.committed();
+            if journaling
+                .relayed
+                .load(std::sync::atomic::Ordering::Acquire)
+                >= committed
+            {
+                return;
+            }
+            journaling
+                .wait_for(
+                    || {
+                        journaling
+                            .relayed
+                            .load(std::sync::atomic::Ordering::Acquire)
+                    },
+                    committed,
+                )
+                .await;
+        }
     }
 
     /// Stops accepting events, delivers everything queued and in flight,
@@ -609,6 +684,9 @@ impl Bus {
         if let Some(sinks) = &self.dispatcher.sinks {
             let deadline = tokio::time::Instant::now() + self.dispatcher.shutdown_timeout;
             sinks.shut_down(deadline).await;
+        }
+        if let Some(journaling) = &self.dispatcher.journaling {
+            journaling.stop();
         }
     }
 }

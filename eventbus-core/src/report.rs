@@ -71,8 +71,10 @@ pub struct HandlerFailure {
     attempts: u32,
     /// The event as JSON, kept for the dead letters.
     payload: Option<serde_json::Value>,
-    /// For a sink's failure: the record it did not send, and its name.
-    record: Option<(Arc<EventRecord>, Arc<str>)>,
+    /// The record that was not sent or stored, for the dead letters.
+    record: Option<Arc<EventRecord>>,
+    /// For a sink's failure, the sink's name.
+    sink: Option<Arc<str>>,
 }
 
 /// The event a failure belongs to.
@@ -94,6 +96,7 @@ impl HandlerFailure {
             attempts: 1,
             payload: None,
             record: None,
+            sink: None,
         }
     }
 
@@ -151,6 +154,7 @@ impl HandlerFailure {
             attempts: 1,
             payload: None,
             record: None,
+            sink: None,
         }
     }
 
@@ -167,6 +171,7 @@ impl HandlerFailure {
             attempts: 0,
             payload: None,
             record: None,
+            sink: None,
         }
     }
 
@@ -198,20 +203,40 @@ impl HandlerFailure {
             error,
             attempts,
             payload: None,
-            record: Some((record, sink)),
+            record: Some(record),
+            sink: Some(sink),
         }
     }
 
-    /// The record a sink did not send; `None` for a handler's failure.
+    /// The record a sink did not send, or the journal did not store;
+    /// `None` for a handler's failure.
     #[must_use]
     pub fn record(&self) -> Option<&EventRecord> {
-        self.record.as_ref().map(|(record, _)| &**record)
+        self.record.as_deref()
     }
 
     /// The name of the sink that did not send [`record`](Self::record).
     #[must_use]
     pub fn sink(&self) -> Option<&str> {
-        self.record.as_ref().map(|(_, sink)| &**sink)
+        self.sink.as_deref()
+    }
+
+    /// A journal's failure to store `record`: the event's handlers may
+    /// have run, but it is not in the log.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn not_stored(record: Arc<EventRecord>, event: &'static str, error: &str) -> Self {
+        Self {
+            handler: None,
+            kind: FailureKind::Abandoned,
+            event_name: event,
+            event_id: record.envelope.id,
+            message: format!("the journal did not store the event: {error}"),
+            error: None,
+            attempts: 0,
+            payload: None,
+            record: Some(record),
+            sink: None,
+        }
     }
 
     /// The handler that failed; `None` for failures that belong to no
