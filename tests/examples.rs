@@ -176,3 +176,86 @@ fn production_retries_breaks_the_circuit_and_keeps_dead_letters() {
              e0 --> h1\n"
     );
 }
+
+/// The shop's sink prints one JSON line per record; the warehouse reads
+/// them back and its handlers print the envelopes they got. The ids differ
+/// on every run, so the test checks that both sides agree on them.
+#[test]
+fn records_cross_to_another_bus_with_their_ids_and_correlation() {
+    let output = run_example("records");
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.len(), 7, "{output}");
+    assert_eq!(
+        lines[..2],
+        [
+            "-- shop: the sink writes each event as a line of JSON --",
+            "shop: order 7 placed, card charged",
+        ]
+    );
+    assert_eq!(
+        lines[4],
+        "-- warehouse: reads the lines back and delivers them --"
+    );
+
+    // The records, as the sink wrote them: the pinned JSON form, field
+    // for field; only the ids and times differ from run to run.
+    let record = |line: &str| -> serde_json::Value {
+        serde_json::from_str(line).unwrap_or_else(|error| panic!("{line:?}: {error}"))
+    };
+    let text = |record: &serde_json::Value, key: &str| -> String {
+        record[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key} in {record}"))
+            .to_owned()
+    };
+    let (placed, charged) = (record(lines[2]), record(lines[3]));
+    let root = text(&placed, "id");
+    let follow_up = text(&charged, "id");
+    assert_ne!(root, follow_up);
+    for id in [&root, &follow_up] {
+        id.parse::<eventbus::Uuid>()
+            .unwrap_or_else(|error| panic!("{id}: {error}"));
+    }
+    assert_eq!(
+        lines[2],
+        format!(
+            r#"{{"event":"shop.order_placed","payload":{{"order":7,"total_cents":1250}},"id":"{root}","version":1,"timestamp":"{}","correlation_id":"{root}","causation_id":null}}"#,
+            text(&placed, "timestamp")
+        )
+    );
+    assert_eq!(
+        lines[3],
+        format!(
+            r#"{{"event":"shop.payment_charged","payload":{{"order":7,"total_cents":1250}},"id":"{follow_up}","version":1,"timestamp":"{}","correlation_id":"{root}","causation_id":"{root}"}}"#,
+            text(&charged, "timestamp")
+        )
+    );
+
+    // The warehouse's handlers, under the same envelopes, from outside.
+    let field = |line: &str, key: &str| -> String {
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+            .to_owned()
+    };
+    let head = |line: &str| {
+        line.split(" id=")
+            .next()
+            .unwrap_or_default()
+            .trim_end()
+            .to_owned()
+    };
+    assert_eq!(
+        [head(lines[5]), head(lines[6])],
+        [
+            "warehouse: pack order 7",
+            "warehouse: mail receipt for order 7"
+        ]
+    );
+    for (line, id, causation) in [(lines[5], &root, "-"), (lines[6], &follow_up, &*root)] {
+        assert_eq!(field(line, "id="), *id, "{line}");
+        assert_eq!(field(line, "correlation="), root, "{line}");
+        assert_eq!(field(line, "causation="), causation, "{line}");
+        assert_eq!(field(line, "origin="), "remote", "{line}");
+    }
+}
