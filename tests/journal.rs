@@ -229,3 +229,34 @@ async fn a_new_bus_on_the_same_journal_goes_on_from_the_relay_checkpoint() {
     assert_eq!(journal.checkpoint("handlers").await.unwrap(), 4);
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_to_and_emit_to_file_the_event_in_the_stream_they_name() {
+    let _serial = SERIAL.lock().await;
+    let (bus, journal) = journaled();
+
+    let published = bus.publish_to("invoices-2026", InvoiceSent { invoice: 20 });
+    bus.emit_to("invoices-2026", InvoiceSent { invoice: 21 })
+        .await
+        .unwrap();
+    bus.emit(InvoiceSent { invoice: 22 }).await.unwrap();
+    bus.idle().await;
+
+    let streams: Vec<(String, bool)> = journal
+        .records()
+        .into_iter()
+        .map(|logged| (logged.stream, logged.handled))
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            ("invoices-2026".to_owned(), true),
+            ("invoices-2026".to_owned(), false),
+            ("journal.invoice_sent".to_owned(), false)
+        ]
+    );
+    assert_eq!(seen(20), [(published.event_id(), Origin::Local)]);
+    assert_eq!(seen(21).len(), 1);
+    assert_eq!(seen(22).len(), 1);
+    bus.shutdown().await;
+}

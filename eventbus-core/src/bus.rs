@@ -100,19 +100,35 @@ impl Bus {
                 Plain::General => {}
             }
         }
-        self.publish_general(event, nesting)
+        self.publish_general(event, nesting, None)
+    }
+
+    /// [`Bus::publish`], filing the event in the journal stream `stream`
+    /// instead of the one named after the event (see
+    /// [`BusBuilder::journal`](crate::BusBuilder::journal)); on a bus
+    /// without a journal, the same as `publish`.
+    pub fn publish_to<E: Event>(&self, stream: &str, event: E) -> Report {
+        self.publish_general(event, nesting(), Some(stream.into()))
     }
 
     /// Everything `publish` does beyond plain handlers, kept out of line so
     /// the plain case stays small.
     #[inline(never)]
-    fn publish_general<E: Event>(&self, event: E, nesting: Nesting) -> Report {
+    fn publish_general<E: Event>(
+        &self,
+        event: E,
+        nesting: Nesting,
+        stream: Option<Arc<str>>,
+    ) -> Report {
         let dispatcher = &self.dispatcher;
         if let Some(refused) = dispatcher.refuse(&event, nesting) {
             return refused;
         }
         let mut id = LazyId::default();
-        let parent = Parent::root(nesting.depth);
+        let parent = Parent {
+            stream,
+            ..Parent::root(nesting.depth)
+        };
         let (delivered, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
             dispatcher.deliver_sync(event, parent, &mut id, failures, follow_ups)
         });

@@ -221,6 +221,9 @@ pub(crate) struct Parent {
     /// A root event from outside: its envelope and the handlers it is for.
     pub(crate) given: Option<Box<Given>>,
     pub(crate) extensions: Option<Arc<Extensions>>,
+    /// The journal stream a root event was published to; `None` for its
+    /// name's.
+    pub(crate) stream: Option<Arc<str>>,
 }
 
 impl Parent {
@@ -230,6 +233,7 @@ impl Parent {
             depth,
             given: None,
             extensions: None,
+            stream: None,
         }
     }
 }
@@ -299,6 +303,7 @@ impl FollowUp {
             depth: self.depth,
             given: None,
             extensions: self.extensions.clone(),
+            stream: None,
         }
     }
 

@@ -178,6 +178,9 @@ struct Delivery<'r, E> {
     /// Whether the journal gets the event's record.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     to_journal: bool,
+    /// The journal stream it goes to, when not its name's.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    stream: Option<Arc<str>>,
 }
 
 impl Dispatcher {
@@ -193,6 +196,7 @@ impl Dispatcher {
             depth,
             given,
             extensions,
+            stream,
         } = parent;
         // A delivery from outside runs the handlers it asks for; their
         // layout is found once per delivery, by name.
@@ -271,6 +275,7 @@ impl Dispatcher {
             subs,
             to_sinks,
             to_journal,
+            stream,
         }
     }
 
@@ -312,7 +317,13 @@ impl Dispatcher {
             sinks.offer(delivery.meta, &record, failures);
         }
         let journaling = self.journaling.as_ref().filter(|_| delivery.to_journal)?;
-        let entry = JournalEntry::new(delivery.meta.name(), Arc::clone(&record), true);
+        let stream = delivery
+            .stream
+            .as_deref()
+            .map_or(std::borrow::Cow::Borrowed(delivery.meta.name()), |stream| {
+                std::borrow::Cow::Owned(stream.to_owned())
+            });
+        let entry = JournalEntry::new(stream, Arc::clone(&record), true);
         if !awaited {
             journaling.submit_unawaited(entry, delivery.meta.name());
             return None;

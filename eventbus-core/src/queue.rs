@@ -172,7 +172,12 @@ type JournalEmit<E> = Result<Option<(oneshot::Receiver<Committed>, E)>, EmitErro
 impl Dispatcher {
     /// Appends an emitted event to the journal, as not yet handled;
     /// `Err(event)` when the bus has no journal or the event is local.
-    fn journal_emit<E: Event>(&self, event: E, wait: bool) -> Result<JournalEmit<E>, E> {
+    fn journal_emit<E: Event>(
+        &self,
+        event: E,
+        wait: bool,
+        stream: Option<&str>,
+    ) -> Result<JournalEmit<E>, E> {
         let meta = E::__meta();
         let Some(journaling) = self.journaling.as_ref().filter(|_| !meta.is_local()) else {
             return Err(event);
@@ -184,7 +189,10 @@ impl Dispatcher {
         let Ok(record) = EventRecord::encode(meta, &event, envelope) else {
             return Ok(Err(EmitError::new(EmitErrorKind::NotCommitted, event)));
         };
-        let entry = JournalEntry::new(meta.name(), Arc::new(record), false);
+        let stream = stream.map_or(std::borrow::Cow::Borrowed(meta.name()), |stream| {
+            std::borrow::Cow::Owned(stream.to_owned())
+        });
+        let entry = JournalEntry::new(stream, Arc::new(record), false);
         if !wait {
             journaling.submit_unawaited(entry, meta.name());
             return Ok(Ok(None));
@@ -472,9 +480,29 @@ impl Bus {
     /// bus, or when the queue is full and the caller is the queue's own
     /// worker.
     pub async fn emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
+        self.emit_into(None, event).await
+    }
+
+    /// [`Bus::emit`], filing the event in the journal stream `stream`
+    /// instead of the one named after the event (see
+    /// [`BusBuilder::journal`](crate::BusBuilder::journal)); on a bus
+    /// without a journal, the same as `emit`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Bus::emit`].
+    pub async fn emit_to<E: Event>(&self, stream: &str, event: E) -> Result<(), EmitError<E>> {
+        self.emit_into(Some(stream), event).await
+    }
+
+    async fn emit_into<E: Event>(
+        &self,
+        stream: Option<&str>,
+        event: E,
+    ) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
         // With a journal, accepted means committed: the relay delivers it.
-        let event = match dispatcher.journal_emit(event, true) {
+        let event = match dispatcher.journal_emit(event, true, stream) {
             Err(event) => event,
             Ok(Err(refused)) => return Err(refused),
             Ok(Ok(None)) => return Ok(()),
@@ -562,7 +590,7 @@ impl Bus {
         let dispatcher = &self.dispatcher;
         // With a journal the append goes to the group commit; a failed
         // one is reported to the hooks.
-        let event = match dispatcher.journal_emit(event, false) {
+        let event = match dispatcher.journal_emit(event, false, None) {
             Err(event) => event,
             Ok(Err(refused)) => return Err(refused),
             Ok(Ok(_)) => return Ok(()),
