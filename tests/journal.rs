@@ -260,3 +260,109 @@ async fn publish_to_and_emit_to_file_the_event_in_the_stream_they_name() {
     assert_eq!(seen(22).len(), 1);
     bus.shutdown().await;
 }
+
+/// Keeps the invoice of each record it is handed; fails everything while
+/// `down`.
+#[derive(Default)]
+struct Outbox {
+    sent: Mutex<Vec<u32>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+struct SharedOutbox(Arc<Outbox>);
+
+impl eventbus::Sink for SharedOutbox {
+    fn send<'a>(
+        &'a self,
+        records: &'a [Arc<EventRecord>],
+    ) -> eventbus::layer::BoxFuture<'a, Vec<eventbus::SendOutcome>> {
+        Box::pin(async move {
+            records
+                .iter()
+                .map(|record| {
+                    if self.0.down.load(std::sync::atomic::Ordering::Acquire) {
+                        return eventbus::SendOutcome::Retry("down".into());
+                    }
+                    let sent: InvoiceSent = record.decode().unwrap();
+                    self.0.sent.lock().unwrap().push(sent.invoice);
+                    eventbus::SendOutcome::Sent
+                })
+                .collect()
+        })
+    }
+}
+
+fn with_outbox(journal: &MemoryJournal, outbox: &Arc<Outbox>) -> Bus {
+    Bus::builder()
+        .journal(journal.clone())
+        .sink("outbox", SharedOutbox(Arc::clone(outbox)))
+        .sink_retry(eventbus::SinkRetry::new(
+            3,
+            Duration::from_millis(1),
+            Duration::from_millis(2),
+        ))
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_journal_the_sinks_are_fed_from_the_log_under_their_own_checkpoint() {
+    let _serial = SERIAL.lock().await;
+    let journal = MemoryJournal::new();
+    let outbox = Arc::new(Outbox::default());
+    let bus = with_outbox(&journal, &outbox);
+    bus.emit(InvoiceSent { invoice: 30 }).await.unwrap();
+    let _ = bus.publish(InvoiceSent { invoice: 31 });
+    bus.emit(InvoiceSent { invoice: 32 }).await.unwrap();
+    bus.idle().await;
+    bus.flush().await;
+    let mut sent = outbox.sent.lock().unwrap().clone();
+    sent.sort_unstable();
+    assert_eq!(sent, [30, 31, 32]);
+    assert_eq!(journal.checkpoint("sink:outbox").await.unwrap(), 3);
+    bus.shutdown().await;
+
+    // The sink is down when the next events come; shutdown leaves them in
+    // the log instead of the dead letters.
+    outbox
+        .down
+        .store(true, std::sync::atomic::Ordering::Release);
+    let dead = eventbus::MemoryDeadLetters::new();
+    let bus = Bus::builder()
+        .journal(journal.clone())
+        .sink("outbox", SharedOutbox(Arc::clone(&outbox)))
+        .sink_retry(eventbus::SinkRetry::new(
+            100,
+            Duration::from_millis(5),
+            Duration::from_millis(5),
+        ))
+        .shutdown_timeout(Duration::from_millis(100))
+        .dead_letters(dead.clone())
+        .build()
+        .unwrap();
+    bus.emit(InvoiceSent { invoice: 33 }).await.unwrap();
+    bus.idle().await;
+    tokio::time::timeout(Duration::from_secs(5), bus.shutdown())
+        .await
+        .expect("shutdown returns once its time for the sinks is up");
+    assert_eq!(
+        dead.len(),
+        0,
+        "with a journal, what is not sent stays pending"
+    );
+    assert_eq!(journal.checkpoint("sink:outbox").await.unwrap(), 3);
+
+    // After a restart, the sink's relay goes on from its checkpoint: only
+    // the pending event is sent, once.
+    outbox
+        .down
+        .store(false, std::sync::atomic::Ordering::Release);
+    let bus = with_outbox(&journal, &outbox);
+    bus.flush().await;
+    let mut sent = outbox.sent.lock().unwrap().clone();
+    sent.sort_unstable();
+    assert_eq!(sent, [30, 31, 32, 33]);
+    assert_eq!(journal.checkpoint("sink:outbox").await.unwrap(), 4);
+    bus.shutdown().await;
+}

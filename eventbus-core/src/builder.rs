@@ -480,9 +480,11 @@ impl BusBuilder {
         let routes = self.routes(registry, &chosen);
         let hooks = Arc::new(std::mem::take(&mut self.hooks));
         #[cfg(feature = "tokio")]
+        let sink_count = self.sinks.len();
+        #[cfg(feature = "tokio")]
         let sinks = self.start_sinks(registry, &hooks)?;
         #[cfg(feature = "tokio")]
-        let (journaling, relay_runtime) = self.start_journal(&hooks)?;
+        let (journaling, relay_runtime) = self.start_journal(&hooks, sink_count)?;
         #[cfg(not(feature = "tokio"))]
         let sinks: Option<()> = None;
         let dispatcher = Dispatcher::new(
@@ -630,12 +632,17 @@ impl BusBuilder {
     /// Starts the group commit of the journal; with the runtime the
     /// relays are to run on.
     #[cfg(feature = "tokio")]
-    fn start_journal(&mut self, hooks: &Arc<Hooks>) -> Result<JournalStart, BuildError> {
+    fn start_journal(
+        &mut self,
+        hooks: &Arc<Hooks>,
+        sinks: usize,
+    ) -> Result<JournalStart, BuildError> {
         let Some(journal) = self.journal.take() else {
             return Ok((None, None));
         };
         let runtime = self.sink_runtime("journal")?;
-        let journaling = crate::journaling::Journaling::start(journal, Arc::clone(hooks), &runtime);
+        let journaling =
+            crate::journaling::Journaling::start(journal, Arc::clone(hooks), sinks, &runtime);
         Ok((Some(journaling), Some(runtime)))
     }
 

@@ -218,10 +218,13 @@ impl Dispatcher {
         let fresh = given
             .as_ref()
             .is_none_or(|given| given.envelope.origin != Origin::Replay);
-        let to_sinks =
-            fresh && self.records(meta) && given.as_ref().is_none_or(|given| !given.sent);
-        let to_journal =
-            fresh && self.journals(meta) && given.as_ref().is_none_or(|given| !given.journaled);
+        let journaled = self.journals(meta);
+        // With a journal, the sinks' relays feed them from the log.
+        let to_sinks = fresh
+            && !journaled
+            && self.records(meta)
+            && given.as_ref().is_none_or(|given| !given.sent);
+        let to_journal = fresh && journaled && given.as_ref().is_none_or(|given| !given.journaled);
         let reads_context = given.is_some()
             || extensions.is_some()
             || to_sinks

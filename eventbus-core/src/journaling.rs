@@ -33,8 +33,16 @@ pub(crate) struct Journaling {
     committed: Arc<AtomicU64>,
     /// The position the handler relay has handed to the handlers.
     pub(crate) relayed: AtomicU64,
-    /// Woken after each commit, each relay step, and to stop the relays.
-    pub(crate) changed: Arc<Notify>,
+    /// The position each sink's relay has sent, by sink.
+    pub(crate) sink_positions: Box<[AtomicU64]>,
+    /// How often each sink's relay found nothing more to read, by sink:
+    /// one more after a wake-up means it has reached the end of the log.
+    pub(crate) sink_laps: Box<[AtomicU64]>,
+    /// Wakes the relays: after each commit, and to stop them.
+    pub(crate) appended: Arc<Notify>,
+    /// Wakes whoever waits for the relays (`idle`, `flush`, `shutdown`):
+    /// after each relay step, and each commit.
+    pub(crate) progress: Notify,
     /// Whether the relays are to stop.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     hooks: Arc<Hooks>,
@@ -52,16 +60,17 @@ impl Journaling {
     pub(crate) fn start(
         journal: Arc<dyn Journal>,
         hooks: Arc<Hooks>,
+        sinks: usize,
         runtime: &tokio::runtime::Handle,
     ) -> Self {
         let (commits, receiver) = mpsc::unbounded_channel();
         let committed = Arc::new(AtomicU64::new(0));
-        let changed = Arc::new(Notify::new());
+        let appended = Arc::new(Notify::new());
         runtime.spawn(group_commit(
             Arc::clone(&journal),
             receiver,
             Arc::clone(&committed),
-            Arc::clone(&changed),
+            Arc::clone(&appended),
             Arc::clone(&hooks),
         ));
         Self {
@@ -69,7 +78,10 @@ impl Journaling {
             commits,
             committed,
             relayed: AtomicU64::new(0),
-            changed,
+            sink_positions: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
+            sink_laps: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
+            appended,
+            progress: Notify::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             hooks,
         }
@@ -114,7 +126,8 @@ impl Journaling {
     /// Stops the relays.
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
-        self.changed.notify_waiters();
+        self.appended.notify_waiters();
+        self.progress.notify_waiters();
     }
 
     /// The highest position this bus has committed.
@@ -122,10 +135,10 @@ impl Journaling {
         self.committed.load(Ordering::Acquire)
     }
 
-    /// Waits until `reached` is at least `position`, woken by `changed`.
+    /// Waits until `reached` is at least `position`, woken by `progress`.
     pub(crate) async fn wait_for(&self, reached: impl Fn() -> u64, position: u64) {
         loop {
-            let changed = self.changed.notified();
+            let changed = self.progress.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             if reached() >= position || self.stopping.load(Ordering::Acquire) {
@@ -161,7 +174,7 @@ async fn group_commit(
     journal: Arc<dyn Journal>,
     mut commits: mpsc::UnboundedReceiver<Commit>,
     committed: Arc<AtomicU64>,
-    changed: Arc<Notify>,
+    appended: Arc<Notify>,
     hooks: Arc<Hooks>,
 ) {
     while let Some(first) = commits.recv().await {
@@ -178,7 +191,7 @@ async fn group_commit(
                 if let Some(&last) = positions.iter().max() {
                     committed.fetch_max(last, Ordering::AcqRel);
                 }
-                changed.notify_waiters();
+                appended.notify_waiters();
                 for commit in batch {
                     if let Some(reply) = commit.reply {
                         let _ = reply.send(Ok(()));

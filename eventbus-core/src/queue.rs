@@ -626,11 +626,33 @@ impl Bus {
     ///
     /// Records of events still queued are accepted already; follow-ups
     /// their handlers publish later are not waited for (call
-    /// [`idle`](Self::idle) first for those).
+    /// [`idle`](Self::idle) first for those). With a journal, the sinks'
+    /// relays first read the log to its end and hand their sinks what
+    /// they take, whoever appended it.
     pub async fn flush(&self) {
-        if let Some(sinks) = &self.dispatcher.sinks {
-            sinks.flush().await;
+        let Some(sinks) = &self.dispatcher.sinks else {
+            return;
+        };
+        if let Some(journaling) = &self.dispatcher.journaling {
+            // The sinks' relays first read the log to its end: each is
+            // woken, and waited for until it has twice found nothing more
+            // to read (a read under way when this began may have started
+            // before the last commits).
+            let laps: Vec<u64> = journaling
+                .sink_laps
+                .iter()
+                .map(|laps| laps.load(std::sync::atomic::Ordering::Acquire))
+                .collect();
+            for round in 1..=2 {
+                journaling.appended.notify_waiters();
+                for (at, lap) in laps.iter().enumerate() {
+                    let reached =
+                        || journaling.sink_laps[at].load(std::sync::atomic::Ordering::Acquire);
+                    journaling.wait_for(reached, lap + round).await;
+                }
+            }
         }
+        sinks.flush().await;
     }
 
     /// What each sink of the bus has sent, failed and still holds, in the
@@ -709,12 +731,24 @@ impl Bus {
         self.dispatcher.set_shut_down();
         self.dispatcher.close_queue();
         self.idle().await;
-        if let Some(sinks) = &self.dispatcher.sinks {
-            let deadline = tokio::time::Instant::now() + self.dispatcher.shutdown_timeout;
-            sinks.shut_down(deadline).await;
+        let deadline = tokio::time::Instant::now() + self.dispatcher.shutdown_timeout;
+        let journaling = self.dispatcher.journaling.as_ref();
+        if let (Some(journaling), Some(sinks)) = (journaling, &self.dispatcher.sinks) {
+            // The sinks' relays catch up with the log, as far as time
+            // allows; what they have not sent stays pending there.
+            let committed = journaling.committed();
+            for at in 0..sinks.len() {
+                let reached =
+                    || journaling.sink_positions[at].load(std::sync::atomic::Ordering::Acquire);
+                let caught_up = journaling.wait_for(reached, committed);
+                let _ = tokio::time::timeout_at(deadline, caught_up).await;
+            }
         }
-        if let Some(journaling) = &self.dispatcher.journaling {
+        if let Some(journaling) = journaling {
             journaling.stop();
+        }
+        if let Some(sinks) = &self.dispatcher.sinks {
+            sinks.shut_down(deadline, journaling.is_none()).await;
         }
     }
 }

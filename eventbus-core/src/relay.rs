@@ -9,9 +9,101 @@ use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
 use crate::journaling::{HANDLER_RELAY, POLL, RELAY_BATCH};
 
-/// Starts the relays of a bus with a journal.
+/// Starts the relays of a bus with a journal: one for the handlers, one
+/// per sink.
 pub(crate) fn start(dispatcher: &Arc<Dispatcher>, runtime: &tokio::runtime::Handle) {
     runtime.spawn(handler_relay(Arc::downgrade(dispatcher)));
+    let sinks = dispatcher
+        .sinks
+        .as_ref()
+        .map_or(0, crate::sinks::Sinks::len);
+    for at in 0..sinks {
+        runtime.spawn(sink_relay(Arc::downgrade(dispatcher), at));
+    }
+}
+
+/// Reads the log from the checkpoint of sink number `at` (`sink:NAME`)
+/// and hands the sink every record it takes (of a type it wants, not
+/// brought in through it, not replayed); saves the checkpoint once the
+/// sink has sent (or given up on) the batch. A record is sent at least
+/// once: after a crash the batch in flight is sent again.
+async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
+    let mut position = None;
+    loop {
+        let Some(strong) = dispatcher.upgrade() else {
+            return;
+        };
+        let (Some(journaling), Some(sinks)) = (strong.journaling.as_ref(), strong.sinks.as_ref())
+        else {
+            return;
+        };
+        if journaling.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let relay = format!("sink:{}", sinks.name(at));
+        let journal = Arc::clone(&journaling.journal);
+        let appended = Arc::clone(&journaling.appended);
+        let woken = appended.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let after = match position {
+            Some(after) => after,
+            None => match journal.checkpoint(&relay).await {
+                Ok(after) => *position.insert(after),
+                Err(error) => {
+                    tracing::error!(target: "eventbus", "relay `{relay}` could not read its checkpoint: {error}");
+                    drop(strong);
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            },
+        };
+        let batch = match journal.read_after(after, RELAY_BATCH).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(target: "eventbus", "relay `{relay}` could not read the journal: {error}");
+                drop(strong);
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            journaling.sink_positions[at].fetch_max(after, Ordering::AcqRel);
+            journaling.sink_laps[at].fetch_add(1, Ordering::AcqRel);
+            journaling.progress.notify_waiters();
+            drop(strong);
+            let _ = tokio::time::timeout(POLL, woken).await;
+            continue;
+        }
+        let mut reached = after;
+        for logged in batch {
+            let record = logged.record;
+            let meta = crate::record_json::find_event(&record.name).ok();
+            let takes = meta.is_some_and(|meta| {
+                record.envelope.origin != crate::envelope::Origin::Replay
+                    && sinks.takes(at, meta, &record)
+            });
+            if let (true, Some(meta)) = (takes, meta) {
+                if !sinks.hand_over(at, meta, Arc::new(record)).await {
+                    // The sink's worker has stopped: the rest stays in the
+                    // log for the next run.
+                    return;
+                }
+            }
+            reached = logged.position;
+        }
+        sinks.settle(at).await;
+        if journaling.stopping.load(Ordering::Acquire) {
+            // Stopped mid-batch: what was not sent stays pending.
+            return;
+        }
+        if let Err(error) = journal.save_checkpoint(&relay, reached).await {
+            tracing::error!(target: "eventbus", "relay `{relay}` could not save its checkpoint: {error}");
+        }
+        position = Some(reached);
+        journaling.sink_positions[at].fetch_max(reached, Ordering::AcqRel);
+        journaling.progress.notify_waiters();
+    }
 }
 
 /// Reads the log from the handler relay's checkpoint and delivers each
@@ -31,9 +123,9 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
             return;
         }
         let journal = Arc::clone(&journaling.journal);
-        let changed = Arc::clone(&journaling.changed);
+        let appended = Arc::clone(&journaling.appended);
         // Woken by a commit made while this reads.
-        let woken = changed.notified();
+        let woken = appended.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
         let after = match position {
@@ -59,7 +151,7 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         };
         if batch.is_empty() {
             journaling.relayed.fetch_max(after, Ordering::AcqRel);
-            changed.notify_waiters();
+            journaling.progress.notify_waiters();
             // Not holding the bus while it waits.
             drop(strong);
             let _ = tokio::time::timeout(POLL, woken).await;
@@ -88,6 +180,6 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         }
         position = Some(reached);
         journaling.relayed.fetch_max(reached, Ordering::AcqRel);
-        changed.notify_waiters();
+        journaling.progress.notify_waiters();
     }
 }

@@ -61,6 +61,10 @@ struct Shared {
     stop: Notify,
     /// Whether the worker has ended.
     ended: std::sync::atomic::AtomicBool,
+    /// Told to stop, the worker drops what it holds instead of reporting
+    /// it abandoned: the journal keeps it, and the sink's relay sends it
+    /// after a restart.
+    keep_pending: std::sync::atomic::AtomicBool,
 }
 
 /// The settings every sink of a bus shares.
@@ -96,6 +100,7 @@ impl Sinks {
                     settled: Notify::new(),
                     stop: Notify::new(),
                     ended: std::sync::atomic::AtomicBool::new(false),
+                    keep_pending: std::sync::atomic::AtomicBool::new(false),
                 });
                 runtime.spawn(run(Arc::clone(&shared), receiver));
                 Outlet { sender, shared }
@@ -219,16 +224,7 @@ impl Sinks {
     pub(crate) async fn flush(&self) {
         for outlet in &*self.outlets {
             let shared = &outlet.shared;
-            let target = shared.accepted.load(Ordering::Acquire);
-            loop {
-                let settled = shared.settled.notified();
-                tokio::pin!(settled);
-                settled.as_mut().enable();
-                if shared.done() >= target {
-                    break;
-                }
-                settled.await;
-            }
+            shared.settle().await;
             if let Err(error) = shared.sink.flush().await {
                 tracing::error!(
                     target: "eventbus",
@@ -240,15 +236,61 @@ impl Sinks {
         }
     }
 
+    /// How many sinks there are.
+    pub(crate) fn len(&self) -> usize {
+        self.outlets.len()
+    }
+
+    /// The name of sink number `at`.
+    pub(crate) fn name(&self, at: usize) -> &str {
+        &self.outlets[at].shared.name
+    }
+
+    /// Whether sink number `at` takes `record`, of `meta`'s type.
+    pub(crate) fn takes(&self, at: usize, meta: &EventMeta, record: &EventRecord) -> bool {
+        self.takers(meta, record)
+            .any(|outlet| Arc::ptr_eq(&outlet.shared, &self.outlets[at].shared))
+    }
+
+    /// Hands `record` to sink number `at`, waiting for room; `false` when
+    /// its worker has stopped.
+    pub(crate) async fn hand_over(
+        &self,
+        at: usize,
+        meta: &'static EventMeta,
+        record: Arc<EventRecord>,
+    ) -> bool {
+        let outlet = &self.outlets[at];
+        let Ok(permit) = outlet.sender.reserve().await else {
+            return false;
+        };
+        outlet.shared.accepted.fetch_add(1, Ordering::Relaxed);
+        permit.send(Outgoing {
+            record,
+            event: meta.name(),
+        });
+        true
+    }
+
+    /// Waits until sink number `at` has sent, or failed for good, every
+    /// record it was handed so far.
+    pub(crate) async fn settle(&self, at: usize) {
+        self.outlets[at].shared.settle().await;
+    }
+
     /// Flushes the sinks by `deadline`; when time runs out, each worker
     /// reports what it still holds as [`FailureKind::Abandoned`]. Then
     /// lets each sink close.
-    pub(crate) async fn shut_down(&self, deadline: tokio::time::Instant) {
+    pub(crate) async fn shut_down(&self, deadline: tokio::time::Instant, abandon: bool) {
         if tokio::time::timeout_at(deadline, self.flush())
             .await
             .is_err()
         {
             for outlet in &*self.outlets {
+                outlet
+                    .shared
+                    .keep_pending
+                    .store(!abandon, Ordering::Release);
                 outlet.shared.stop.notify_one();
             }
             for outlet in &*self.outlets {
@@ -312,6 +354,20 @@ impl Reserved<'_> {
 impl Shared {
     fn done(&self) -> u64 {
         self.sent.load(Ordering::Acquire) + self.failed.load(Ordering::Acquire)
+    }
+
+    /// Waits until every record accepted so far is sent or has failed.
+    async fn settle(&self) {
+        let target = self.accepted.load(Ordering::Acquire);
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if self.done() >= target || self.ended.load(Ordering::Acquire) {
+                return;
+            }
+            settled.await;
+        }
     }
 
     /// Hands `records` to the sink, a panic caught as a retry of all.
@@ -450,7 +506,9 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
         while let Ok(outgoing) = receiver.try_recv() {
             pending.push(outgoing);
         }
-        shared.abandon(pending);
+        if !shared.keep_pending.load(Ordering::Acquire) {
+            shared.abandon(pending);
+        }
     }
     shared.ended.store(true, Ordering::Release);
     shared.settled.notify_waiters();
