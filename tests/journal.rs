@@ -366,3 +366,49 @@ async fn with_a_journal_the_sinks_are_fed_from_the_log_under_their_own_checkpoin
     assert_eq!(journal.checkpoint("sink:outbox").await.unwrap(), 4);
     bus.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_record_the_program_cannot_read_goes_to_the_dead_letters_and_the_relay_goes_on() {
+    let _serial = SERIAL.lock().await;
+    let journal = MemoryJournal::new();
+    let unknown = Arc::new(EventRecord::new(
+        "journal.invoice_snet",
+        1,
+        b"{}".to_vec(),
+        Envelope::generate(),
+    ));
+    let good = Arc::new(
+        EventRecord::from_event(&InvoiceSent { invoice: 40 }, Envelope::generate()).unwrap(),
+    );
+    let entries = [
+        eventbus::JournalEntry::new("other", Arc::clone(&unknown), false),
+        eventbus::JournalEntry::new("journal.invoice_sent", Arc::clone(&good), false),
+    ];
+    assert_eq!(journal.append(&entries).await.unwrap(), [1, 2]);
+
+    let dead = eventbus::MemoryDeadLetters::new();
+    let bus = Bus::builder()
+        .journal(journal.clone())
+        .dead_letters(dead.clone())
+        .build()
+        .unwrap();
+    for _ in 0..200 {
+        if !seen(40).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen(40), [(good.envelope.id, Origin::Remote)]);
+    let letters = dead.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].event_name, "(unknown event)");
+    assert_eq!(letters[0].event_id, unknown.envelope.id);
+    assert_eq!(
+        letters[0].message,
+        "the handler relay could not deliver the record at position 1 of the journal: no event \
+         type is registered under the name `journal.invoice_snet`; did you mean \
+         `journal.invoice_sent`?"
+    );
+    assert_eq!(letters[0].record.as_ref(), Some(&*unknown));
+    bus.shutdown().await;
+}

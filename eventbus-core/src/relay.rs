@@ -8,6 +8,7 @@ use std::sync::{Arc, Weak};
 use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
 use crate::journaling::{HANDLER_RELAY, POLL, RELAY_BATCH};
+use crate::report::HandlerFailure;
 
 /// Starts the relays of a bus with a journal: one for the handlers, one
 /// per sink.
@@ -161,16 +162,22 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         let mut reached = after;
         for logged in batch {
             if !logged.handled {
-                let id = logged.record.envelope.id;
-                let name = logged.record.name.clone();
-                if let Err(error) = bus.inbound(logged.record).relayed().deliver_async().await {
-                    tracing::error!(
-                        target: "eventbus",
-                        event = &*name,
-                        event_id = %id,
-                        position = logged.position,
-                        "the handler relay could not deliver a record from the journal: {error}"
+                let record = Arc::new(logged.record);
+                let inbound = bus.inbound((*record).clone()).relayed();
+                if let Err(error) = inbound.deliver_async().await {
+                    // A record this program cannot read (an unknown name,
+                    // a payload that does not decode) goes to the hooks
+                    // with the record, and the relay goes on.
+                    let message = format!(
+                        "the handler relay could not deliver the record at position {} of the \
+                         journal: {error}",
+                        logged.position
                     );
+                    tracing::error!(target: "eventbus", event = &*record.name, event_id = %record.envelope.id, "{message}");
+                    let event = crate::record_json::find_event(&record.name)
+                        .map_or("(unknown event)", crate::meta::EventMeta::name);
+                    let failure = HandlerFailure::undeliverable(record, event, message);
+                    strong.report_failures(std::slice::from_ref(&failure));
                 }
             }
             reached = logged.position;

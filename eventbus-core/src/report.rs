@@ -221,6 +221,28 @@ impl HandlerFailure {
         self.sink.as_deref()
     }
 
+    /// A record from the journal that could not be delivered: `message`
+    /// says why.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn undeliverable(
+        record: Arc<EventRecord>,
+        event: &'static str,
+        message: String,
+    ) -> Self {
+        Self {
+            handler: None,
+            kind: FailureKind::Abandoned,
+            event_name: event,
+            event_id: record.envelope.id,
+            message,
+            error: None,
+            attempts: 0,
+            payload: None,
+            record: Some(record),
+            sink: None,
+        }
+    }
+
     /// A journal's failure to store `record`: the event's handlers may
     /// have run, but it is not in the log.
     #[cfg(feature = "tokio")]
