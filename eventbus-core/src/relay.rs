@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 
 use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
+use crate::journal::{Journal, Logged};
 use crate::journaling::{HANDLER_RELAY, POLL, RELAY_BATCH};
 use crate::report::HandlerFailure;
 
@@ -47,26 +48,10 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
         let woken = appended.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let after = match position {
-            Some(after) => after,
-            None => match journal.checkpoint(&relay).await {
-                Ok(after) => *position.insert(after),
-                Err(error) => {
-                    tracing::error!(target: "eventbus", "relay `{relay}` could not read its checkpoint: {error}");
-                    drop(strong);
-                    tokio::time::sleep(POLL).await;
-                    continue;
-                }
-            },
-        };
-        let batch = match journal.read_after(after, RELAY_BATCH).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::error!(target: "eventbus", "relay `{relay}` could not read the journal: {error}");
-                drop(strong);
-                tokio::time::sleep(POLL).await;
-                continue;
-            }
+        let Some((after, batch)) = next_batch(&*journal, &relay, &mut position).await else {
+            drop(strong);
+            tokio::time::sleep(POLL).await;
+            continue;
         };
         if batch.is_empty() {
             journaling.sink_positions[at].fetch_max(after, Ordering::AcqRel);
@@ -129,26 +114,10 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         let woken = appended.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let after = match position {
-            Some(after) => after,
-            None => match journal.checkpoint(HANDLER_RELAY).await {
-                Ok(after) => *position.insert(after),
-                Err(error) => {
-                    tracing::error!(target: "eventbus", "the handler relay could not read its checkpoint: {error}");
-                    drop(strong);
-                    tokio::time::sleep(POLL).await;
-                    continue;
-                }
-            },
-        };
-        let batch = match journal.read_after(after, RELAY_BATCH).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::error!(target: "eventbus", "the handler relay could not read the journal: {error}");
-                drop(strong);
-                tokio::time::sleep(POLL).await;
-                continue;
-            }
+        let Some((after, batch)) = next_batch(&*journal, HANDLER_RELAY, &mut position).await else {
+            drop(strong);
+            tokio::time::sleep(POLL).await;
+            continue;
         };
         if batch.is_empty() {
             journaling.relayed.fetch_max(after, Ordering::AcqRel);
@@ -188,5 +157,32 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         position = Some(reached);
         journaling.relayed.fetch_max(reached, Ordering::AcqRel);
         journaling.progress.notify_waiters();
+    }
+}
+
+/// The next batch after the relay `relay`'s place in the log (read from
+/// its checkpoint the first time), with that place; `None` when the
+/// journal could not be read (logged: the caller waits and tries again).
+async fn next_batch(
+    journal: &dyn Journal,
+    relay: &str,
+    position: &mut Option<u64>,
+) -> Option<(u64, Vec<Logged>)> {
+    let after = match *position {
+        Some(after) => after,
+        None => match journal.checkpoint(relay).await {
+            Ok(after) => *position.insert(after),
+            Err(error) => {
+                tracing::error!(target: "eventbus", "relay `{relay}` could not read its checkpoint: {error}");
+                return None;
+            }
+        },
+    };
+    match journal.read_after(after, RELAY_BATCH).await {
+        Ok(batch) => Some((after, batch)),
+        Err(error) => {
+            tracing::error!(target: "eventbus", "relay `{relay}` could not read the journal: {error}");
+            None
+        }
     }
 }
