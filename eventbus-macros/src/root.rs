@@ -35,17 +35,26 @@ pub fn parse_crate_path(value: &syn::LitStr, example: &str) -> syn::Result<syn::
     })
 }
 
-/// Reads a `crate = "path"` option: the path, or `None` once `cx` holds
-/// why the value is not one (the other options are still read).
-pub fn read_crate_option(
+/// An attribute's options that include `crate = "path"`.
+pub trait CrateOption {
+    /// Where the option's path is kept.
+    fn crate_path(&mut self) -> &mut Option<syn::Path>;
+}
+
+/// Reads a `crate = "path"` option, the reader of every attribute's
+/// table; a value that is not a path is an error in `cx` (the other
+/// options are still read).
+pub fn read_crate<T: CrateOption>(
+    attrs: &mut T,
     cx: &crate::ctxt::Ctxt,
     meta: &syn::meta::ParseNestedMeta<'_>,
-    example: &str,
-) -> syn::Result<Option<syn::Path>> {
-    let value = parse_str(meta, example)?;
-    Ok(parse_crate_path(&value, example)
-        .map_err(|error| cx.syn_error(error))
-        .ok())
+    spec: &crate::options::OptionSpec<T>,
+) -> syn::Result<()> {
+    let value = parse_str(meta, spec.example)?;
+    if let Ok(path) = parse_crate_path(&value, spec.example).map_err(|error| cx.syn_error(error)) {
+        *attrs.crate_path() = Some(path);
+    }
+    Ok(())
 }
 
 /// Parses the string value of an option that must not be blank: `what`

@@ -4,7 +4,7 @@ use syn::meta::ParseNestedMeta;
 
 use crate::ctxt::Ctxt;
 use crate::options::{Form, OptionSpec, Options};
-use crate::root::{parse_non_empty_str, read_crate_option};
+use crate::root::{parse_non_empty_str, read_crate, CrateOption};
 
 /// Every option of `#[event(...)]`: the list of valid keys, the examples
 /// in errors and the reader of each value all come from here.
@@ -117,16 +117,10 @@ fn read_local(
     Ok(())
 }
 
-fn read_crate(
-    attrs: &mut EventAttrs,
-    cx: &Ctxt,
-    meta: &ParseNestedMeta<'_>,
-    spec: &Spec,
-) -> syn::Result<()> {
-    if let Some(path) = read_crate_option(cx, meta, spec.example)? {
-        attrs.crate_path = Some(path);
+impl CrateOption for EventAttrs {
+    fn crate_path(&mut self) -> &mut Option<syn::Path> {
+        &mut self.crate_path
     }
-    Ok(())
 }
 
 #[cfg(test)]

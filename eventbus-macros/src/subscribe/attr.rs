@@ -6,7 +6,7 @@ use syn::parse::{Parse, Parser};
 
 use crate::ctxt::Ctxt;
 use crate::options::{alternatives, Form, OptionSpec, Options};
-use crate::root::{parse_non_empty_str, parse_str, read_crate_option};
+use crate::root::{parse_non_empty_str, parse_str, read_crate, CrateOption};
 
 /// Every option of `#[subscribe(...)]`: the list of valid keys, the
 /// examples in errors and the reader of each value all come from here.
@@ -293,16 +293,10 @@ fn read_name(
     Ok(())
 }
 
-fn read_crate(
-    attrs: &mut SubscribeAttrs,
-    cx: &Ctxt,
-    meta: &ParseNestedMeta<'_>,
-    spec: &Spec,
-) -> syn::Result<()> {
-    if let Some(path) = read_crate_option(cx, meta, spec.example)? {
-        attrs.crate_path = Some(path);
+impl CrateOption for SubscribeAttrs {
+    fn crate_path(&mut self) -> &mut Option<syn::Path> {
+        &mut self.crate_path
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use syn::parse::Parser;
 
 use crate::ctxt::Ctxt;
 use crate::options::{Form, OptionSpec, Options};
-use crate::root::read_crate_option;
+use crate::root::{read_crate, CrateOption};
 
 /// Every option of `#[upcast(...)]`: the list of valid keys, the examples
 /// in errors and the reader of each value all come from here.
@@ -166,16 +166,10 @@ fn read_from(
     Ok(())
 }
 
-fn read_crate(
-    attrs: &mut UpcastAttrs,
-    cx: &Ctxt,
-    meta: &ParseNestedMeta<'_>,
-    spec: &Spec,
-) -> syn::Result<()> {
-    if let Some(path) = read_crate_option(cx, meta, spec.example)? {
-        attrs.crate_path = Some(path);
+impl CrateOption for UpcastAttrs {
+    fn crate_path(&mut self) -> &mut Option<syn::Path> {
+        &mut self.crate_path
     }
-    Ok(())
 }
 
 #[cfg(test)]
