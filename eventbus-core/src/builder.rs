@@ -486,7 +486,7 @@ impl BusBuilder {
         #[cfg(feature = "tokio")]
         let (journaling, relay_runtime) = self.start_journal(&hooks, sink_count)?;
         #[cfg(not(feature = "tokio"))]
-        let sinks: Option<()> = None;
+        let (sinks, journaling): (Option<()>, Option<()>) = (None, None);
         let dispatcher = Dispatcher::new(
             routes,
             fallback,
@@ -500,7 +500,10 @@ impl BusBuilder {
                 max_cascade_depth: self.max_cascade_depth,
                 max_cascade_events: self.max_cascade_events,
                 always_context: layers_read_envelope || catch_alls_read_context,
-                plain: layers.is_empty() && !catch_alls_read_context && sinks.is_none(),
+                plain: layers.is_empty()
+                    && !catch_alls_read_context
+                    && sinks.is_none()
+                    && journaling.is_none(),
             },
             self.states,
             layers,
@@ -619,7 +622,6 @@ impl BusBuilder {
             buffer: self.sink_buffer,
             retry: self.sink_retry,
             hooks: Arc::clone(hooks),
-            catch: self.catch_panics,
         };
         Ok(Some(crate::sinks::Sinks::start(
             std::mem::take(&mut self.sinks),

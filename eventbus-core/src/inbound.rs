@@ -247,6 +247,7 @@ impl Inbound<'_> {
     /// As [`Inbound::deliver`].
     pub async fn deliver_async(self) -> Result<Report, PublishError> {
         let bus = self.bus;
+        let journaled = self.journaled;
         let Decoded {
             meta,
             event,
@@ -255,8 +256,12 @@ impl Inbound<'_> {
         } = self.decode()?;
         let dispatcher = &bus.dispatcher;
         let nesting = nesting();
-        if let Some(refused) = dispatcher.refuse_erased(meta, &*event, nesting) {
-            return Ok(refused);
+        // The relay drains what was committed before shutdown, as the
+        // queue drains what was queued.
+        if !(journaled && dispatcher.is_shut_down()) {
+            if let Some(refused) = dispatcher.refuse_erased(meta, &*event, nesting) {
+                return Ok(refused);
+            }
         }
         let mut id = LazyId::default();
         let mut failures = Vec::new();

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::hooks::Hooks;
 use crate::journal::{Journal, JournalEntry};
-use crate::report::HandlerFailure;
+use crate::report::{take_panic, HandlerFailure};
 
 /// How long a relay that has caught up waits before it looks at the log
 /// again, when no commit of this bus wakes it: records other processes
@@ -186,7 +186,7 @@ async fn group_commit(
             .iter()
             .flat_map(|commit| commit.entries.iter().map(|(entry, _)| entry.clone()))
             .collect();
-        match journal.append(&entries).await {
+        match append_catching(&*journal, &entries).await {
             Ok(positions) => {
                 if let Some(&last) = positions.iter().max() {
                     committed.fetch_max(last, Ordering::AcqRel);
@@ -199,11 +199,35 @@ async fn group_commit(
                 }
             }
             Err(error) => {
-                let error = error.to_string();
                 for commit in batch {
                     commit.fail(&error, &hooks);
                 }
             }
         }
     }
+}
+
+/// `journal.append(entries)`, a panic of the journal's (in the call or
+/// while polling) turned into an error, so every commit of the batch is
+/// answered or reported and the committer goes on.
+async fn append_catching(
+    journal: &dyn Journal,
+    entries: &[JournalEntry],
+) -> Result<Vec<u64>, String> {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::task::Poll;
+
+    let panicked = |payload| format!("the journal panicked: {}", take_panic(payload));
+    let mut appending = match catch_unwind(AssertUnwindSafe(|| journal.append(entries))) {
+        Ok(appending) => appending,
+        Err(payload) => return Err(panicked(payload)),
+    };
+    std::future::poll_fn(|cx| {
+        match catch_unwind(AssertUnwindSafe(|| appending.as_mut().poll(cx))) {
+            Ok(Poll::Ready(outcome)) => Poll::Ready(outcome.map_err(|error| error.to_string())),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panicked(payload))),
+        }
+    })
+    .await
 }

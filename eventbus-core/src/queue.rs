@@ -501,6 +501,9 @@ impl Bus {
         event: E,
     ) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
+        if dispatcher.is_shut_down() {
+            return Err(EmitError::new(EmitErrorKind::ShutDown, event));
+        }
         // With a journal, accepted means committed: the relay delivers it.
         let event = match dispatcher.journal_emit(event, true, stream) {
             Err(event) => event,
@@ -588,6 +591,9 @@ impl Bus {
     /// the bus is shut down, or there is no runtime for the worker.
     pub fn try_emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
+        if dispatcher.is_shut_down() {
+            return Err(EmitError::new(EmitErrorKind::ShutDown, event));
+        }
         // With a journal the append goes to the group commit; a failed
         // one is reported to the hooks.
         let event = match dispatcher.journal_emit(event, false, None) {
@@ -730,9 +736,23 @@ impl Bus {
     pub async fn shutdown(&self) {
         self.dispatcher.set_shut_down();
         self.dispatcher.close_queue();
-        self.idle().await;
-        let deadline = tokio::time::Instant::now() + self.dispatcher.shutdown_timeout;
         let journaling = self.dispatcher.journaling.as_ref();
+        let deadline = if journaling.is_none() {
+            self.idle().await;
+            tokio::time::Instant::now() + self.dispatcher.shutdown_timeout
+        } else {
+            // The handler relay drains what was committed, as far as time
+            // allows: a journal that cannot be read must not hold shutdown,
+            // and what is not relayed stays in the log. The queue and the
+            // handlers in flight are drained in full, as without one.
+            let deadline = tokio::time::Instant::now() + self.dispatcher.shutdown_timeout;
+            let _ = tokio::time::timeout_at(deadline, self.idle()).await;
+            self.dispatcher
+                .tasks
+                .idle(|| self.dispatcher.restart_worker())
+                .await;
+            deadline
+        };
         if let (Some(journaling), Some(sinks)) = (journaling, &self.dispatcher.sinks) {
             // The sinks' relays catch up with the log, as far as time
             // allows; what they have not sent stays pending there.

@@ -146,7 +146,8 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
                     let event = crate::record_json::find_event(&record.name)
                         .map_or("(unknown event)", crate::meta::EventMeta::name);
                     let failure = HandlerFailure::undeliverable(record, event, message);
-                    strong.report_failures(std::slice::from_ref(&failure));
+                    // Caught: a hook's panic must not end the relay.
+                    strong.hooks.report(std::slice::from_ref(&failure), true);
                 }
             }
             reached = logged.position;

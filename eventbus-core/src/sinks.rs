@@ -51,7 +51,6 @@ struct Shared {
     sink: Arc<dyn Sink>,
     retry: SinkRetry,
     hooks: Arc<Hooks>,
-    catch: bool,
     accepted: AtomicU64,
     sent: AtomicU64,
     failed: AtomicU64,
@@ -72,7 +71,6 @@ pub(crate) struct SinkSettings {
     pub(crate) buffer: usize,
     pub(crate) retry: SinkRetry,
     pub(crate) hooks: Arc<Hooks>,
-    pub(crate) catch: bool,
 }
 
 impl Sinks {
@@ -93,7 +91,6 @@ impl Sinks {
                     sink,
                     retry: settings.retry,
                     hooks: Arc::clone(&settings.hooks),
-                    catch: settings.catch,
                     accepted: AtomicU64::new(0),
                     sent: AtomicU64::new(0),
                     failed: AtomicU64::new(0),
@@ -372,7 +369,16 @@ impl Shared {
 
     /// Hands `records` to the sink, a panic caught as a retry of all.
     async fn send(&self, records: &[Arc<EventRecord>]) -> Vec<SendOutcome> {
-        let mut sending = self.sink.send(records);
+        let retry_all = |panic: String| -> Vec<SendOutcome> {
+            records
+                .iter()
+                .map(|_| SendOutcome::Retry(format!("the sink panicked: {panic}").into()))
+                .collect()
+        };
+        let mut sending = match catch_unwind(AssertUnwindSafe(|| self.sink.send(records))) {
+            Ok(sending) => sending,
+            Err(payload) => return retry_all(take_panic(payload)),
+        };
         let outcome = std::future::poll_fn(|cx| {
             match catch_unwind(AssertUnwindSafe(|| sending.as_mut().poll(cx))) {
                 Ok(Poll::Ready(outcomes)) => Poll::Ready(Ok(outcomes)),
@@ -438,8 +444,7 @@ impl Shared {
             Some(error),
             attempts,
         );
-        self.hooks
-            .report(std::slice::from_ref(&failure), self.catch);
+        self.hooks.report(std::slice::from_ref(&failure), true);
     }
 }
 
