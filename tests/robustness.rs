@@ -300,3 +300,30 @@ async fn emit_after_shutdown_says_shut_down() {
         )
     );
 }
+
+/// A sink's worker whose runtime ends is marked ended: `flush` does not
+/// wait for it.
+#[test]
+fn flush_does_not_wait_for_a_sink_worker_whose_runtime_ended() {
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bus = Bus::builder()
+        .runtime(first.handle().clone())
+        .sink("stuck", Stuck)
+        .build()
+        .unwrap();
+    let _ = bus.publish(Note(7));
+    first.shutdown_timeout(Duration::from_millis(100));
+
+    let second = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let flushed = tokio::time::timeout(Duration::from_secs(3), bus.flush()).await;
+        assert!(flushed.is_ok(), "flush returns");
+    });
+}

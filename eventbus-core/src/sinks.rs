@@ -453,6 +453,9 @@ impl Shared {
 /// (a shutdown whose time is up), it reports what it still holds as
 /// abandoned.
 async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
+    // Marks the worker ended however it ends, dropped with its runtime
+    // included, so no `flush` or `shutdown` waits for it.
+    let _ended = Ended(&shared);
     let mut batch = Vec::with_capacity(BATCH);
     let mut pending: Vec<Outgoing> = Vec::new();
     let stopped = 'work: loop {
@@ -515,6 +518,14 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
             shared.abandon(pending);
         }
     }
-    shared.ended.store(true, Ordering::Release);
-    shared.settled.notify_waiters();
+}
+
+/// Marks a sink's worker ended when dropped.
+struct Ended<'a>(&'a Shared);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.settled.notify_waiters();
+    }
 }
