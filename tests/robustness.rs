@@ -327,3 +327,44 @@ fn flush_does_not_wait_for_a_sink_worker_whose_runtime_ended() {
         assert!(flushed.is_ok(), "flush returns");
     });
 }
+
+/// A map with keys that are not strings: JSON cannot hold it.
+#[derive(Event, Debug, Serialize, Deserialize)]
+#[event(name = "robustness.grid")]
+struct Grid(std::collections::HashMap<(u8, u8), u8>);
+
+#[subscribe]
+fn on_grid(_: &Grid) {}
+
+/// An emitted event whose record cannot be written is delivered, and the
+/// sinks' failure to get it is reported once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emitted_event_that_cannot_be_written_is_reported_once() {
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let bus = Bus::builder()
+        .sink("stuck", Stuck)
+        .on_error({
+            let failures = Arc::clone(&failures);
+            move |failure| {
+                failures
+                    .lock()
+                    .unwrap()
+                    .push((failure.kind(), failure.message().to_owned()));
+            }
+        })
+        .build()
+        .unwrap();
+    bus.emit(Grid(std::collections::HashMap::from([((1, 2), 3)])))
+        .await
+        .unwrap();
+    bus.idle().await;
+    assert_eq!(
+        *failures.lock().unwrap(),
+        [(
+            eventbus::FailureKind::SinkFailed,
+            "the event was neither sent nor stored: the event `robustness.grid` could not be \
+             written as JSON: key must be a string"
+                .to_owned()
+        )]
+    );
+}

@@ -32,7 +32,7 @@ use crate::journal::JournalEntry;
 use crate::journaling::Committed;
 use crate::plain::Plain;
 use crate::record::EventRecord;
-use crate::report::{EventRef, FailureKind, HandlerFailure};
+use crate::report::HandlerFailure;
 use crate::sink::SinkStats;
 
 struct Entry<E> {
@@ -203,28 +203,17 @@ impl Dispatcher {
     /// The envelope and record of an event about to be emitted, when a
     /// sink wants its type: its record goes to the sinks when it is
     /// accepted, and its delivery keeps the envelope. An event that cannot
-    /// be written is reported, and queued without a record.
+    /// be written is queued without a record.
     fn stamp<E: Event>(&self, event: &E) -> Option<(Envelope, Arc<EventRecord>)> {
         let meta = E::__meta();
         if !self.records(meta) {
             return None;
         }
         let envelope = Envelope::root(self.next_sequence(), None);
-        match EventRecord::encode(meta, event, envelope.clone()) {
-            Ok(record) => Some((envelope, Arc::new(record))),
-            Err(error) => {
-                let id = LazyId::known(envelope.id);
-                self.report_unseen_failures(vec![HandlerFailure::delivery(
-                    FailureKind::SinkFailed,
-                    EventRef {
-                        name: meta.name(),
-                        id: &id,
-                    },
-                    format!("no sink was handed the event: {error}"),
-                )]);
-                None
-            }
-        }
+        // An event that cannot be written is queued without a record; its
+        // delivery tries again and reports the failure, once.
+        let record = EventRecord::encode(meta, event, envelope.clone()).ok()?;
+        Some((envelope, Arc::new(record)))
     }
 
     /// Whether every handler of `E` runs inline, so a queued `E` can be
