@@ -159,16 +159,10 @@ impl Envelope {
     /// The envelope of an event published by a handler of `parent`, under
     /// `id` when the event already has one.
     pub(crate) fn follow_up(parent: &Lineage, sequence: u64, id: Option<Uuid>) -> Self {
-        let timestamp = SystemTime::now();
-        let id = id.unwrap_or_else(|| id_at(timestamp));
         Self {
-            id,
-            sequence,
-            timestamp,
             correlation_id: parent.correlation_id,
             causation_id: Some(parent.id),
-            origin: Origin::Local,
-            source: None,
+            ..Self::root(sequence, id)
         }
     }
 
