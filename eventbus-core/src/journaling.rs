@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use crate::hooks::Hooks;
 use crate::journal::{Journal, JournalEntry};
 use crate::report::{take_panic, HandlerFailure};
+use crate::signal::Signal;
 
 /// How long a relay that has caught up waits before it looks at the log
 /// again, when no commit of this bus wakes it: records other processes
@@ -42,7 +43,7 @@ pub(crate) struct Journaling {
     pub(crate) appended: Arc<Notify>,
     /// Wakes whoever waits for the relays (`idle`, `flush`, `shutdown`):
     /// after each relay step, and each commit.
-    pub(crate) progress: Notify,
+    pub(crate) progress: Signal,
     /// Whether the relays are to stop.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
     hooks: Arc<Hooks>,
@@ -81,7 +82,7 @@ impl Journaling {
             sink_positions: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
             sink_laps: (0..sinks).map(|_| AtomicU64::new(0)).collect(),
             appended,
-            progress: Notify::new(),
+            progress: Signal::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
             hooks,
         }
@@ -127,7 +128,7 @@ impl Journaling {
     pub(crate) fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         self.appended.notify_waiters();
-        self.progress.notify_waiters();
+        self.progress.wake();
     }
 
     /// The highest position this bus has committed.
@@ -137,15 +138,9 @@ impl Journaling {
 
     /// Waits until `reached` is at least `position`, woken by `progress`.
     pub(crate) async fn wait_for(&self, reached: impl Fn() -> u64, position: u64) {
-        loop {
-            let changed = self.progress.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if reached() >= position || self.stopping.load(Ordering::Acquire) {
-                return;
-            }
-            changed.await;
-        }
+        self.progress
+            .until(|| reached() >= position || self.stopping.load(Ordering::Acquire))
+            .await;
     }
 }
 

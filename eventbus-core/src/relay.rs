@@ -56,7 +56,7 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
         if batch.is_empty() {
             journaling.sink_positions[at].fetch_max(after, Ordering::AcqRel);
             journaling.sink_laps[at].fetch_add(1, Ordering::AcqRel);
-            journaling.progress.notify_waiters();
+            journaling.progress.wake();
             drop(strong);
             let _ = tokio::time::timeout(POLL, woken).await;
             continue;
@@ -88,7 +88,7 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
         }
         position = Some(reached);
         journaling.sink_positions[at].fetch_max(reached, Ordering::AcqRel);
-        journaling.progress.notify_waiters();
+        journaling.progress.wake();
     }
 }
 
@@ -121,7 +121,7 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         };
         if batch.is_empty() {
             journaling.relayed.fetch_max(after, Ordering::AcqRel);
-            journaling.progress.notify_waiters();
+            journaling.progress.wake();
             // Not holding the bus while it waits.
             drop(strong);
             let _ = tokio::time::timeout(POLL, woken).await;
@@ -157,7 +157,7 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         }
         position = Some(reached);
         journaling.relayed.fetch_max(reached, Ordering::AcqRel);
-        journaling.progress.notify_waiters();
+        journaling.progress.wake();
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -18,6 +18,7 @@ use crate::meta::EventMeta;
 use crate::record::EventRecord;
 use crate::report::{take_panic, FailureKind, HandlerFailure};
 use crate::sink::{SendOutcome, Sink, SinkRetry, SinkStats};
+use crate::tally::Tally;
 
 /// How many records a worker hands its sink at once, at most.
 const BATCH: usize = 64;
@@ -51,15 +52,11 @@ struct Shared {
     sink: Arc<dyn Sink>,
     retry: SinkRetry,
     hooks: Arc<Hooks>,
-    accepted: AtomicU64,
-    sent: AtomicU64,
-    failed: AtomicU64,
-    /// Woken each time records are sent or fail, and when the worker ends.
-    settled: Notify,
+    /// What the sink was handed, sent and gave up on; whether the worker
+    /// has ended.
+    tally: Tally,
     /// Tells the worker to stop: a shutdown's time is up.
     stop: Notify,
-    /// Whether the worker has ended.
-    ended: std::sync::atomic::AtomicBool,
     /// Told to stop, the worker drops what it holds instead of reporting
     /// it abandoned: the journal keeps it, and the sink's relay sends it
     /// after a restart.
@@ -91,12 +88,8 @@ impl Sinks {
                     sink,
                     retry: settings.retry,
                     hooks: Arc::clone(&settings.hooks),
-                    accepted: AtomicU64::new(0),
-                    sent: AtomicU64::new(0),
-                    failed: AtomicU64::new(0),
-                    settled: Notify::new(),
+                    tally: Tally::new(),
                     stop: Notify::new(),
-                    ended: std::sync::atomic::AtomicBool::new(false),
                     keep_pending: std::sync::atomic::AtomicBool::new(false),
                 });
                 runtime.spawn(run(Arc::clone(&shared), receiver));
@@ -156,18 +149,20 @@ impl Sinks {
     ) {
         for outlet in self.takers(meta, record) {
             let shared = &outlet.shared;
-            shared.accepted.fetch_add(1, Ordering::Relaxed);
             let outgoing = Outgoing {
                 record: Arc::clone(record),
                 event: meta.name(),
             };
+            // Counted before it is in the buffer, where the worker may
+            // send it at once.
+            shared.tally.accept();
             let kind = match outlet.sender.try_send(outgoing) {
                 Ok(()) => continue,
                 Err(TrySendError::Full(_)) => FailureKind::SinkFull,
                 // The worker is gone with its runtime.
                 Err(TrySendError::Closed(_)) => FailureKind::SinkFailed,
             };
-            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.tally.refused();
             let error: Option<BoxError> = (kind == FailureKind::SinkFailed)
                 .then(|| "its worker has stopped: the runtime that ran it ended".into());
             failures.push(HandlerFailure::of_sink(
@@ -261,7 +256,7 @@ impl Sinks {
         let Ok(permit) = outlet.sender.reserve().await else {
             return false;
         };
-        outlet.shared.accepted.fetch_add(1, Ordering::Relaxed);
+        outlet.shared.tally.accept();
         permit.send(Outgoing {
             record,
             event: meta.name(),
@@ -292,15 +287,7 @@ impl Sinks {
             }
             for outlet in &*self.outlets {
                 let shared = &outlet.shared;
-                loop {
-                    let settled = shared.settled.notified();
-                    tokio::pin!(settled);
-                    settled.as_mut().enable();
-                    if shared.ended.load(Ordering::Acquire) {
-                        break;
-                    }
-                    settled.await;
-                }
+                shared.tally.ended().await;
             }
         }
         for outlet in &*self.outlets {
@@ -315,14 +302,12 @@ impl Sinks {
             .iter()
             .map(|outlet| {
                 let shared = &outlet.shared;
-                let accepted = shared.accepted.load(Ordering::Acquire);
-                let sent = shared.sent.load(Ordering::Acquire);
-                let failed = shared.failed.load(Ordering::Acquire);
+                let counts = shared.tally.counts();
                 SinkStats {
                     name: shared.name.to_string(),
-                    sent,
-                    failed,
-                    waiting: accepted.saturating_sub(sent + failed),
+                    sent: counts.sent,
+                    failed: counts.failed,
+                    waiting: counts.waiting,
                 }
             })
             .collect()
@@ -339,7 +324,7 @@ impl Reserved<'_> {
     /// Hands the record over.
     pub(crate) fn send(self, record: &Arc<EventRecord>) {
         for (outlet, permit) in self.permits {
-            outlet.shared.accepted.fetch_add(1, Ordering::Relaxed);
+            outlet.shared.tally.accept();
             permit.send(Outgoing {
                 record: Arc::clone(record),
                 event: self.event,
@@ -349,22 +334,9 @@ impl Reserved<'_> {
 }
 
 impl Shared {
-    fn done(&self) -> u64 {
-        self.sent.load(Ordering::Acquire) + self.failed.load(Ordering::Acquire)
-    }
-
     /// Waits until every record accepted so far is sent or has failed.
     async fn settle(&self) {
-        let target = self.accepted.load(Ordering::Acquire);
-        loop {
-            let settled = self.settled.notified();
-            tokio::pin!(settled);
-            settled.as_mut().enable();
-            if self.done() >= target || self.ended.load(Ordering::Acquire) {
-                return;
-            }
-            settled.await;
-        }
+        self.tally.settle().await;
     }
 
     /// Hands `records` to the sink, a panic caught as a retry of all.
@@ -415,7 +387,7 @@ impl Shared {
         let failures: Vec<HandlerFailure> = pending
             .into_iter()
             .map(|outgoing| {
-                self.failed.fetch_add(1, Ordering::AcqRel);
+                self.tally.failed();
                 HandlerFailure::of_sink(
                     FailureKind::Abandoned,
                     outgoing.record,
@@ -435,7 +407,7 @@ impl Shared {
 
     /// Reports a record that will not be sent.
     fn give_up(&self, outgoing: Outgoing, error: BoxError, attempts: u32) {
-        self.failed.fetch_add(1, Ordering::AcqRel);
+        self.tally.failed();
         let failure = HandlerFailure::of_sink(
             FailureKind::SinkFailed,
             outgoing.record,
@@ -485,7 +457,7 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
             for outgoing in pending.drain(..) {
                 match outcomes.next() {
                     Some(SendOutcome::Sent) => {
-                        shared.sent.fetch_add(1, Ordering::AcqRel);
+                        shared.tally.sent();
                     }
                     Some(SendOutcome::Failed(error)) => shared.give_up(outgoing, error, tried),
                     Some(SendOutcome::Retry(error)) if last_try => {
@@ -499,7 +471,7 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
                     Some(SendOutcome::Retry(_)) | None => again.push(outgoing),
                 }
             }
-            shared.settled.notify_waiters();
+            shared.tally.wake();
             pending = again;
             if !pending.is_empty() {
                 let wait = tokio::time::sleep(shared.retry.delay_after(tried));
@@ -525,7 +497,6 @@ struct Ended<'a>(&'a Shared);
 
 impl Drop for Ended<'_> {
     fn drop(&mut self) {
-        self.0.ended.store(true, Ordering::Release);
-        self.0.settled.notify_waiters();
+        self.0.tally.end();
     }
 }

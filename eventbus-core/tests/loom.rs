@@ -1,5 +1,5 @@
 //! `loom` models of the handshakes behind `emit`, the queue's workers,
-//! `idle`, `shutdown` and unsubscribing. Each model runs every
+//! `idle`, `shutdown`, unsubscribing, and a sink's `flush`. Each model runs every
 //! interleaving of its threads that loom can tell apart.
 //!
 //! ```sh
@@ -312,4 +312,124 @@ fn a_call_may_wait_for_its_own_gate_without_waiting_for_itself() {
         gate.leave();
         gate.wait_idle(0);
     });
+}
+
+/// A sink's counts as `flush` and `shutdown` wait on them: a `Tally` and
+/// the `Signal` under it.
+mod sinks {
+    use super::*;
+    use eventbus_core::__loom::{Counts, Signal, Tally};
+    use loom::future::block_on;
+
+    fn counts(sent: u64, failed: u64, waiting: u64) -> Counts {
+        Counts {
+            sent,
+            failed,
+            waiting,
+        }
+    }
+
+    #[test]
+    fn flush_waits_for_every_record_accepted_before_it() {
+        loom::model(|| {
+            let tally = Arc::new(Tally::new());
+            tally.accept();
+            tally.accept();
+            let worker = {
+                let tally = Arc::clone(&tally);
+                // One batch: one record sent, one given up on, then the
+                // wake-up.
+                thread::spawn(move || {
+                    tally.sent();
+                    tally.failed();
+                    tally.wake();
+                })
+            };
+            block_on(tally.settle());
+            assert_eq!(tally.counts(), counts(1, 1, 0));
+            worker.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn flush_is_woken_by_a_record_refused_while_it_waits() {
+        loom::model(|| {
+            let tally = Arc::new(Tally::new());
+            let publisher = {
+                let tally = Arc::clone(&tally);
+                // `publish` with the sink's buffer full: nothing will come
+                // from the worker for this record.
+                thread::spawn(move || {
+                    tally.accept();
+                    tally.refused();
+                })
+            };
+            // Returns whether it counted the record or not; never waits
+            // for a wake-up that does not come (loom reports a deadlock).
+            block_on(tally.settle());
+            publisher.join().unwrap();
+            assert_eq!(tally.counts(), counts(0, 1, 0));
+        });
+    }
+
+    #[test]
+    fn a_worker_that_ends_releases_flush_and_shutdown_and_leaves_its_records_counted() {
+        loom::model(|| {
+            let tally = Arc::new(Tally::new());
+            tally.accept();
+            tally.accept();
+            let worker = {
+                let tally = Arc::clone(&tally);
+                // Sends one, then ends with its runtime.
+                thread::spawn(move || {
+                    tally.sent();
+                    tally.wake();
+                    tally.end();
+                })
+            };
+            block_on(tally.settle());
+            block_on(tally.ended());
+            worker.join().unwrap();
+            assert!(tally.has_ended());
+            assert_eq!(tally.counts(), counts(1, 0, 1));
+        });
+    }
+
+    #[test]
+    fn a_waiter_sees_every_position_a_relay_reaches() {
+        loom::model(|| {
+            let signal = Arc::new(Signal::new());
+            let position = Arc::new(AtomicUsize::new(0));
+            let relay = {
+                let (signal, position) = (Arc::clone(&signal), Arc::clone(&position));
+                // Two batches, each followed by its wake-up.
+                thread::spawn(move || {
+                    for reached in 1..=2 {
+                        position.store(reached, SeqCst);
+                        signal.wake();
+                    }
+                })
+            };
+            block_on(signal.until(|| position.load(SeqCst) >= 2));
+            assert_eq!(position.load(SeqCst), 2);
+            relay.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_stop_ends_a_wait_for_a_position_never_reached() {
+        loom::model(|| {
+            let signal = Arc::new(Signal::new());
+            let stopping = Arc::new(AtomicBool::new(false));
+            let stopper = {
+                let (signal, stopping) = (Arc::clone(&signal), Arc::clone(&stopping));
+                thread::spawn(move || {
+                    stopping.store(true, SeqCst);
+                    signal.wake();
+                })
+            };
+            block_on(signal.until(|| stopping.load(SeqCst)));
+            stopper.join().unwrap();
+        });
+    }
 }
