@@ -301,22 +301,54 @@ async fn emit_after_shutdown_says_shut_down() {
     );
 }
 
-/// A sink's worker whose runtime ends is marked ended: `flush` does not
-/// wait for it.
+/// A sink's worker whose runtime ends reports the records it held as
+/// abandoned, and is marked ended: `flush` does not wait for it.
 #[test]
-fn flush_does_not_wait_for_a_sink_worker_whose_runtime_ended() {
+fn a_sink_worker_whose_runtime_ended_reports_its_records_and_flush_does_not_wait() {
     let first = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
+    let dead = MemoryDeadLetters::new();
     let bus = Bus::builder()
         .runtime(first.handle().clone())
         .sink("stuck", Stuck)
+        .dead_letters(dead.clone())
         .build()
         .unwrap();
-    let _ = bus.publish(Note(7));
+    for n in [7, 8, 9] {
+        assert!(bus.publish(Note(n)).is_ok());
+    }
+    assert!(dead.is_empty());
     first.shutdown_timeout(Duration::from_millis(100));
+
+    let letters: Vec<(String, eventbus::FailureKind, Option<String>, String)> = dead
+        .letters()
+        .into_iter()
+        .map(|letter| {
+            (
+                letter.record.unwrap().payload_str().unwrap().to_owned(),
+                letter.kind,
+                letter.sink,
+                letter.message,
+            )
+        })
+        .collect();
+    let message = "sink `stuck` could not send the record: the runtime that ran the sink's \
+                   worker ended before the sink sent the record";
+    let expected: Vec<_> = ["7", "8", "9"]
+        .into_iter()
+        .map(|payload| {
+            (
+                payload.to_owned(),
+                eventbus::FailureKind::Abandoned,
+                Some("stuck".to_owned()),
+                message.to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(letters, expected);
 
     let second = tokio::runtime::Builder::new_current_thread()
         .enable_all()

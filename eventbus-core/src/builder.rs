@@ -622,6 +622,7 @@ impl BusBuilder {
             buffer: self.sink_buffer,
             retry: self.sink_retry,
             hooks: Arc::clone(hooks),
+            journaled: self.journal.is_some(),
         };
         Ok(Some(crate::sinks::Sinks::start(
             std::mem::take(&mut self.sinks),

@@ -623,7 +623,9 @@ impl Bus {
     /// their handlers publish later are not waited for (call
     /// [`idle`](Self::idle) first for those). With a journal, the sinks'
     /// relays first read the log to its end and hand their sinks what
-    /// they take, whoever appended it.
+    /// they take, whoever appended it; while the journal cannot be read,
+    /// `flush` waits (bound it with `tokio::time::timeout` if that must
+    /// not be; `shutdown` bounds it by its `shutdown_timeout`).
     pub async fn flush(&self) {
         let Some(sinks) = &self.dispatcher.sinks else {
             return;
@@ -757,7 +759,7 @@ impl Bus {
             journaling.stop();
         }
         if let Some(sinks) = &self.dispatcher.sinks {
-            sinks.shut_down(deadline, journaling.is_none()).await;
+            sinks.shut_down(deadline).await;
         }
     }
 }

@@ -63,6 +63,11 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
         }
         let mut reached = after;
         for logged in batch {
+            if journaling.stopping.load(Ordering::Acquire) {
+                // The bus is shutting down: the rest stays pending in the
+                // log, and its sink closes soon.
+                return;
+            }
             let record = logged.record;
             let meta = crate::record_json::find_event(&record.name).ok();
             let takes = meta.is_some_and(|meta| {

@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -57,10 +56,10 @@ struct Shared {
     tally: Tally,
     /// Tells the worker to stop: a shutdown's time is up.
     stop: Notify,
-    /// Told to stop, the worker drops what it holds instead of reporting
-    /// it abandoned: the journal keeps it, and the sink's relay sends it
-    /// after a restart.
-    keep_pending: std::sync::atomic::AtomicBool,
+    /// With a journal, a worker that ends drops what it holds instead of
+    /// reporting it abandoned: the log keeps it, and the sink's relay
+    /// sends it after a restart.
+    keep_pending: bool,
 }
 
 /// The settings every sink of a bus shares.
@@ -68,6 +67,8 @@ pub(crate) struct SinkSettings {
     pub(crate) buffer: usize,
     pub(crate) retry: SinkRetry,
     pub(crate) hooks: Arc<Hooks>,
+    /// Whether the bus has a journal, which keeps what a sink has not sent.
+    pub(crate) journaled: bool,
 }
 
 impl Sinks {
@@ -90,7 +91,7 @@ impl Sinks {
                     hooks: Arc::clone(&settings.hooks),
                     tally: Tally::new(),
                     stop: Notify::new(),
-                    keep_pending: std::sync::atomic::AtomicBool::new(false),
+                    keep_pending: settings.journaled,
                 });
                 runtime.spawn(run(Arc::clone(&shared), receiver));
                 Outlet { sender, shared }
@@ -270,25 +271,17 @@ impl Sinks {
         self.outlets[at].shared.settle().await;
     }
 
-    /// Flushes the sinks by `deadline`; when time runs out, each worker
-    /// reports what it still holds as [`FailureKind::Abandoned`]. Then
-    /// lets each sink close.
-    pub(crate) async fn shut_down(&self, deadline: tokio::time::Instant, abandon: bool) {
-        if tokio::time::timeout_at(deadline, self.flush())
-            .await
-            .is_err()
-        {
-            for outlet in &*self.outlets {
-                outlet
-                    .shared
-                    .keep_pending
-                    .store(!abandon, Ordering::Release);
-                outlet.shared.stop.notify_one();
-            }
-            for outlet in &*self.outlets {
-                let shared = &outlet.shared;
-                shared.tally.ended().await;
-            }
+    /// Flushes the sinks by `deadline`, then stops each worker: what one
+    /// still holds when time has run out is reported as
+    /// [`FailureKind::Abandoned`] (without a journal, which otherwise
+    /// keeps it). Then lets each sink close: no worker sends after that.
+    pub(crate) async fn shut_down(&self, deadline: tokio::time::Instant) {
+        let _ = tokio::time::timeout_at(deadline, self.flush()).await;
+        for outlet in &*self.outlets {
+            outlet.shared.stop.notify_one();
+        }
+        for outlet in &*self.outlets {
+            outlet.shared.tally.ended().await;
         }
         for outlet in &*self.outlets {
             let close = outlet.shared.sink.close(deadline.into_std());
@@ -382,8 +375,13 @@ impl Shared {
     }
 
     /// Reports records the worker will never send: a shutdown's time ran
-    /// out first.
-    fn abandon(&self, pending: Vec<Outgoing>) {
+    /// out first (`stopped`), or the runtime that ran it ended.
+    fn abandon(&self, pending: Vec<Outgoing>, stopped: bool) {
+        let why = if stopped {
+            "the bus shut down before the sink sent the record (its `shutdown_timeout` ran out)"
+        } else {
+            "the runtime that ran the sink's worker ended before the sink sent the record"
+        };
         let failures: Vec<HandlerFailure> = pending
             .into_iter()
             .map(|outgoing| {
@@ -393,11 +391,7 @@ impl Shared {
                     outgoing.record,
                     Arc::clone(&self.name),
                     outgoing.event,
-                    Some(
-                        "the bus shut down before the sink sent the record (its \
-                         `shutdown_timeout` ran out)"
-                            .into(),
-                    ),
+                    Some(why.into()),
                     0,
                 )
             })
@@ -421,82 +415,99 @@ impl Shared {
 }
 
 /// A sink's worker: takes records in batches, in order, and tries each
-/// batch until every record is sent or has failed for good. Told to stop
-/// (a shutdown whose time is up), it reports what it still holds as
-/// abandoned.
-async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Outgoing>) {
-    // Marks the worker ended however it ends, dropped with its runtime
-    // included, so no `flush` or `shutdown` waits for it.
-    let _ended = Ended(&shared);
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut pending: Vec<Outgoing> = Vec::new();
-    let stopped = 'work: loop {
-        let Some(taken) = shared
-            .until_stopped(receiver.recv_many(&mut batch, BATCH))
-            .await
-        else {
-            break 'work true;
-        };
-        if taken == 0 {
-            break 'work false;
-        }
-        pending.append(&mut batch);
-        let mut tried = 0;
-        while !pending.is_empty() {
-            tried += 1;
-            let records: Vec<Arc<EventRecord>> = pending
-                .iter()
-                .map(|outgoing| Arc::clone(&outgoing.record))
-                .collect();
-            let Some(outcomes) = shared.until_stopped(shared.send(&records)).await else {
-                break 'work true;
-            };
-            let mut outcomes = outcomes.into_iter();
-            let last_try = tried >= shared.retry.attempts.max(1);
-            let mut again = Vec::new();
-            for outgoing in pending.drain(..) {
-                match outcomes.next() {
-                    Some(SendOutcome::Sent) => {
-                        shared.tally.sent();
-                    }
-                    Some(SendOutcome::Failed(error)) => shared.give_up(outgoing, error, tried),
-                    Some(SendOutcome::Retry(error)) if last_try => {
-                        shared.give_up(outgoing, error, tried);
-                    }
-                    None if last_try => shared.give_up(
-                        outgoing,
-                        "the sink returned no outcome for the record".into(),
-                        tried,
-                    ),
-                    Some(SendOutcome::Retry(_)) | None => again.push(outgoing),
-                }
-            }
-            shared.tally.wake();
-            pending = again;
-            if !pending.is_empty() {
-                let wait = tokio::time::sleep(shared.retry.delay_after(tried));
-                if shared.until_stopped(wait).await.is_none() {
-                    break 'work true;
-                }
-            }
-        }
+/// batch until every record is sent or has failed for good.
+async fn run(shared: Arc<Shared>, receiver: mpsc::Receiver<Outgoing>) {
+    let mut worker = Worker {
+        shared,
+        receiver,
+        pending: Vec::new(),
+        stopped: false,
     };
-    if stopped {
-        receiver.close();
-        while let Ok(outgoing) = receiver.try_recv() {
-            pending.push(outgoing);
-        }
-        if !shared.keep_pending.load(Ordering::Acquire) {
-            shared.abandon(pending);
+    worker.stopped = worker.work().await;
+}
+
+/// A sink's worker and what it holds. However it ends (told to stop by a
+/// shutdown whose time is up, or dropped with its runtime) it reports
+/// what it still holds as abandoned, unless a journal keeps it, and marks
+/// itself ended, so no `flush` or `shutdown` waits for it.
+struct Worker {
+    shared: Arc<Shared>,
+    receiver: mpsc::Receiver<Outgoing>,
+    /// Taken from the buffer and not yet sent or failed for good.
+    pending: Vec<Outgoing>,
+    /// Told to stop, rather than dropped with its runtime.
+    stopped: bool,
+}
+
+impl Worker {
+    /// Sends until the buffer is closed and empty (`false`) or the worker
+    /// is told to stop (`true`).
+    async fn work(&mut self) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let Some(taken) = shared
+                .until_stopped(self.receiver.recv_many(&mut batch, BATCH))
+                .await
+            else {
+                return true;
+            };
+            if taken == 0 {
+                return false;
+            }
+            self.pending.append(&mut batch);
+            let mut tried = 0;
+            while !self.pending.is_empty() {
+                tried += 1;
+                let records: Vec<Arc<EventRecord>> = self
+                    .pending
+                    .iter()
+                    .map(|outgoing| Arc::clone(&outgoing.record))
+                    .collect();
+                let Some(outcomes) = shared.until_stopped(shared.send(&records)).await else {
+                    return true;
+                };
+                let mut outcomes = outcomes.into_iter();
+                let last_try = tried >= shared.retry.attempts.max(1);
+                let mut again = Vec::new();
+                for outgoing in self.pending.drain(..) {
+                    match outcomes.next() {
+                        Some(SendOutcome::Sent) => shared.tally.sent(),
+                        Some(SendOutcome::Failed(error)) => shared.give_up(outgoing, error, tried),
+                        Some(SendOutcome::Retry(error)) if last_try => {
+                            shared.give_up(outgoing, error, tried);
+                        }
+                        None if last_try => shared.give_up(
+                            outgoing,
+                            "the sink returned no outcome for the record".into(),
+                            tried,
+                        ),
+                        Some(SendOutcome::Retry(_)) | None => again.push(outgoing),
+                    }
+                }
+                shared.tally.wake();
+                self.pending = again;
+                if !self.pending.is_empty() {
+                    let wait = tokio::time::sleep(shared.retry.delay_after(tried));
+                    if shared.until_stopped(wait).await.is_none() {
+                        return true;
+                    }
+                }
+            }
         }
     }
 }
 
-/// Marks a sink's worker ended when dropped.
-struct Ended<'a>(&'a Shared);
-
-impl Drop for Ended<'_> {
+impl Drop for Worker {
     fn drop(&mut self) {
-        self.0.tally.end();
+        self.receiver.close();
+        while let Ok(outgoing) = self.receiver.try_recv() {
+            self.pending.push(outgoing);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.is_empty() && !self.shared.keep_pending {
+            self.shared.abandon(pending, self.stopped);
+        }
+        self.shared.tally.end();
     }
 }
