@@ -1,9 +1,11 @@
-//! Throughput of the background queue: one producer thread `emit`s 1M
-//! events to the bus's worker, against a `crossbeam-channel` bounded
-//! channel of the same capacity with one consumer thread running the same
-//! handler body, and against a bounded `tokio::sync::mpsc` channel of the
-//! same capacity drained by one task on the same runtime as the bus's
-//! worker.
+//! Throughput of the background queue: one producer `emit`s 1M events
+//! to the bus's worker (`emit().await` from inside the runtime, and
+//! `try_emit` from a plain thread that yields and tries again on `Full`),
+//! against a `crossbeam-channel` bounded channel of the same capacity with
+//! one consumer thread running the same handler body (`send`, and
+//! `try_send` that yields and tries again on `Full`), and against a
+//! bounded `tokio::sync::mpsc` channel of the same capacity drained by one
+//! task on the same runtime as the bus's worker.
 //!
 //! Run with `cargo bench --bench emit`.
 
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eventbus::prelude::*;
+use eventbus::EmitErrorKind;
 
 const EVENTS: u64 = 1_000_000;
 const CAPACITY: usize = 1024;
@@ -50,9 +53,32 @@ fn emit_all(runtime: &tokio::runtime::Runtime) -> Duration {
     started.elapsed()
 }
 
-/// The same through a crossbeam channel: this thread sends, one thread
-/// receives and runs the body.
-fn crossbeam_all() -> Duration {
+/// Emits `EVENTS` events with `try_emit` from this thread, which is not
+/// one of the runtime's: on `Full` it yields and tries again. Then waits
+/// until the worker has delivered them all.
+fn try_emit_all(runtime: &tokio::runtime::Runtime) -> Duration {
+    let bus = Bus::builder()
+        .queue_capacity(CAPACITY)
+        .runtime(runtime.handle().clone())
+        .build()
+        .expect("the bench's handlers need no state");
+    let started = Instant::now();
+    for n in 0..EVENTS {
+        let mut event = Tick(n);
+        while let Err(refused) = bus.try_emit(event) {
+            assert_eq!(refused.kind(), EmitErrorKind::Full, "the bus is running");
+            event = refused.into_inner();
+            std::thread::yield_now();
+        }
+    }
+    runtime.block_on(bus.shutdown());
+    started.elapsed()
+}
+
+/// The same through a crossbeam channel: this thread sends (`send`, or
+/// `try_send` that yields on `Full`), one thread receives and runs the
+/// body.
+fn crossbeam_all(blocking: bool) -> Duration {
     let (sender, receiver) = crossbeam_channel::bounded::<Tick>(CAPACITY);
     let started = Instant::now();
     let consumer = std::thread::spawn(move || {
@@ -61,8 +87,19 @@ fn crossbeam_all() -> Duration {
         }
     });
     for n in 0..EVENTS {
-        if sender.send(Tick(n)).is_err() {
-            unreachable!("the consumer runs until the channel closes");
+        if blocking {
+            if sender.send(Tick(n)).is_err() {
+                unreachable!("the consumer runs until the channel closes");
+            }
+            continue;
+        }
+        let mut event = Tick(n);
+        while let Err(refused) = sender.try_send(event) {
+            let crossbeam_channel::TrySendError::Full(back) = refused else {
+                unreachable!("the consumer runs until the channel closes");
+            };
+            event = back;
+            std::thread::yield_now();
         }
     }
     drop(sender);
@@ -114,8 +151,14 @@ fn emit(c: &mut Criterion) {
     group.bench_function("eventbus emit", |b| {
         b.iter_custom(|iterations| (0..iterations).map(|_| emit_all(&runtime)).sum());
     });
+    group.bench_function("eventbus try_emit, plain thread", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| try_emit_all(&runtime)).sum());
+    });
     group.bench_function("crossbeam-channel", |b| {
-        b.iter_custom(|iterations| (0..iterations).map(|_| crossbeam_all()).sum());
+        b.iter_custom(|iterations| (0..iterations).map(|_| crossbeam_all(true)).sum());
+    });
+    group.bench_function("crossbeam-channel try_send", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| crossbeam_all(false)).sum());
     });
     group.bench_function("tokio mpsc, recv_many", |b| {
         b.iter_custom(|iterations| {

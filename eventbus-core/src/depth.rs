@@ -51,11 +51,13 @@ pub(crate) struct DepthScope(u64);
 impl DepthScope {
     #[inline]
     pub(crate) fn enter(depth: u32) -> Self {
-        Self(DEPTH.with(|current| {
-            let old = current.get();
-            let frames = (old >> 32) + 1;
-            current.replace((frames << 32) | u64::from(depth.saturating_add(1)))
-        }))
+        // A plain load and a plain store, as `nesting` and `drop` do: a
+        // closure that does both through one `with` is not inlined.
+        let old = DEPTH.with(Cell::get);
+        let frames = (old >> 32) + 1;
+        let new = (frames << 32) | u64::from(depth.saturating_add(1));
+        DEPTH.with(|current| current.set(new));
+        Self(old)
     }
 }
 
