@@ -224,6 +224,14 @@ impl Dispatcher {
         self.sequence.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Whether accepted events go out of the process: to sinks, or to a
+    /// journal.
+    #[cfg(feature = "tokio")]
+    #[inline]
+    pub(crate) fn is_outward(&self) -> bool {
+        self.sinks.is_some() || self.journaling.is_some()
+    }
+
     #[inline]
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)

@@ -489,6 +489,22 @@ impl Bus {
         stream: Option<&str>,
         event: E,
     ) -> Result<(), EmitError<E>> {
+        if self.dispatcher.is_outward() {
+            // Boxed: its journal and sink waits would make every `emit`
+            // future as large, sinks or not.
+            Box::pin(self.emit_outward(stream, event)).await
+        } else {
+            self.emit_queued(event, None, None).await
+        }
+    }
+
+    /// [`Bus::emit`] on a bus with sinks or a journal: the commit, or the
+    /// record and room for it in every sink's buffer, then the queue.
+    async fn emit_outward<E: Event>(
+        &self,
+        stream: Option<&str>,
+        event: E,
+    ) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
         if dispatcher.is_shut_down() {
             return Err(EmitError::new(EmitErrorKind::ShutDown, event));
@@ -505,32 +521,45 @@ impl Bus {
                 };
             }
         };
-        let ledger = &dispatcher.tasks.ledger;
-        let worker = dispatcher.tasks.caller() == Caller::Worker;
         // Accepted means in every sink's buffer too: room there first.
-        let stamp = dispatcher.stamp(&event);
-        let reserved = match (&stamp, &dispatcher.sinks) {
-            (Some((_, record)), Some(sinks)) => {
-                let reserved = if worker {
-                    sinks.try_reserve(E::__meta(), record)
+        let Some((envelope, record)) = dispatcher.stamp(&event) else {
+            return self.emit_queued(event, None, None).await;
+        };
+        let reserved = match &dispatcher.sinks {
+            Some(sinks) => {
+                let reserved = if dispatcher.tasks.caller() == Caller::Worker {
+                    sinks.try_reserve(E::__meta(), &record)
                 } else {
-                    sinks.reserve(E::__meta(), record).await
+                    sinks.reserve(E::__meta(), &record).await
                 };
                 match reserved {
                     Some(reserved) => Some(reserved),
                     None => return Err(EmitError::new(EmitErrorKind::Full, event)),
                 }
             }
-            _ => None,
+            None => None,
         };
-        let (envelope, record) = stamp.unzip();
+        let sending = reserved.map(|reserved| (reserved, record));
+        self.emit_queued(event, Some(Box::new(envelope)), sending)
+            .await
+    }
+
+    /// Queues `event`, waiting for room; then hands its record to the
+    /// sinks whose room was reserved for it.
+    async fn emit_queued<E: Event>(
+        &self,
+        event: E,
+        mut envelope: Option<Box<Envelope>>,
+        sending: Option<(crate::sinks::Reserved<'_>, Arc<EventRecord>)>,
+    ) -> Result<(), EmitError<E>> {
+        let dispatcher = &self.dispatcher;
+        let ledger = &dispatcher.tasks.ledger;
         let sent = |result: Result<(), EmitError<E>>| {
-            if let (Ok(()), Some(reserved), Some(record)) = (&result, reserved, &record) {
-                reserved.send(record);
+            if let (Ok(()), Some((reserved, record))) = (&result, sending) {
+                reserved.send(&record);
             }
             result
         };
-        let mut envelope = envelope.map(Box::new);
         {
             let mut intake = ledger.intake();
             match intake.refusal() {
@@ -538,7 +567,7 @@ impl Bus {
                 Some(Refused::Closed) => {
                     return Err(EmitError::new(EmitErrorKind::ShutDown, event));
                 }
-                Some(Refused::Full) if worker => {
+                Some(Refused::Full) if dispatcher.tasks.caller() == Caller::Worker => {
                     return Err(EmitError::new(EmitErrorKind::Full, event));
                 }
                 Some(Refused::Full) => intake.start_waiting(),
@@ -579,6 +608,22 @@ impl Bus {
     /// Hands the event back in an [`EmitError`] when the queue is full,
     /// the bus is shut down, or there is no runtime for the worker.
     pub fn try_emit<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
+        let dispatcher = &self.dispatcher;
+        if dispatcher.is_outward() {
+            return self.try_emit_outward(event);
+        }
+        let intake = dispatcher.tasks.ledger.intake();
+        match intake.refusal() {
+            None => dispatcher.enqueue(intake, event, None),
+            Some(Refused::Closed) => Err(EmitError::new(EmitErrorKind::ShutDown, event)),
+            Some(Refused::Full) => Err(EmitError::new(EmitErrorKind::Full, event)),
+        }
+    }
+
+    /// [`Bus::try_emit`] on a bus with sinks or a journal: kept out of
+    /// line, so the queue's own path stays small.
+    #[inline(never)]
+    fn try_emit_outward<E: Event>(&self, event: E) -> Result<(), EmitError<E>> {
         let dispatcher = &self.dispatcher;
         if dispatcher.is_shut_down() {
             return Err(EmitError::new(EmitErrorKind::ShutDown, event));
