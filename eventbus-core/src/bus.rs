@@ -95,7 +95,7 @@ impl Bus {
                 Plain::Handled(handled) => return Report::succeeded(E::NAME, handled),
                 Plain::Finished(report) => {
                     dispatcher.report_failures(report.failures());
-                    return report;
+                    return *report;
                 }
                 Plain::General => {}
             }

@@ -32,8 +32,10 @@ pub(crate) enum Plain {
     /// the caller builds the report, where it returns it.
     Handled(usize),
     /// Delivered, with a failure or to catch-alls only; the failures are
-    /// not yet reported to the hooks.
-    Finished(Report),
+    /// not yet reported to the hooks. Boxed: `Plain` then fits in two
+    /// registers, and the common case never copies a report through the
+    /// stack.
+    Finished(Box<Report>),
     /// Not plain: the general path must deliver it.
     General,
 }
@@ -75,12 +77,12 @@ impl Dispatcher {
     pub(crate) fn try_deliver_plain<E: Event>(&self, event: &E, depth: u32) -> Plain {
         match self.deliver_plain(event, depth) {
             Some(Ok(handled)) if handled > 0 => Plain::Handled(handled),
-            Some(outcome) => Plain::Finished(self.finish_plain(event, depth, outcome)),
+            Some(outcome) => Plain::Finished(Box::new(self.finish_plain(event, depth, outcome))),
             // Only run-time handlers keep a plain route off the first fast
             // path; without them, go straight to the general one.
             None if self.runtime_subs.is_empty() => Plain::General,
             None => match self.deliver_plain_with_subs(event, depth) {
-                Some(report) => Plain::Finished(report),
+                Some(report) => Plain::Finished(Box::new(report)),
                 None => Plain::General,
             },
         }

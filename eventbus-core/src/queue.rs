@@ -123,7 +123,7 @@ impl<E: Event> Entry<E> {
             Plain::Handled(_) => return None,
             Plain::Finished(report) => {
                 if !report.is_ok() {
-                    dispatcher.report_unseen_failures(report.into_failures());
+                    dispatcher.report_unseen_failures((*report).into_failures());
                 }
                 return None;
             }
