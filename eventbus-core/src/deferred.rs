@@ -314,7 +314,8 @@ fn instrumented(
     })
 }
 
-/// Polls every future until all have finished; their outputs in order.
+/// Polls every future until all have finished; their outputs in order,
+/// read from the same slots the futures ran in (one allocation per join).
 ///
 /// The output type is a parameter of its own rather than `F::Output`: a
 /// projection stored in a field makes futures that hold a `JoinAll` fail
@@ -342,9 +343,9 @@ impl<F: Future<Output = T> + Unpin, T> JoinAll<F, T> {
 impl<F, T> Unpin for JoinAll<F, T> {}
 
 impl<F: Future<Output = T> + Unpin, T> Future for JoinAll<F, T> {
-    type Output = Vec<T>;
+    type Output = Joined<F, T>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Vec<T>> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Joined<F, T>> {
         let mut pending = false;
         for slot in &mut self.slots {
             if let Slot::Pending(future) = slot {
@@ -357,14 +358,30 @@ impl<F: Future<Output = T> + Unpin, T> Future for JoinAll<F, T> {
         if pending {
             return Poll::Pending;
         }
-        Poll::Ready(
-            std::mem::take(&mut self.slots)
-                .into_iter()
-                .map(|slot| match slot {
-                    Slot::Done(value) => value,
-                    Slot::Pending(_) => unreachable!("every future has finished"),
-                })
-                .collect(),
-        )
+        Poll::Ready(Joined {
+            slots: std::mem::take(&mut self.slots).into_iter(),
+        })
     }
 }
+
+/// The outputs of a [`JoinAll`], in order.
+pub(crate) struct Joined<F, T> {
+    slots: std::vec::IntoIter<Slot<F, T>>,
+}
+
+impl<F, T> Iterator for Joined<F, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.slots.next().map(|slot| match slot {
+            Slot::Done(value) => value,
+            Slot::Pending(_) => unreachable!("every future has finished"),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.slots.size_hint()
+    }
+}
+
+impl<F, T> ExactSizeIterator for Joined<F, T> {}

@@ -146,7 +146,9 @@ pub mod __bench {
 
     /// The join `publish_async` awaits its handlers' futures with: every
     /// future polled until all have finished, their outputs in order.
-    pub fn join_all<F, T>(futures: impl IntoIterator<Item = F>) -> impl Future<Output = Vec<T>>
+    pub fn join_all<F, T>(
+        futures: impl IntoIterator<Item = F>,
+    ) -> impl Future<Output = impl ExactSizeIterator<Item = T>>
     where
         F: Future<Output = T> + Unpin,
     {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::call::{CallArgs, HandlerFuture};
-use crate::deferred::{event_ref, JoinAll};
+use crate::deferred::{event_ref, JoinAll, Joined};
 use crate::depth::DepthScope;
 use crate::dispatch::InlineRun;
 use crate::dispatcher::Dispatcher;
@@ -203,7 +203,7 @@ impl Dispatcher {
         &self,
         started: AsyncPlain<E>,
         depth: u32,
-        results: Vec<Result<(), BoxError>>,
+        results: Joined<Guarded<HandlerFuture>, Result<(), BoxError>>,
     ) -> Report {
         let AsyncPlain {
             event,
