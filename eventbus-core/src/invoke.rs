@@ -81,7 +81,7 @@ impl<'a> Stack<'a> {
             let follow_ups = AttemptFollowUps::mark(context);
             let result = Guarded {
                 inner: make(),
-                depth,
+                depth: Some(depth),
                 catch,
             }
             .await;
@@ -95,7 +95,7 @@ impl<'a> Stack<'a> {
             let follow_ups = AttemptFollowUps::mark(context);
             let attempt = Guarded {
                 inner: make(),
-                depth,
+                depth: Some(depth),
                 catch,
             };
             Box::pin(async move {
@@ -111,7 +111,7 @@ impl<'a> Stack<'a> {
             Box::pin(async { NextAsync::new(layers, &call, &innermost).run().await });
         let layered = Guarded {
             inner: stacked,
-            depth,
+            depth: Some(depth),
             catch,
         };
         let result = layered.await;
@@ -158,8 +158,26 @@ pub(crate) fn guard(catch: bool, f: &dyn Fn() -> Result<(), BoxError>) -> Result
 /// when `catch`, its panics turned into [`Panicked`] errors.
 pub(crate) struct Guarded<F> {
     pub(crate) inner: F,
-    pub(crate) depth: u32,
+    /// `None` when the owner polls it inside an [`AtDepth`] already.
+    pub(crate) depth: Option<u32>,
     pub(crate) catch: bool,
+}
+
+/// A future polled with the cascade depth of its event set: for a join of
+/// one event's handler futures, one depth scope per poll of the join
+/// rather than one per future.
+pub(crate) struct AtDepth<F> {
+    pub(crate) inner: F,
+    pub(crate) depth: u32,
+}
+
+impl<F: Future + Unpin> Future for AtDepth<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let _depth = DepthScope::enter(self.depth);
+        Pin::new(&mut self.inner).poll(cx)
+    }
 }
 
 impl<F> Future for Guarded<F>
@@ -169,7 +187,7 @@ where
     type Output = Result<(), BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let _depth = DepthScope::enter(self.depth);
+        let _depth = self.depth.map(DepthScope::enter);
         if !self.catch {
             return Pin::new(&mut self.inner).poll(cx);
         }

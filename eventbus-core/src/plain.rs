@@ -14,7 +14,7 @@ use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
 use crate::event::Event;
 use crate::handler::BoxError;
-use crate::invoke::Guarded;
+use crate::invoke::{AtDepth, Guarded};
 use crate::report::{HandlerFailure, Report};
 use crate::route::{Stopped, TypedRoute};
 
@@ -155,7 +155,11 @@ impl Dispatcher {
         depth: u32,
     ) -> Report {
         let (started, calls) = self.start_async_plain(event, depth);
-        let results = JoinAll::new(calls).await;
+        let results = AtDepth {
+            inner: JoinAll::new(calls),
+            depth,
+        }
+        .await;
         self.finish_async_plain(started, depth, results)
     }
 
@@ -177,9 +181,12 @@ impl Dispatcher {
             context: None,
             states: &self.states,
         };
-        let outcome = {
+        let outcome = if route.has_inline() {
             let _depth = DepthScope::enter(depth);
             route.run_until_failure(&event, &args, catch)
+        } else {
+            // Only async handlers: no inline run to guard.
+            Ok(0)
         };
         let handled = match outcome {
             Ok(handled) => handled,
@@ -189,7 +196,7 @@ impl Dispatcher {
             }
         };
         let event = Arc::new(event);
-        let calls = route.async_calls(&event, &self.states, depth, catch);
+        let calls = route.async_calls(&event, &self.states, catch);
         let started = AsyncPlain {
             event,
             id,

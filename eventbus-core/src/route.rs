@@ -207,20 +207,26 @@ impl<E: 'static> TypedRoute<E> {
         &self,
         event: &Arc<E>,
         states: &Arc<States>,
-        depth: u32,
         catch: bool,
     ) -> Vec<Guarded<HandlerFuture>> {
         let mut calls = Vec::with_capacity(self.deferred.len());
         for deferred in &*self.deferred {
             if let DeferredCall::Async(call) = deferred.call {
+                // Polled inside the join's one depth scope.
                 calls.push(Guarded {
                     inner: call(Arc::clone(event), None, states),
-                    depth,
+                    depth: None,
                     catch,
                 });
             }
         }
         calls
+    }
+
+    /// Whether the route has handlers that run inline.
+    #[inline]
+    pub(crate) fn has_inline(&self) -> bool {
+        !self.calls.is_empty()
     }
 
     /// Whether `publish_async` can run this route without a context or a
