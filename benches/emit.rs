@@ -33,14 +33,19 @@ fn on_tick(event: &Tick) {
     body(event.0);
 }
 
-/// Emits `EVENTS` events from this thread and waits until the worker has
-/// delivered them all.
-fn emit_all(runtime: &tokio::runtime::Runtime) -> Duration {
-    let bus = Bus::builder()
+/// A bus whose queue holds `CAPACITY` events, its worker on `runtime`.
+fn bus(runtime: &tokio::runtime::Runtime) -> Bus {
+    Bus::builder()
         .queue_capacity(CAPACITY)
         .runtime(runtime.handle().clone())
         .build()
-        .expect("the bench's handlers need no state");
+        .expect("the bench's handlers need no state")
+}
+
+/// Emits `EVENTS` events from this thread and waits until the worker has
+/// delivered them all.
+fn emit_all(runtime: &tokio::runtime::Runtime) -> Duration {
+    let bus = bus(runtime);
     let started = Instant::now();
     runtime.block_on(async {
         for n in 0..EVENTS {
@@ -57,11 +62,7 @@ fn emit_all(runtime: &tokio::runtime::Runtime) -> Duration {
 /// one of the runtime's: on `Full` it yields and tries again. Then waits
 /// until the worker has delivered them all.
 fn try_emit_all(runtime: &tokio::runtime::Runtime) -> Duration {
-    let bus = Bus::builder()
-        .queue_capacity(CAPACITY)
-        .runtime(runtime.handle().clone())
-        .build()
-        .expect("the bench's handlers need no state");
+    let bus = bus(runtime);
     let started = Instant::now();
     for n in 0..EVENTS {
         let mut event = Tick(n);
