@@ -612,9 +612,31 @@ impl Bus {
         if dispatcher.is_outward() {
             return self.try_emit_outward(event);
         }
+        self.try_enqueue(event, None, None)
+    }
+
+    /// Queues `event` if there is room, without waiting; then hands its
+    /// record to the sinks whose room was reserved for it.
+    // Always: `try_emit` calls it with no record, and its queue path must
+    // stay inlined into the caller's loop (left to LLVM, it was not).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn try_enqueue<E: Event>(
+        &self,
+        event: E,
+        envelope: Option<Box<Envelope>>,
+        sending: Option<(crate::sinks::Reserved<'_>, Arc<EventRecord>)>,
+    ) -> Result<(), EmitError<E>> {
+        let dispatcher = &self.dispatcher;
         let intake = dispatcher.tasks.ledger.intake();
         match intake.refusal() {
-            None => dispatcher.enqueue(intake, event, None),
+            None => {
+                let result = dispatcher.enqueue(intake, event, envelope);
+                if let (Ok(()), Some((reserved, record))) = (&result, sending) {
+                    reserved.send(&record);
+                }
+                result
+            }
             Some(Refused::Closed) => Err(EmitError::new(EmitErrorKind::ShutDown, event)),
             Some(Refused::Full) => Err(EmitError::new(EmitErrorKind::Full, event)),
         }
@@ -635,27 +657,18 @@ impl Bus {
             Ok(Err(refused)) => return Err(refused),
             Ok(Ok(_)) => return Ok(()),
         };
-        let stamp = dispatcher.stamp(&event);
-        let reserved = match (&stamp, &dispatcher.sinks) {
-            (Some((_, record)), Some(sinks)) => match sinks.try_reserve(E::__meta(), record) {
+        let Some((envelope, record)) = dispatcher.stamp(&event) else {
+            return self.try_enqueue(event, None, None);
+        };
+        let reserved = match &dispatcher.sinks {
+            Some(sinks) => match sinks.try_reserve(E::__meta(), &record) {
                 Some(reserved) => Some(reserved),
                 None => return Err(EmitError::new(EmitErrorKind::Full, event)),
             },
-            _ => None,
+            None => None,
         };
-        let (envelope, record) = stamp.unzip();
-        let intake = dispatcher.tasks.ledger.intake();
-        match intake.refusal() {
-            None => {
-                let result = dispatcher.enqueue(intake, event, envelope.map(Box::new));
-                if let (Ok(()), Some(reserved), Some(record)) = (&result, reserved, &record) {
-                    reserved.send(record);
-                }
-                result
-            }
-            Some(Refused::Closed) => Err(EmitError::new(EmitErrorKind::ShutDown, event)),
-            Some(Refused::Full) => Err(EmitError::new(EmitErrorKind::Full, event)),
-        }
+        let sending = reserved.map(|reserved| (reserved, record));
+        self.try_enqueue(event, Some(Box::new(envelope)), sending)
     }
 
     /// Waits until every record the bus has accepted so far has been sent

@@ -217,7 +217,7 @@ impl Sinks {
     pub(crate) async fn flush(&self) {
         for outlet in &*self.outlets {
             let shared = &outlet.shared;
-            shared.settle().await;
+            shared.tally.settle().await;
             if let Err(error) = shared.sink.flush().await {
                 tracing::error!(
                     target: "eventbus",
@@ -268,7 +268,7 @@ impl Sinks {
     /// Waits until sink number `at` has sent, or failed for good, every
     /// record it was handed so far.
     pub(crate) async fn settle(&self, at: usize) {
-        self.outlets[at].shared.settle().await;
+        self.outlets[at].shared.tally.settle().await;
     }
 
     /// Flushes the sinks by `deadline`, then stops each worker: what one
@@ -327,11 +327,6 @@ impl Reserved<'_> {
 }
 
 impl Shared {
-    /// Waits until every record accepted so far is sent or has failed.
-    async fn settle(&self) {
-        self.tally.settle().await;
-    }
-
     /// Hands `records` to the sink, a panic caught as a retry of all.
     async fn send(&self, records: &[Arc<EventRecord>]) -> Vec<SendOutcome> {
         let retry_all = |panic: String| -> Vec<SendOutcome> {
