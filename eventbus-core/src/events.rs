@@ -55,10 +55,21 @@ pub(crate) trait SlotQueue<H>: Send {
 
 /// Queued events: their order, and each one in the queue of its type.
 pub(crate) struct Events<H> {
-    /// The event slot of each queued event, in emit order.
-    order: VecDeque<usize>,
+    /// The event slot of the queued events in emit order, as runs of
+    /// events of one slot: a queue of one event type writes one run, not
+    /// a word per event.
+    order: VecDeque<Run>,
+    /// How many events are queued.
+    len: usize,
     /// Indexed by event slot.
     queues: Vec<Option<Box<dyn SlotQueue<H>>>>,
+}
+
+/// `count` events in a row of the type at `slot`.
+#[derive(Clone, Copy)]
+struct Run {
+    slot: usize,
+    count: usize,
 }
 
 impl<H: 'static> Events<H> {
@@ -74,12 +85,32 @@ impl<H: 'static> Events<H> {
             self.queues.resize_with(slot + 1, || None);
         }
         put(&mut **self.queues[slot].get_or_insert_with(new_queue));
-        self.order.push_back(slot);
+        self.push_order(slot);
+    }
+
+    fn push_order(&mut self, slot: usize) {
+        self.len += 1;
+        match self.order.back_mut() {
+            Some(last) if last.slot == slot => last.count += 1,
+            _ => self.order.push_back(Run { slot, count: 1 }),
+        }
+    }
+
+    /// The slot of the oldest event, taken off the order.
+    fn pop_order(&mut self) -> Option<usize> {
+        let first = self.order.front_mut()?;
+        let slot = first.slot;
+        first.count -= 1;
+        if first.count == 0 {
+            self.order.pop_front();
+        }
+        self.len -= 1;
+        Some(slot)
     }
 
     /// The queue of the oldest event's type, whose next event it is.
     pub(crate) fn next_queue(&mut self) -> Option<&mut dyn SlotQueue<H>> {
-        let slot = self.order.pop_front()?;
+        let slot = self.pop_order()?;
         Some(self.queues[slot].as_deref_mut().expect(QUEUED))
     }
 
@@ -95,7 +126,7 @@ impl<H: 'static> Events<H> {
 
 impl<H: 'static> Batch for Events<H> {
     fn len(&self) -> usize {
-        self.order.len()
+        self.len
     }
 
     fn move_front(&mut self, into: &mut Self, max: usize) {
@@ -105,14 +136,14 @@ impl<H: 'static> Batch for Events<H> {
             return;
         }
         for _ in 0..max.min(self.len()) {
-            let slot = self.order.pop_front().expect(QUEUED);
+            let slot = self.pop_order().expect(QUEUED);
             let from = self.queues[slot].as_deref_mut().expect(QUEUED);
             if into.queues.len() <= slot {
                 into.queues.resize_with(slot + 1, || None);
             }
             let to = into.queues[slot].get_or_insert_with(|| from.empty_like());
             from.move_front_into(&mut **to);
-            into.order.push_back(slot);
+            into.push_order(slot);
         }
     }
 
@@ -120,6 +151,7 @@ impl<H: 'static> Batch for Events<H> {
         let mut order = std::mem::take(&mut self.order);
         order.append(&mut into.order);
         into.order = order;
+        into.len += std::mem::take(&mut self.len);
         if into.queues.len() < self.queues.len() {
             into.queues.resize_with(self.queues.len(), || None);
         }
@@ -137,6 +169,7 @@ impl<H> Default for Events<H> {
     fn default() -> Self {
         Self {
             order: VecDeque::new(),
+            len: 0,
             queues: Vec::new(),
         }
     }

@@ -9,7 +9,7 @@
 //! queued events, so the `loom` models in `tests/loom.rs` check it alone.
 
 use std::sync::atomic::Ordering;
-use std::sync::PoisonError;
+use std::sync::{PoisonError, TryLockError};
 
 use crate::sync::{AtomicUsize, Mutex, MutexGuard};
 
@@ -52,6 +52,8 @@ pub enum Taken {
     },
     /// Nothing queued yet.
     Nothing,
+    /// A producer holds the lock: nothing was taken, nothing changed.
+    Busy,
     /// The queue is closed and drained: the worker ends.
     Finished,
 }
@@ -159,9 +161,23 @@ impl<Q: Batch> Ledger<Q> {
 
     /// A worker takes the oldest events into `into` (empty): all of them
     /// when it is the only worker, one at a time when there are several,
-    /// so that each starts the next event in order.
-    pub fn take(&self, into: &mut Q) -> Taken {
-        let mut book = self.book();
+    /// so that each starts the next event in order. `done` counts the
+    /// worker's previous batch out of flight in the same step, as
+    /// [`Ledger::batch_done`] would (the caller wakes `idle` waiters when
+    /// it finds no new batch).
+    ///
+    /// Never waits for the lock: while a producer holds it, returns
+    /// [`Taken::Busy`] and changes nothing, so a worker looking for more
+    /// does not spin on the line every `emit` writes.
+    pub fn take(&self, into: &mut Q, done: bool) -> Taken {
+        let mut book = match self.book.try_lock() {
+            Ok(book) => book,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Taken::Busy,
+        };
+        if done {
+            book.in_flight -= 1;
+        }
         if book.events.is_empty() {
             return if book.closed && book.waiting == 0 {
                 // The others look again too (the caller wakes the sleeping

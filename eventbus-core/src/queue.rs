@@ -38,20 +38,51 @@ use crate::sink::SinkStats;
 struct Entry<E> {
     event: E,
     depth: u32,
-    /// The envelope its record went to the sinks under, when it was
-    /// emitted; the delivery keeps it.
-    stamp: Option<Box<Envelope>>,
+    /// Its record went to the sinks under an envelope, which waits in
+    /// [`Typed::stamps`] for the delivery to keep it.
+    stamped: bool,
 }
 
+/// The queued events of one type. The envelopes of the few that have one
+/// wait beside them, in the same order, so that an entry stays two words
+/// for a small event: the worker reads what the producers wrote, a cache
+/// line per few events.
 struct Typed<E> {
     entries: VecDeque<Entry<E>>,
+    stamps: VecDeque<Box<Envelope>>,
 }
 
 impl<E> Default for Typed<E> {
     fn default() -> Self {
         Self {
             entries: VecDeque::new(),
+            stamps: VecDeque::new(),
         }
+    }
+}
+
+impl<E> Typed<E> {
+    fn push(&mut self, event: E, depth: u32, stamp: Option<Box<Envelope>>) {
+        let stamped = stamp.is_some();
+        if let Some(stamp) = stamp {
+            self.stamps.push_back(stamp);
+        }
+        self.entries.push_back(Entry {
+            event,
+            depth,
+            stamped,
+        });
+    }
+
+    /// The oldest event, its depth and its envelope, if it has one.
+    fn pop(&mut self) -> (E, u32, Option<Box<Envelope>>) {
+        let entry = self.entries.pop_front().expect(QUEUED);
+        let stamp = if entry.stamped {
+            Some(self.stamps.pop_front().expect(QUEUED))
+        } else {
+            None
+        };
+        (entry.event, entry.depth, stamp)
     }
 }
 
@@ -72,30 +103,28 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
     }
 
     fn empty_like(&self) -> Box<dyn SlotQueue<Dispatcher>> {
-        Box::new(Self {
-            entries: VecDeque::new(),
-        })
+        Box::new(Self::default())
     }
 
     fn deliver_next(&mut self, dispatcher: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
-        let entry = self.entries.pop_front().expect(QUEUED);
-        entry.deliver(dispatcher)
+        let (event, depth, stamp) = self.pop();
+        deliver(dispatcher, event, depth, stamp)
     }
 
     fn abandon_next(&mut self, dispatcher: &Dispatcher) -> HandlerFailure {
-        let entry = self.entries.pop_front().expect(QUEUED);
+        let (event, _, _) = self.pop();
         abandoned(
             dispatcher,
             E::__meta(),
             &LazyId::default(),
-            Some(&entry.event),
+            Some(&event),
             Abandoned::Queued,
         )
     }
 
     fn move_front_into(&mut self, into: &mut dyn SlotQueue<Dispatcher>) {
-        let entry = self.entries.pop_front().expect(QUEUED);
-        Self::of(into).entries.push_back(entry);
+        let (event, depth, stamp) = self.pop();
+        Self::of(into).push(event, depth, stamp);
     }
 
     fn requeue_into(&mut self, into: &mut dyn SlotQueue<Dispatcher>) {
@@ -103,66 +132,69 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
         let mut entries = std::mem::take(&mut self.entries);
         entries.append(&mut into.entries);
         into.entries = entries;
+        let mut stamps = std::mem::take(&mut self.stamps);
+        stamps.append(&mut into.stamps);
+        into.stamps = stamps;
     }
 }
 
-impl<E: Event> Entry<E> {
-    fn deliver(self, dispatcher: &Arc<Dispatcher>) -> Option<QueuedDelivery> {
-        let Entry {
-            event,
-            depth,
-            stamp,
-        } = self;
-        // An event emitted by a handler counts toward the cascade depth
-        // like one published there, so an emit loop stops too.
-        if let Some(failure) = dispatcher.too_deep(E::__meta(), &event, depth) {
-            dispatcher.report_unseen_failures(vec![failure]);
-            return None;
-        }
-        match dispatcher.try_deliver_plain(&event, depth) {
-            Plain::Handled(_) => return None,
-            Plain::Finished(report) => {
-                if !report.is_ok() {
-                    dispatcher.report_unseen_failures((*report).into_failures());
-                }
-                return None;
-            }
-            Plain::General => {}
-        }
-        let mut id = stamp
-            .as_ref()
-            .map_or_else(LazyId::default, |stamp| LazyId::known(stamp.id));
-        let parent = move || Parent {
-            given: stamp.map(|stamp| {
-                Box::new(Given {
-                    envelope: *stamp,
-                    only: None,
-                    sent: true,
-                    journaled: false,
-                })
-            }),
-            ..Parent::root(depth)
-        };
-        if dispatcher.all_inline::<E>() {
-            let (_, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
-                dispatcher.deliver_sync(event, parent(), &mut id, failures, follow_ups)
-            });
-            dispatcher.report_unseen_failures(failures);
-            return None;
-        }
-        // Reported as abandoned if the runtime drops the delivery before
-        // its handlers have finished.
-        let event = Arc::new(event);
-        let unfinished = Unfinished::new(dispatcher, None, id.get(), &event);
-        let dispatcher = Arc::clone(dispatcher);
-        Some(Box::pin(async move {
-            let (_, failures) = dispatcher
-                .deliver_root_async(SharedOrOwned::Shared(event), parent(), &mut id)
-                .await;
-            unfinished.finish();
-            dispatcher.report_unseen_failures(failures);
-        }))
+/// Delivers a queued event on the worker: at once when every handler
+/// runs inline, otherwise through the returned future.
+fn deliver<E: Event>(
+    dispatcher: &Arc<Dispatcher>,
+    event: E,
+    depth: u32,
+    stamp: Option<Box<Envelope>>,
+) -> Option<QueuedDelivery> {
+    // An event emitted by a handler counts toward the cascade depth
+    // like one published there, so an emit loop stops too.
+    if let Some(failure) = dispatcher.too_deep(E::__meta(), &event, depth) {
+        dispatcher.report_unseen_failures(vec![failure]);
+        return None;
     }
+    match dispatcher.try_deliver_plain(&event, depth) {
+        Plain::Handled(_) => return None,
+        Plain::Finished(report) => {
+            if !report.is_ok() {
+                dispatcher.report_unseen_failures((*report).into_failures());
+            }
+            return None;
+        }
+        Plain::General => {}
+    }
+    let mut id = stamp
+        .as_ref()
+        .map_or_else(LazyId::default, |stamp| LazyId::known(stamp.id));
+    let parent = move || Parent {
+        given: stamp.map(|stamp| {
+            Box::new(Given {
+                envelope: *stamp,
+                only: None,
+                sent: true,
+                journaled: false,
+            })
+        }),
+        ..Parent::root(depth)
+    };
+    if dispatcher.all_inline::<E>() {
+        let (_, failures) = Cascade::deliver_sync(dispatcher, |failures, follow_ups| {
+            dispatcher.deliver_sync(event, parent(), &mut id, failures, follow_ups)
+        });
+        dispatcher.report_unseen_failures(failures);
+        return None;
+    }
+    // Reported as abandoned if the runtime drops the delivery before
+    // its handlers have finished.
+    let event = Arc::new(event);
+    let unfinished = Unfinished::new(dispatcher, None, id.get(), &event);
+    let dispatcher = Arc::clone(dispatcher);
+    Some(Box::pin(async move {
+        let (_, failures) = dispatcher
+            .deliver_root_async(SharedOrOwned::Shared(event), parent(), &mut id)
+            .await;
+        unfinished.finish();
+        dispatcher.report_unseen_failures(failures);
+    }))
 }
 
 /// An emitted event on its way into the journal: the commit's answer, and
@@ -250,13 +282,7 @@ impl Dispatcher {
             events.push(
                 E::__meta().slot(),
                 || Box::new(Typed::<E>::default()),
-                |queue| {
-                    Typed::<E>::of(queue).entries.push_back(Entry {
-                        event,
-                        depth,
-                        stamp,
-                    });
-                },
+                |queue| Typed::<E>::of(queue).push(event, depth, stamp),
             );
         });
         if let Some(runtime) = start {
@@ -320,7 +346,8 @@ struct Worker {
     dispatcher: Arc<Dispatcher>,
     /// Swapped with the queue's events, so both keep their capacity.
     batch: Events,
-    /// The batch in hand is counted in flight.
+    /// The batch in hand, or the one just delivered until the next
+    /// take or `batch_done`, is counted in flight.
     holding: bool,
     /// Counted among the sleeping workers.
     asleep: bool,
@@ -374,9 +401,18 @@ async fn work(mut worker: Worker) {
     let alone = worker.dispatcher.tasks.ledger.max_workers() == 1;
     let mut last_batch = 0;
     loop {
+        let ledger = &worker.dispatcher.tasks.ledger;
+        // A delivered batch is counted out of flight by the next take,
+        // under the same lock, when more events wait already; otherwise
+        // at once, so `idle` does not wait for the spins below.
+        if worker.holding && !ledger.may_have_events() {
+            worker.holding = false;
+            if ledger.batch_done() {
+                worker.dispatcher.tasks.wake();
+            }
+        }
         // Looks without the producers' lock first: taking it for an empty
         // queue would only slow them down.
-        let ledger = &worker.dispatcher.tasks.ledger;
         for _ in 0..SPINS {
             if ledger.may_have_events() {
                 break;
@@ -391,8 +427,16 @@ async fn work(mut worker: Worker) {
                 tokio::task::yield_now().await;
             }
         }
-        match ledger.take(&mut worker.batch) {
+        let done = std::mem::take(&mut worker.holding);
+        match ledger.take(&mut worker.batch, done) {
+            Taken::Busy => {
+                worker.holding = done;
+                tokio::task::yield_now().await;
+            }
             Taken::Finished => {
+                if done {
+                    worker.dispatcher.tasks.wake();
+                }
                 worker.dispatcher.queue.has_items.notify_waiters();
                 return;
             }
@@ -414,12 +458,11 @@ async fn work(mut worker: Worker) {
                         delivery.await;
                     }
                 }
-                worker.holding = false;
-                if worker.dispatcher.tasks.ledger.batch_done() {
-                    worker.dispatcher.tasks.wake();
-                }
             }
             Taken::Nothing => {
+                if done {
+                    worker.dispatcher.tasks.wake();
+                }
                 let has_items = worker.dispatcher.queue.has_items.notified();
                 tokio::pin!(has_items);
                 has_items.as_mut().enable();

@@ -46,24 +46,43 @@ fn emit(ledger: &Ledger<Events>, event: u32) {
     intake.push(|events| events.0.push_back(event));
 }
 
-/// One worker: takes up to `takes` batches and delivers each event by
-/// calling `deliver` (which may emit follow-ups), then marks the batch done.
-/// Returns whether it found the queue closed and drained.
+/// One worker, as the bus's: takes up to `takes` batches and delivers each
+/// event by calling `deliver` (which may emit follow-ups). A delivered
+/// batch is counted out by the next take when more events wait already,
+/// by `batch_done` otherwise. Returns whether it found the queue closed
+/// and drained.
 fn work(ledger: &Ledger<Events>, takes: usize, mut deliver: impl FnMut(u32)) -> bool {
     let mut batch = Events::default();
+    let mut holding = false;
+    let mut finished = false;
     for _ in 0..takes {
-        match ledger.take(&mut batch) {
+        if holding && !ledger.may_have_events() {
+            holding = false;
+            ledger.batch_done();
+        }
+        let done = std::mem::take(&mut holding);
+        match ledger.take(&mut batch, done) {
             Taken::Batch { .. } => {
                 while let Some(event) = batch.0.pop_front() {
                     deliver(event);
                 }
-                ledger.batch_done();
+                holding = true;
+            }
+            Taken::Busy => {
+                holding = done;
+                thread::yield_now();
             }
             Taken::Nothing => thread::yield_now(),
-            Taken::Finished => return true,
+            Taken::Finished => {
+                finished = true;
+                break;
+            }
         }
     }
-    false
+    if holding {
+        ledger.batch_done();
+    }
+    finished
 }
 
 #[test]
@@ -121,7 +140,10 @@ fn a_worker_inside_its_batch_is_idle_for_itself_and_a_task_for_itself() {
         let ledger = Ledger::<Events>::new(4, 1);
         emit(&ledger, 1);
         let mut batch = Events::default();
-        assert!(matches!(ledger.take(&mut batch), Taken::Batch { .. }));
+        assert!(matches!(
+            ledger.take(&mut batch, false),
+            Taken::Batch { .. }
+        ));
         // Behind the worker's own batch: another event. Its handler waits
         // on the bus, registered as work that waits.
         emit(&ledger, 2);
@@ -218,7 +240,10 @@ fn a_stopped_worker_puts_its_batch_back_or_hands_it_over_when_closed() {
         emit(&ledger, 2);
         ledger.intake().worker_started();
         let mut batch = Events::default();
-        assert!(matches!(ledger.take(&mut batch), Taken::Batch { .. }));
+        assert!(matches!(
+            ledger.take(&mut batch, false),
+            Taken::Batch { .. }
+        ));
         let closer = {
             let ledger = Arc::clone(&ledger);
             thread::spawn(move || ledger.close())
@@ -251,7 +276,7 @@ fn a_sleeping_worker_is_woken_or_sees_the_event() {
             })
         };
         let mut batch = Events::default();
-        if ledger.take(&mut batch) == Taken::Nothing {
+        if ledger.take(&mut batch, false) == Taken::Nothing {
             // The worker's waker is registered before this.
             let sleeps = ledger.go_to_sleep();
             producer.join().unwrap();
