@@ -217,11 +217,12 @@ fn allocations_of_publish_async<E: Event>(bus: &Bus, event: E, handlers: usize) 
     })
 }
 
-/// `publish_async` to plain async handlers allocates the event's `Arc`,
-/// the one `Vec` the handlers' futures run in, and one box per future:
-/// 3 for one handler, 12 for ten; the report allocates nothing.
+/// `publish_async` to plain async handlers allocates the one `Vec` the
+/// handlers' futures run in and one box per future, which borrows the
+/// event: 2 for one handler, 11 for ten; the event is not shared through
+/// an `Arc`, and the report allocates nothing.
 #[test]
-fn publish_async_allocates_the_event_the_slots_and_one_box_per_handler() {
+fn publish_async_allocates_the_slots_and_one_box_per_handler() {
     let bus = bus();
     let _ = allocations_of_publish_async(&bus, AsyncOne(0), 1);
     let _ = allocations_of_publish_async(&bus, AsyncTen(0), 10);
@@ -231,8 +232,8 @@ fn publish_async_allocates_the_event_the_slots_and_one_box_per_handler() {
     let ten: Vec<usize> = (0..100)
         .map(|n| allocations_of_publish_async(&bus, AsyncTen(n), 10))
         .collect();
-    assert_eq!(one, vec![3; 100]);
-    assert_eq!(ten, vec![12; 100]);
+    assert_eq!(one, vec![2; 100]);
+    assert_eq!(ten, vec![11; 100]);
 }
 
 /// A handler that takes only `State` is as plain: its state is found when
@@ -244,7 +245,7 @@ fn publish_async_to_a_handler_taking_state_allocates_the_same() {
     let counts: Vec<usize> = (0..100)
         .map(|n| allocations_of_publish_async(&bus, AsyncStated(n), 1))
         .collect();
-    assert_eq!(counts, vec![3; 100]);
+    assert_eq!(counts, vec![2; 100]);
 }
 
 /// The counter works: a failure allocates (its message), and is seen.

@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use crate::context::{Context, Parts, States};
 use crate::handler::BoxError;
@@ -20,15 +19,17 @@ pub type TypedCall<E> = fn(&E, &CallArgs<'_>) -> Result<(), BoxError>;
 #[doc(hidden)]
 pub type Filter<E> = fn(&E) -> bool;
 
-/// The future an async handler's wrapper returns.
+/// The future an async handler's wrapper returns, borrowing what it was
+/// made from for `'a`.
 #[doc(hidden)]
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>;
 
-/// The wrapper `#[subscribe]` writes around an `async fn` handler: it owns
-/// the event and its context, so the future can be spawned; it takes a
-/// share of the states only if its parameters read them.
+/// The wrapper `#[subscribe]` writes around an `async fn` handler. Its
+/// future borrows the event, the context and the states: `publish_async`
+/// awaits it beside the event on the caller's task, with no share of the
+/// event per handler; a spawned call owns them in its task and lends them.
 #[doc(hidden)]
-pub type AsyncCall<E> = fn(Arc<E>, Option<Arc<Context>>, &Arc<States>) -> HandlerFuture;
+pub type AsyncCall<E> = for<'a> fn(&'a E, Option<&'a Context>, &'a States) -> HandlerFuture<'a>;
 
 /// The wrapper around a catch-all (`&AnyEvent`) or `&DeadEvent` handler,
 /// which sees the event without its type.

@@ -89,13 +89,7 @@ impl Dispatcher {
             let context = owned.context.as_deref();
             let failure = match (call, owned.info.mode()) {
                 (DeferredCall::Async(call), _) => {
-                    let make = || {
-                        call(
-                            Arc::clone(&owned.event),
-                            owned.context.clone(),
-                            &owned.dispatcher.states,
-                        )
-                    };
+                    let make = || call(&owned.event, context, &owned.dispatcher.states);
                     stack
                         .call_async(&owned.info, event, context, owned.depth, &make)
                         .await
@@ -243,7 +237,7 @@ impl Dispatcher {
 
 impl<E: Event> Owned<E> {
     /// One attempt of a blocking handler: the call, on the blocking pool.
-    fn blocking(&self, call: TypedCall<E>) -> HandlerFuture {
+    fn blocking(&self, call: TypedCall<E>) -> HandlerFuture<'static> {
         let (event, context, states, meta, depth) = (
             Arc::clone(&self.event),
             self.context.clone(),

@@ -67,13 +67,13 @@ impl<'a> Stack<'a> {
 
     /// Runs an async handler call through the layers; `make` starts the
     /// handler (again, on a retry).
-    pub(crate) async fn call_async(
+    pub(crate) async fn call_async<'m>(
         self,
         info: &HandlerInfo,
         event: EventRef<'_>,
         context: Option<&Context>,
         depth: u32,
-        make: &(dyn Fn() -> HandlerFuture + Send + Sync),
+        make: &'m (dyn Fn() -> HandlerFuture<'m> + Send + Sync),
     ) -> Option<HandlerFailure> {
         let catch = self.catch;
         if self.layers_for(info).is_empty() {

@@ -124,9 +124,9 @@ pub mod __private {
     pub use crate::upcast::{IntoUpcastResult, UpcastInput, UpcasterRegistration, VersionMessage};
 
     /// Boxes an async handler's future.
-    pub fn handler_future<F>(future: F) -> HandlerFuture
+    pub fn handler_future<'a, F>(future: F) -> HandlerFuture<'a>
     where
-        F: std::future::Future<Output = Result<(), BoxError>> + Send + 'static,
+        F: std::future::Future<Output = Result<(), BoxError>> + Send + 'a,
     {
         Box::pin(future)
     }

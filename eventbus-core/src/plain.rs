@@ -19,8 +19,7 @@ use crate::report::{HandlerFailure, Report};
 use crate::route::{Stopped, TypedRoute};
 
 /// A plain `publish_async` while its async handlers run.
-struct AsyncPlain<E> {
-    event: Arc<E>,
+struct AsyncPlain {
     id: LazyId,
     handled: usize,
     failures: Vec<HandlerFailure>,
@@ -147,73 +146,72 @@ impl Dispatcher {
     /// with no envelope, context, span or spawned task. The failures are
     /// settled.
     ///
-    /// The work before and after the wait is in plain functions, so the
-    /// future holds no borrow across its one await.
+    /// The async handlers' futures borrow the event, which this future
+    /// owns: no share of it per handler.
     pub(crate) async fn publish_async_plain<E: Event>(
         self: &Arc<Self>,
         event: E,
         depth: u32,
     ) -> Report {
-        let (started, calls) = self.start_async_plain(event, depth);
+        let started = self.start_async_plain(&event, depth);
+        let Some(route) = self.route::<E>() else {
+            unreachable!("an async-plain delivery has a route")
+        };
+        let calls = route.async_calls(&event, &self.states, self.settings.catch_panics);
         let results = AtDepth {
             inner: JoinAll::new(calls),
             depth,
         }
         .await;
-        self.finish_async_plain(started, depth, results)
+        self.finish_async_plain(&event, started, depth, results)
     }
 
-    fn start_async_plain<E: Event>(
-        &self,
-        event: E,
-        depth: u32,
-    ) -> (AsyncPlain<E>, Vec<Guarded<HandlerFuture>>) {
+    /// Runs the inline handlers of a plain `publish_async`.
+    fn start_async_plain<E: Event>(&self, event: &E, depth: u32) -> AsyncPlain {
         let meta = E::__meta();
         let Some(route) = self.route::<E>() else {
             unreachable!("an async-plain delivery has a route")
         };
-        let catch = self.settings.catch_panics;
         let id = LazyId::default();
         let mut failures = Vec::new();
-        let args = CallArgs {
-            meta,
-            event: &event,
-            context: None,
-            states: &self.states,
-        };
-        let outcome = if route.has_inline() {
-            let _depth = DepthScope::enter(depth);
-            route.run_until_failure(&event, &args, catch)
+        let handled = if route.has_inline() {
+            let catch = self.settings.catch_panics;
+            let args = CallArgs {
+                meta,
+                event,
+                context: None,
+                states: &self.states,
+            };
+            let outcome = {
+                let _depth = DepthScope::enter(depth);
+                route.run_until_failure(event, &args, catch)
+            };
+            match outcome {
+                Ok(handled) => handled,
+                Err(stopped) => {
+                    let inline = InlineRun::plain(self, event, &id, depth);
+                    self.resume_plain(route, *stopped, &inline, &mut failures)
+                }
+            }
         } else {
             // Only async handlers: no inline run to guard.
-            Ok(0)
+            0
         };
-        let handled = match outcome {
-            Ok(handled) => handled,
-            Err(stopped) => {
-                let inline = InlineRun::plain(self, &event, &id, depth);
-                self.resume_plain(route, *stopped, &inline, &mut failures)
-            }
-        };
-        let event = Arc::new(event);
-        let calls = route.async_calls(&event, &self.states, catch);
-        let started = AsyncPlain {
-            event,
+        AsyncPlain {
             id,
             handled,
             failures,
-        };
-        (started, calls)
+        }
     }
 
     fn finish_async_plain<E: Event>(
         &self,
-        started: AsyncPlain<E>,
+        event: &E,
+        started: AsyncPlain,
         depth: u32,
-        results: Joined<Guarded<HandlerFuture>, Result<(), BoxError>>,
+        results: Joined<Guarded<HandlerFuture<'_>>, Result<(), BoxError>>,
     ) -> Report {
         let AsyncPlain {
-            event,
             id,
             mut handled,
             mut failures,
@@ -225,12 +223,12 @@ impl Dispatcher {
                 if let Err(error) = result {
                     let mut failure =
                         HandlerFailure::from_call(&deferred.info, event_ref(meta, &id), error, 1);
-                    self.capture(&mut failure, meta, &*event);
+                    self.capture(&mut failure, meta, event);
                     failures.push(failure);
                 }
             }
         }
-        let inline = InlineRun::plain(self, &*event, &id, depth);
+        let inline = InlineRun::plain(self, event, &id, depth);
         self.run_dead_if_unhandled(handled, &inline, &mut failures);
         self.report_failures(&failures);
         Report::assemble(E::NAME, id, handled, failures)

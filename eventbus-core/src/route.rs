@@ -4,7 +4,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use crate::call::{AsyncCall, CallArgs, ErasedCall, Filter, HandlerCall, HandlerFuture, TypedCall};
 use crate::context::States;
@@ -203,18 +203,18 @@ impl<E: 'static> TypedRoute<E> {
 
     /// The calls of the async handlers of an async-plain route, each
     /// polled with the cascade depth set and its panics caught.
-    pub(crate) fn async_calls(
+    pub(crate) fn async_calls<'a>(
         &self,
-        event: &Arc<E>,
-        states: &Arc<States>,
+        event: &'a E,
+        states: &'a States,
         catch: bool,
-    ) -> Vec<Guarded<HandlerFuture>> {
+    ) -> Vec<Guarded<HandlerFuture<'a>>> {
         let mut calls = Vec::with_capacity(self.deferred.len());
         for deferred in &*self.deferred {
             if let DeferredCall::Async(call) = deferred.call {
                 // Polled inside the join's one depth scope.
                 calls.push(Guarded {
-                    inner: call(Arc::clone(event), None, states),
+                    inner: call(event, None, states),
                     depth: None,
                     catch,
                 });

@@ -25,7 +25,7 @@ pub(crate) type DynCall =
 
 /// A type-erased run-time async handler: the event, shared, to its future.
 pub(crate) type AsyncDynCall =
-    Box<dyn Fn(Arc<dyn Any + Send + Sync>) -> HandlerFuture + Send + Sync>;
+    Box<dyn Fn(Arc<dyn Any + Send + Sync>) -> HandlerFuture<'static> + Send + Sync>;
 
 /// How a run-time handler is called.
 pub(crate) enum SubCall {
@@ -226,10 +226,10 @@ impl AsyncSubCall {
     /// handler is never started after its subscription is dropped. The
     /// future is marked as this handler's call while it is polled, so it
     /// may unsubscribe itself without waiting for itself.
-    pub(crate) fn attempt(&self, event: Arc<dyn Any + Send + Sync>) -> HandlerFuture {
+    pub(crate) fn attempt(&self, event: Arc<dyn Any + Send + Sync>) -> HandlerFuture<'static> {
         let sub = Arc::clone(&self.sub);
         let mut event = Some(event);
-        let mut future: Option<HandlerFuture> = None;
+        let mut future: Option<HandlerFuture<'static>> = None;
         Box::pin(std::future::poll_fn(move |cx| {
             let id = sub.id;
             RUNNING.with(|running| running.borrow_mut().push(id));

@@ -278,15 +278,17 @@ impl Bus {
         Fut: std::future::Future + Send + 'static,
         Fut::Output: IntoHandlerResult,
     {
-        let call = Box::new(move |event: Arc<dyn Any + Send + Sync>| -> HandlerFuture {
-            match event.downcast::<E>() {
-                Ok(event) => {
-                    let future = handler(event);
-                    Box::pin(async move { future.await.into_handler_result() })
+        let call = Box::new(
+            move |event: Arc<dyn Any + Send + Sync>| -> HandlerFuture<'static> {
+                match event.downcast::<E>() {
+                    Ok(event) => {
+                        let future = handler(event);
+                        Box::pin(async move { future.await.into_handler_result() })
+                    }
+                    Err(_) => Box::pin(std::future::ready(Err(wrong_type(E::NAME)))),
                 }
-                Err(_) => Box::pin(std::future::ready(Err(wrong_type(E::NAME)))),
-            }
-        });
+            },
+        );
         self.add_subscription::<E>(name, HandlerKind::Async, SubCall::Async(call))
     }
 

@@ -182,11 +182,7 @@ fn typed_async(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
 
         #call
 
-        static __EVENTBUS_CALL: fn(
-            #root::__private::Arc<#ty>,
-            ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
-            &#root::__private::Arc<#root::__private::States>,
-        ) -> #root::__private::HandlerFuture = __eventbus_call;
+        static __EVENTBUS_CALL: #root::__private::AsyncCall<#ty> = __eventbus_call;
         #filter_item
 
         #root::__private::inventory::submit! {
@@ -365,23 +361,17 @@ fn async_call(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
         ..
     } = handler;
     let names = extractor_names(handler);
-    // The future takes a share of the states only if a parameter may read
-    // them.
-    let (share_states, extract) = if handler.extractors.is_empty() {
-        (TokenStream::new(), TokenStream::new())
+    let extract = if handler.extractors.is_empty() {
+        TokenStream::new()
     } else {
         let extract = extract(handler, &quote!(__eventbus_parts));
-        let share = quote! {
-            let __eventbus_states = #root::__private::Arc::clone(__eventbus_states);
-        };
-        let extract = quote! {
+        quote! {
             let __eventbus_parts = #root::__private::Parts::new(
-                __eventbus_context.as_deref(),
-                &__eventbus_states,
+                __eventbus_context,
+                __eventbus_states,
             );
             #extract
-        };
-        (share, extract)
+        }
     };
     let (result, convert) = convert(handler);
     // The `Send` bound is checked by a function of the user's crate and
@@ -393,29 +383,32 @@ fn async_call(handler: &Handler<'_>, taken: &Taken) -> TokenStream {
     let send = quote_spanned! {span=> ::core::marker::Send };
     let call_future = syn::Ident::new(&handler_future.to_string(), span);
     let boxed = quote_spanned! {span=>
-        #share_states
         #call_future(async move {
             #extract
-            let #result = #ident(&*__eventbus_event #(, #names)*).await;
+            let #result = #ident(__eventbus_event #(, #names)*).await;
             #convert
         })
     };
+    // The future borrows the event, the context and the states: the bus
+    // keeps them alive while it runs.
     quote! {
-        fn #handler_future<__F>(future: __F) -> #root::__private::HandlerFuture
+        fn #handler_future<'__eventbus, __F>(
+            future: __F,
+        ) -> #root::__private::HandlerFuture<'__eventbus>
         where
             __F: ::core::future::Future<
                     Output = ::core::result::Result<(), #root::__private::BoxError>,
-                > + #send + 'static,
+                > + #send + '__eventbus,
         {
             #root::__private::handler_future(future)
         }
 
         #[allow(unused_variables)]
-        fn __eventbus_call(
-            __eventbus_event: #root::__private::Arc<#ty>,
-            __eventbus_context: ::core::option::Option<#root::__private::Arc<#root::__private::Context>>,
-            __eventbus_states: &#root::__private::Arc<#root::__private::States>,
-        ) -> #root::__private::HandlerFuture {
+        fn __eventbus_call<'__eventbus>(
+            __eventbus_event: &'__eventbus #ty,
+            __eventbus_context: ::core::option::Option<&'__eventbus #root::__private::Context>,
+            __eventbus_states: &'__eventbus #root::__private::States,
+        ) -> #root::__private::HandlerFuture<'__eventbus> {
             #boxed
         }
     }
