@@ -91,7 +91,7 @@ impl Bus {
         let nesting = nesting();
         let depth = nesting.depth;
         if dispatcher.accepts(nesting) {
-            match dispatcher.try_deliver_plain(&event, depth) {
+            match dispatcher.try_deliver_plain(&event, nesting, depth) {
                 Plain::Handled(handled) => return Report::succeeded(E::NAME, handled),
                 Plain::Finished(report) => {
                     dispatcher.report_failures(report.failures());

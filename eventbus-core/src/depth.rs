@@ -49,6 +49,18 @@ pub(crate) fn nested_depth() -> u32 {
 pub(crate) struct DepthScope(u64);
 
 impl DepthScope {
+    /// [`DepthScope::enter`] where the thread's word was read already
+    /// (`current`, from [`nesting`]) and has not changed since: one read
+    /// of the thread-local per `publish`, not two.
+    #[inline]
+    pub(crate) fn enter_from(current: Nesting, depth: u32) -> Self {
+        let old = (u64::from(current.frames) << 32) | u64::from(current.depth);
+        let frames = u64::from(current.frames) + 1;
+        let new = (frames << 32) | u64::from(depth.saturating_add(1));
+        DEPTH.with(|word| word.set(new));
+        Self(old)
+    }
+
     #[inline]
     pub(crate) fn enter(depth: u32) -> Self {
         // A plain load and a plain store, as `nesting` and `drop` do: a

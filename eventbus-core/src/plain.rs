@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::call::{CallArgs, HandlerFuture};
 use crate::deferred::{event_ref, JoinAll, Joined};
-use crate::depth::DepthScope;
+use crate::depth::{DepthScope, Nesting};
 use crate::dispatch::InlineRun;
 use crate::dispatcher::Dispatcher;
 use crate::envelope::LazyId;
@@ -52,6 +52,7 @@ impl Dispatcher {
     fn deliver_plain<E: Event>(
         &self,
         event: &E,
+        current: Nesting,
         depth: u32,
     ) -> Option<Result<usize, Box<Stopped>>> {
         let meta = E::__meta();
@@ -65,16 +66,23 @@ impl Dispatcher {
             context: None,
             states: &self.states,
         };
-        let _depth = DepthScope::enter(depth);
+        let _depth = DepthScope::enter_from(current, depth);
         Some(route.run_until_failure(event, &args, self.settings.catch_panics))
     }
 
     /// Delivers `event` when its route, the layers and the run-time
     /// subscriptions make it plain (see [`Plain`]): the one chain of
     /// fast-path checks that `publish` and the queue worker both take.
+    /// `current` is where this thread stands, as
+    /// [`nesting`](crate::depth::nesting) read it.
     #[inline]
-    pub(crate) fn try_deliver_plain<E: Event>(&self, event: &E, depth: u32) -> Plain {
-        match self.deliver_plain(event, depth) {
+    pub(crate) fn try_deliver_plain<E: Event>(
+        &self,
+        event: &E,
+        current: Nesting,
+        depth: u32,
+    ) -> Plain {
+        match self.deliver_plain(event, current, depth) {
             Some(Ok(handled)) if handled > 0 => Plain::Handled(handled),
             Some(outcome) => Plain::Finished(Box::new(self.finish_plain(event, depth, outcome))),
             // Only run-time handlers keep a plain route off the first fast

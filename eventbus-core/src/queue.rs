@@ -19,7 +19,7 @@ use crate::abandoned::{abandoned, Abandoned, Unfinished};
 use crate::bus::Bus;
 use crate::cascade::Cascade;
 use crate::context::{Given, Parent};
-use crate::depth::nested_depth;
+use crate::depth::{nested_depth, nesting};
 use crate::dispatch::SharedOrOwned;
 use crate::dispatcher::Dispatcher;
 use crate::envelope::{Envelope, LazyId};
@@ -152,7 +152,7 @@ fn deliver<E: Event>(
         dispatcher.report_unseen_failures(vec![failure]);
         return None;
     }
-    match dispatcher.try_deliver_plain(&event, depth) {
+    match dispatcher.try_deliver_plain(&event, nesting(), depth) {
         Plain::Handled(_) => return None,
         Plain::Finished(report) => {
             if !report.is_ok() {
