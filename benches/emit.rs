@@ -148,7 +148,7 @@ fn emit(c: &mut Criterion) {
         .expect("a runtime for the worker");
     let mut group = c.benchmark_group("emit/1M events");
     group.throughput(Throughput::Elements(EVENTS));
-    group.sample_size(10);
+    group.sample_size(20);
     group.bench_function("eventbus emit", |b| {
         b.iter_custom(|iterations| (0..iterations).map(|_| emit_all(&runtime)).sum());
     });
