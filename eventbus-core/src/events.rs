@@ -148,9 +148,7 @@ impl<H: 'static> Batch for Events<H> {
     }
 
     fn put_back(&mut self, into: &mut Self) {
-        let mut order = std::mem::take(&mut self.order);
-        order.append(&mut into.order);
-        into.order = order;
+        put_in_front(&mut self.order, &mut into.order);
         into.len += std::mem::take(&mut self.len);
         if into.queues.len() < self.queues.len() {
             into.queues.resize_with(self.queues.len(), || None);
@@ -163,6 +161,14 @@ impl<H: 'static> Batch for Events<H> {
             }
         }
     }
+}
+
+/// Moves every item of `from` to the front of `into`, keeping the order of
+/// both.
+pub(crate) fn put_in_front<T>(from: &mut VecDeque<T>, into: &mut VecDeque<T>) {
+    let mut front = std::mem::take(from);
+    front.append(into);
+    *into = front;
 }
 
 impl<H> Default for Events<H> {

@@ -166,14 +166,20 @@ impl<Q: Batch> Ledger<Q> {
     /// [`Ledger::batch_done`] would (the caller wakes `idle` waiters when
     /// it finds no new batch).
     ///
-    /// Never waits for the lock: while a producer holds it, returns
-    /// [`Taken::Busy`] and changes nothing, so a worker looking for more
-    /// does not spin on the line every `emit` writes.
-    pub fn take(&self, into: &mut Q, done: bool) -> Taken {
-        let mut book = match self.book.try_lock() {
-            Ok(book) => book,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Taken::Busy,
+    /// Unless `wait`, never waits for the lock: while a producer holds it,
+    /// returns [`Taken::Busy`] and changes nothing, so a worker looking for
+    /// more does not spin on the line every `emit` writes. A worker passes
+    /// `wait` after a few `Busy` in a row, so producers that keep taking
+    /// the lock cannot starve it.
+    pub fn take(&self, into: &mut Q, done: bool, wait: bool) -> Taken {
+        let mut book = if wait {
+            self.book()
+        } else {
+            match self.book.try_lock() {
+                Ok(book) => book,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return Taken::Busy,
+            }
         };
         if done {
             book.in_flight -= 1;

@@ -25,7 +25,7 @@ use crate::dispatcher::Dispatcher;
 use crate::envelope::{Envelope, LazyId};
 use crate::error::{EmitError, EmitErrorKind};
 use crate::event::Event;
-use crate::events::{QueuedDelivery, SlotQueue, QUEUED};
+use crate::events::{put_in_front, QueuedDelivery, SlotQueue, QUEUED};
 use crate::ledger::{Batch, Caller, Intake, Refused, Taken};
 
 use crate::journal::JournalEntry;
@@ -129,12 +129,8 @@ impl<E: Event> SlotQueue<Dispatcher> for Typed<E> {
 
     fn requeue_into(&mut self, into: &mut dyn SlotQueue<Dispatcher>) {
         let into = Self::of(into);
-        let mut entries = std::mem::take(&mut self.entries);
-        entries.append(&mut into.entries);
-        into.entries = entries;
-        let mut stamps = std::mem::take(&mut self.stamps);
-        stamps.append(&mut into.stamps);
-        into.stamps = stamps;
+        put_in_front(&mut self.entries, &mut into.entries);
+        put_in_front(&mut self.stamps, &mut into.stamps);
     }
 }
 
@@ -384,6 +380,10 @@ const SMALL_BATCH: usize = 64;
 /// How many times the worker yields to let a small batch grow.
 const GATHER_YIELDS: u32 = 4;
 
+/// After this many [`Taken::Busy`] in a row, the worker waits for the
+/// producers' lock: producers that keep taking it must not starve it.
+const MAX_BUSY: u32 = 16;
+
 /// A worker for the queue of `dispatcher`. The [`Worker`] is made before the
 /// future is first polled, so a worker dropped unpolled (its runtime ended
 /// at once) is still counted out, and reports what nobody will deliver.
@@ -400,6 +400,7 @@ fn run_worker(dispatcher: Arc<Dispatcher>) -> impl Future<Output = ()> + Send {
 async fn work(mut worker: Worker) {
     let alone = worker.dispatcher.tasks.ledger.max_workers() == 1;
     let mut last_batch = 0;
+    let mut busy = 0;
     loop {
         let ledger = &worker.dispatcher.tasks.ledger;
         // A delivered batch is counted out of flight by the next take,
@@ -428,7 +429,9 @@ async fn work(mut worker: Worker) {
             }
         }
         let done = std::mem::take(&mut worker.holding);
-        match ledger.take(&mut worker.batch, done) {
+        let taken = ledger.take(&mut worker.batch, done, busy >= MAX_BUSY);
+        busy = if taken == Taken::Busy { busy + 1 } else { 0 };
+        match taken {
             Taken::Busy => {
                 worker.holding = done;
                 tokio::task::yield_now().await;

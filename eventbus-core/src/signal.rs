@@ -18,6 +18,7 @@ pub struct Signal {
 
 #[cfg(not(eventbus_loom))]
 impl Signal {
+    /// A signal nobody waits on yet.
     pub fn new() -> Self {
         Self {
             notify: tokio::sync::Notify::new(),
@@ -54,6 +55,7 @@ struct ModelState {
 
 #[cfg(eventbus_loom)]
 impl Signal {
+    /// A signal nobody waits on yet.
     pub fn new() -> Self {
         Self {
             state: loom::sync::Mutex::new(ModelState::default()),

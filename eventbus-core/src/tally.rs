@@ -21,13 +21,16 @@ pub struct Tally {
 /// What a [`Tally`] counted, read at one time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
+    /// Sent for good.
     pub sent: u64,
+    /// Failed for good.
     pub failed: u64,
     /// Accepted and not yet sent or failed.
     pub waiting: u64,
 }
 
 impl Tally {
+    /// A tally of nothing yet.
     pub fn new() -> Self {
         Self {
             accepted: AtomicU64::new(0),

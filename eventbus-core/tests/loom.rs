@@ -49,19 +49,25 @@ fn emit(ledger: &Ledger<Events>, event: u32) {
 /// One worker, as the bus's: takes up to `takes` batches and delivers each
 /// event by calling `deliver` (which may emit follow-ups). A delivered
 /// batch is counted out by the next take when more events wait already,
-/// by `batch_done` otherwise. Returns whether it found the queue closed
-/// and drained.
+/// by `batch_done` otherwise; while a producer holds the lock, it yields
+/// and then waits for it. Returns whether it found the queue closed and
+/// drained.
 fn work(ledger: &Ledger<Events>, takes: usize, mut deliver: impl FnMut(u32)) -> bool {
     let mut batch = Events::default();
     let mut holding = false;
     let mut finished = false;
+    // After a `Busy`, the next take waits for the lock, as the bus's
+    // worker does after several.
+    let mut busy = false;
     for _ in 0..takes {
         if holding && !ledger.may_have_events() {
             holding = false;
             ledger.batch_done();
         }
         let done = std::mem::take(&mut holding);
-        match ledger.take(&mut batch, done) {
+        let taken = ledger.take(&mut batch, done, busy);
+        busy = taken == Taken::Busy;
+        match taken {
             Taken::Batch { .. } => {
                 while let Some(event) = batch.0.pop_front() {
                     deliver(event);
@@ -141,7 +147,7 @@ fn a_worker_inside_its_batch_is_idle_for_itself_and_a_task_for_itself() {
         emit(&ledger, 1);
         let mut batch = Events::default();
         assert!(matches!(
-            ledger.take(&mut batch, false),
+            ledger.take(&mut batch, false, false),
             Taken::Batch { .. }
         ));
         // Behind the worker's own batch: another event. Its handler waits
@@ -241,7 +247,7 @@ fn a_stopped_worker_puts_its_batch_back_or_hands_it_over_when_closed() {
         ledger.intake().worker_started();
         let mut batch = Events::default();
         assert!(matches!(
-            ledger.take(&mut batch, false),
+            ledger.take(&mut batch, false, false),
             Taken::Batch { .. }
         ));
         let closer = {
@@ -276,7 +282,7 @@ fn a_sleeping_worker_is_woken_or_sees_the_event() {
             })
         };
         let mut batch = Events::default();
-        if ledger.take(&mut batch, false) == Taken::Nothing {
+        if ledger.take(&mut batch, false, false) == Taken::Nothing {
             // The worker's waker is registered before this.
             let sleeps = ledger.go_to_sleep();
             producer.join().unwrap();
