@@ -252,6 +252,12 @@ pub mod testing {
     pub use eventbus_core::testing::*;
 }
 
+/// The event log (feature `store`): event records appended to streams in
+/// SQLite or PostgreSQL, read back by stream or in log order. See
+/// [`store::Store`].
+#[cfg(feature = "store")]
+pub use eventbus_store as store;
+
 /// The names most programs need: `use eventbus::prelude::*;`.
 pub mod prelude {
     pub use crate::{

@@ -1,0 +1,98 @@
+//! [`StoreError`]: everything the store can refuse or fail at.
+
+use uuid::Uuid;
+
+use crate::expected::ExpectedVersion;
+
+/// Why a store call failed. Each message says what was wrong, where (the
+/// stream, the position) and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The stream was not at the version the append expected; nothing
+    /// was written.
+    #[error(
+        "stream `{stream}` is at version {actual}, but the append expected {expected}: \
+         nothing was written; read the stream again, decide again and append with the \
+         version read (or `ExpectedVersion::Any` if order does not matter)"
+    )]
+    WrongExpectedVersion {
+        /// The stream appended to.
+        stream: String,
+        /// What the append expected.
+        expected: ExpectedVersion,
+        /// The version the stream was at.
+        actual: u64,
+    },
+    /// The URL names no backend the store has.
+    #[error(
+        "`{url}` is not a store URL: use `sqlite://path/to/file.db` (created if missing), \
+         `sqlite::memory:` or `postgres://user@host:5432/database`"
+    )]
+    UnsupportedUrl {
+        /// The URL as given, password hidden.
+        url: String,
+    },
+    /// The database refused or could not be reached.
+    #[error("could not {action}: {source}")]
+    Database {
+        /// What the store was doing, with the stream or position.
+        action: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database's schema was written by a newer eventbus.
+    #[error(
+        "the event log's schema is at version {applied}, but this eventbus knows {known} \
+         versions: a newer eventbus wrote it; upgrade eventbus to open this database"
+    )]
+    NewerSchema {
+        /// The schema version the database records.
+        applied: usize,
+        /// How many versions this eventbus knows.
+        known: usize,
+    },
+    /// A record cannot be written to the log.
+    #[error("event {event_id} (`{name}`) cannot be stored: {message}")]
+    Unstorable {
+        /// The record's event id.
+        event_id: Uuid,
+        /// The record's event name.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A row of the log cannot be read back as a record.
+    #[error(
+        "the row at position {position} in stream `{stream}` cannot be read: {message}; \
+         it was written by another program or edited by hand"
+    )]
+    Corrupt {
+        /// Its position.
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A stored record does not decode as the event type asked for.
+    #[error("the event at position {position} in stream `{stream}` does not decode: {source}")]
+    Decode {
+        /// Its position.
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// Why: an unknown or other name, a missing upcaster, JSON that no
+        /// longer fits the type.
+        #[source]
+        source: eventbus_core::PublishError,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn database(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
+        let action = action.into();
+        move |source| Self::Database { action, source }
+    }
+}

@@ -1,0 +1,23 @@
+//! The event log of eventbus: event records appended to streams in
+//! SQLite (the embedded default) or PostgreSQL, read back by stream or in
+//! log order, with the expected-version check that keeps two writers from
+//! both deciding on the same state.
+//!
+//! The tables are pinned (psql and Python's sqlite3 read them):
+//! `eventbus_events`, `eventbus_checkpoints`, `eventbus_snapshots`,
+//! `eventbus_dead_letters` (and `eventbus_leases` on SQLite), with the
+//! applied schema versions in `eventbus_schema_version`.
+#![forbid(unsafe_code)]
+
+mod error;
+mod expected;
+mod row;
+mod schema;
+mod sql;
+mod store;
+mod stored;
+
+pub use error::StoreError;
+pub use expected::ExpectedVersion;
+pub use store::Store;
+pub use stored::StoredEvent;

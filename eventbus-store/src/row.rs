@@ -1,0 +1,183 @@
+//! Rows of `eventbus_events` as both backends bind and read them: text
+//! for ids, JSON and times, so one encoding serves SQLite (which stores
+//! them as text) and PostgreSQL (which casts them to `UUID`, `JSONB` and
+//! `TIMESTAMPTZ` in the query).
+
+use std::borrow::Cow;
+use std::time::SystemTime;
+
+use eventbus_core::{Envelope, EventRecord, Origin};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::stored::StoredEvent;
+
+/// A record about to be appended.
+pub(crate) struct NewRow {
+    pub(crate) stream: String,
+    pub(crate) event_id: String,
+    pub(crate) name: String,
+    pub(crate) version: i64,
+    pub(crate) payload: String,
+    pub(crate) correlation_id: String,
+    pub(crate) causation_id: Option<String>,
+    pub(crate) origin: String,
+    pub(crate) source: Option<String>,
+    pub(crate) handled: bool,
+    pub(crate) recorded_at: String,
+}
+
+impl NewRow {
+    pub(crate) fn new(
+        stream: &str,
+        record: &EventRecord,
+        handled: bool,
+    ) -> Result<Self, StoreError> {
+        let envelope = &record.envelope;
+        let unstorable = |message: String| StoreError::Unstorable {
+            event_id: envelope.id,
+            name: record.name.to_string(),
+            message,
+        };
+        let payload = std::str::from_utf8(&record.payload)
+            .map_err(|error| unstorable(format!("its payload is not UTF-8 JSON: {error}")))?;
+        // The column holds JSON (JSONB on PostgreSQL): checked here, so
+        // both backends refuse the same records with the same message.
+        serde_json::from_str::<serde::de::IgnoredAny>(payload)
+            .map_err(|error| unstorable(format!("its payload is not JSON: {error}")))?;
+        Ok(Self {
+            stream: stream.to_owned(),
+            event_id: text(envelope.id),
+            name: record.name.to_string(),
+            version: i64::from(record.version),
+            payload: payload.to_owned(),
+            correlation_id: text(envelope.correlation_id),
+            causation_id: envelope.causation_id.map(text),
+            origin: envelope.origin.to_string(),
+            source: envelope.source.as_deref().map(str::to_owned),
+            handled,
+            recorded_at: timestamp_text(envelope.timestamp).map_err(unstorable)?,
+        })
+    }
+}
+
+/// A row read back, every column as the backends hand it over.
+pub(crate) struct ReadRow {
+    pub(crate) position: i64,
+    pub(crate) stream: String,
+    pub(crate) stream_version: i64,
+    pub(crate) event_id: String,
+    pub(crate) name: String,
+    pub(crate) version: i64,
+    pub(crate) payload: String,
+    pub(crate) correlation_id: String,
+    pub(crate) causation_id: Option<String>,
+    pub(crate) origin: String,
+    pub(crate) source: Option<String>,
+    pub(crate) handled: bool,
+    pub(crate) recorded_at: String,
+}
+
+impl ReadRow {
+    /// The stored event, or what is wrong with the row.
+    pub(crate) fn into_stored(self) -> Result<StoredEvent, StoreError> {
+        let position = u64::try_from(self.position).unwrap_or_default();
+        let corrupt = |message: String| StoreError::Corrupt {
+            position,
+            stream: self.stream.clone(),
+            message,
+        };
+        let uuid = |column: &str, value: &str| {
+            Uuid::parse_str(value)
+                .map_err(|error| corrupt(format!("`{column}` {value:?} is not a UUID: {error}")))
+        };
+        let id = uuid("event_id", &self.event_id)?;
+        let correlation_id = uuid("correlation_id", &self.correlation_id)?;
+        let causation_id = match &self.causation_id {
+            Some(causation) => Some(uuid("causation_id", causation)?),
+            None => None,
+        };
+        let origin = match self.origin.as_str() {
+            "local" => Origin::Local,
+            "remote" => Origin::Remote,
+            "replay" => Origin::Replay,
+            other => {
+                return Err(corrupt(format!(
+                    "`origin` is {other:?}, not one of local, remote, replay"
+                )))
+            }
+        };
+        let version = u32::try_from(self.version).map_err(|_| {
+            corrupt(format!(
+                "`version` {} is not a schema version (1 to 4294967295)",
+                self.version
+            ))
+        })?;
+        let stream_version = u64::try_from(self.stream_version).map_err(|_| {
+            corrupt(format!(
+                "`stream_version` {} is not a version",
+                self.stream_version
+            ))
+        })?;
+        let recorded_at = OffsetDateTime::parse(&self.recorded_at, &Rfc3339)
+            .map(SystemTime::from)
+            .map_err(|error| {
+                corrupt(format!(
+                    "`recorded_at` {:?} is not an RFC 3339 time: {error}",
+                    self.recorded_at
+                ))
+            })?;
+        let mut envelope = Envelope::new(id)
+            .with_timestamp(recorded_at)
+            .with_correlation_id(correlation_id)
+            .with_causation_id(causation_id)
+            .with_origin(origin);
+        if let Some(source) = self.source {
+            envelope = envelope.with_source(Cow::Owned(source));
+        }
+        // The position orders the log as the sequence orders one bus.
+        envelope.sequence = position;
+        let record = EventRecord::new(self.name, version, self.payload.into_bytes(), envelope);
+        Ok(StoredEvent {
+            position,
+            stream: self.stream,
+            stream_version,
+            record,
+            recorded_at,
+            handled: self.handled,
+        })
+    }
+}
+
+/// A UUID as both backends write it: lowercase, hyphenated.
+pub(crate) fn text(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+/// Now, as [`timestamp_text`] writes it.
+pub(crate) fn now_text() -> String {
+    timestamp_text(SystemTime::now()).unwrap_or_default()
+}
+
+/// RFC 3339 in UTC with microseconds, the pinned form of `recorded_at`.
+fn timestamp_text(timestamp: SystemTime) -> Result<String, String> {
+    let at = OffsetDateTime::from(timestamp);
+    if !(1..=9999).contains(&at.year()) {
+        return Err(format!(
+            "its timestamp (year {}) cannot be written as RFC 3339",
+            at.year()
+        ));
+    }
+    Ok(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.microsecond()
+    ))
+}

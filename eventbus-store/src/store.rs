@@ -1,0 +1,257 @@
+//! [`Store`]: the event log, opened by URL.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventbus_core::EventRecord;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Connection;
+
+use crate::error::StoreError;
+use crate::expected::ExpectedVersion;
+use crate::row::{NewRow, ReadRow};
+use crate::sql::{postgres, sqlite, Read};
+use crate::stored::StoredEvent;
+
+/// How long an SQLite connection waits for another process's write lock
+/// before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The event log: an append-only table of event records in SQLite or
+/// PostgreSQL, ordered by position, grouped in streams. Cheap to clone;
+/// clones share one connection pool.
+///
+/// ```
+/// use eventbus_store::{ExpectedVersion, Store};
+/// use eventbus_core::{Envelope, EventRecord};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), eventbus_store::StoreError> {
+/// let store = Store::memory().await?;
+/// let opened = EventRecord::new("account.opened", 1, br#"{"owner":"ada"}"#.to_vec(), Envelope::generate());
+/// let positions = store.append("account-1", ExpectedVersion::NoStream, &[opened]).await?;
+/// assert_eq!(positions, [1]);
+/// let stream = store.read_stream("account-1", 1).await?;
+/// assert_eq!(stream[0].record.name, "account.opened");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite {
+        pool: SqlitePool,
+        /// One writer in this process: appends queue here rather than
+        /// on SQLite's busy timeout.
+        writer: Arc<tokio::sync::Mutex<()>>,
+    },
+    Postgres {
+        pool: PgPool,
+    },
+}
+
+impl Store {
+    /// Opens the log at `url` and brings its tables to this version's
+    /// schema (under a lock, so several processes may open it at once):
+    ///
+    /// - `sqlite://path/to/file.db`: the file is created if missing, in
+    ///   WAL mode, with a 5 s busy timeout; appends take the write lock
+    ///   first (`BEGIN IMMEDIATE`), one at a time in this process.
+    /// - `postgres://user@host:5432/database` (or `postgresql://`): the
+    ///   tables live in the connection's current schema (set it with
+    ///   `?options[search_path]=name`); `sslmode=require` and the other
+    ///   `sslmode`s use rustls.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::UnsupportedUrl`] for another scheme,
+    /// [`StoreError::Database`] when the database cannot be reached or
+    /// refuses the schema, [`StoreError::NewerSchema`] when a newer
+    /// eventbus wrote it.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let unsupported = || StoreError::UnsupportedUrl { url: redact(url) };
+        let (scheme, _) = url.split_once(':').ok_or_else(unsupported)?;
+        let backend = match scheme {
+            "sqlite" => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(StoreError::database(format!(
+                        "read the URL `{}`",
+                        redact(url)
+                    )))?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(BUSY_TIMEOUT);
+                let pool = SqlitePoolOptions::new()
+                    .connect_with(options)
+                    .await
+                    .map_err(StoreError::database(format!("open `{}`", redact(url))))?;
+                Self::sqlite(pool)
+            }
+            "postgres" | "postgresql" => {
+                let connecting = || format!("connect to `{}`", redact(url));
+                let options =
+                    PgConnectOptions::from_str(url).map_err(StoreError::database(connecting()))?;
+                // One connection first: a server that is down fails here at
+                // once, where the pool would retry until its timeout.
+                PgConnection::connect_with(&options)
+                    .await
+                    .map_err(StoreError::database(connecting()))?
+                    .close()
+                    .await
+                    .map_err(StoreError::database(connecting()))?;
+                let pool = PgPoolOptions::new()
+                    .connect_with(options)
+                    .await
+                    .map_err(StoreError::database(connecting()))?;
+                Backend::Postgres { pool }
+            }
+            _ => return Err(unsupported()),
+        };
+        let store = Self { backend };
+        store.apply_schema().await?;
+        Ok(store)
+    }
+
+    /// A log in memory (SQLite), for tests: empty, gone when the last
+    /// clone drops.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] if SQLite cannot start.
+    pub async fn memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(StoreError::database("open a database in memory"))?;
+        // One connection, kept for the pool's life: each connection to
+        // `:memory:` is a database of its own.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::database("open a database in memory"))?;
+        let store = Self {
+            backend: Self::sqlite(pool),
+        };
+        store.apply_schema().await?;
+        Ok(store)
+    }
+
+    fn sqlite(pool: SqlitePool) -> Backend {
+        Backend::Sqlite {
+            pool,
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    async fn apply_schema(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::apply_schema(pool, crate::schema::SQLITE).await,
+            Backend::Postgres { pool } => {
+                postgres::apply_schema(pool, crate::schema::POSTGRES).await
+            }
+        }
+    }
+
+    /// Appends `records` to `stream`, at the versions after its last, in
+    /// one transaction: all or none. Returns the position of each record,
+    /// in order. The rows are written with `handled = false`: no handler
+    /// has seen them.
+    ///
+    /// A record whose event id is in the log already is not written again:
+    /// its stored position is returned, so retrying an append that
+    /// committed (after a timeout, say) is safe; when every record is
+    /// stored already, `expected` is not checked.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::WrongExpectedVersion`] when the stream is not at
+    /// `expected` (nothing is written), [`StoreError::Unstorable`] for a
+    /// record whose payload is not JSON, [`StoreError::Database`] when the
+    /// database fails or is locked past its busy timeout.
+    pub async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        records: &[EventRecord],
+    ) -> Result<Vec<u64>, StoreError> {
+        let rows = records
+            .iter()
+            .map(|record| NewRow::new(stream, record, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let action = format!("append to stream `{stream}`");
+        let check = Some((stream, expected));
+        match &self.backend {
+            Backend::Sqlite { pool, writer } => {
+                let _writing = writer.lock().await;
+                sqlite::append(pool, &rows, check, &action).await
+            }
+            Backend::Postgres { pool } => postgres::append(pool, &rows, check, &action).await,
+        }
+    }
+
+    /// The events of `stream` from version `from_version` on (1, or 0, for
+    /// all of them), in version order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the database fails,
+    /// [`StoreError::Corrupt`] for a row that is not a record.
+    pub async fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let read = Read::Stream {
+            stream,
+            from_version: i64::try_from(from_version).unwrap_or(i64::MAX),
+        };
+        let action = format!("read stream `{stream}` from version {from_version}");
+        self.read(read, &action).await
+    }
+
+    /// Up to `limit` events after position `after` (0 for the start), in
+    /// position order.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the database fails,
+    /// [`StoreError::Corrupt`] for a row that is not a record.
+    pub async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let read = Read::All {
+            after: i64::try_from(after).unwrap_or(i64::MAX),
+            limit: i64::try_from(limit).unwrap_or(i64::MAX),
+        };
+        let action = format!("read the log after position {after}");
+        self.read(read, &action).await
+    }
+
+    async fn read(&self, read: Read<'_>, action: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::read(pool, read, action).await?,
+            Backend::Postgres { pool } => postgres::read(pool, read, action).await?,
+        };
+        rows.into_iter().map(ReadRow::into_stored).collect()
+    }
+}
+
+/// `url` with its password hidden, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
