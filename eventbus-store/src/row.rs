@@ -14,8 +14,10 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::stored::StoredEvent;
 
-/// A record about to be appended.
-pub(crate) struct NewRow {
+/// The columns of `eventbus_events` a record fills, as text where the
+/// backends differ: what an append binds, and what a read gets back
+/// beside the position and the stream version.
+pub(crate) struct Columns {
     pub(crate) stream: String,
     pub(crate) event_id: String,
     pub(crate) name: String,
@@ -29,7 +31,10 @@ pub(crate) struct NewRow {
     pub(crate) recorded_at: String,
 }
 
-impl NewRow {
+/// A record about to be appended.
+pub(crate) type NewRow = Columns;
+
+impl Columns {
     pub(crate) fn new(
         stream: &str,
         record: &EventRecord,
@@ -63,43 +68,38 @@ impl NewRow {
     }
 }
 
-/// A row read back, every column as the backends hand it over.
+/// A row read back.
 pub(crate) struct ReadRow {
     pub(crate) position: i64,
-    pub(crate) stream: String,
     pub(crate) stream_version: i64,
-    pub(crate) event_id: String,
-    pub(crate) name: String,
-    pub(crate) version: i64,
-    pub(crate) payload: String,
-    pub(crate) correlation_id: String,
-    pub(crate) causation_id: Option<String>,
-    pub(crate) origin: String,
-    pub(crate) source: Option<String>,
-    pub(crate) handled: bool,
-    pub(crate) recorded_at: String,
+    pub(crate) columns: Columns,
 }
 
 impl ReadRow {
     /// The stored event, or what is wrong with the row.
     pub(crate) fn into_stored(self) -> Result<StoredEvent, StoreError> {
-        let position = u64::try_from(self.position).unwrap_or_default();
+        let Self {
+            position,
+            stream_version,
+            columns: row,
+        } = self;
+        let position = u64::try_from(position).unwrap_or_default();
         let corrupt = |message: String| StoreError::Corrupt {
             position,
-            stream: self.stream.clone(),
+            stream: row.stream.clone(),
             message,
         };
         let uuid = |column: &str, value: &str| {
             Uuid::parse_str(value)
                 .map_err(|error| corrupt(format!("`{column}` {value:?} is not a UUID: {error}")))
         };
-        let id = uuid("event_id", &self.event_id)?;
-        let correlation_id = uuid("correlation_id", &self.correlation_id)?;
-        let causation_id = match &self.causation_id {
+        let id = uuid("event_id", &row.event_id)?;
+        let correlation_id = uuid("correlation_id", &row.correlation_id)?;
+        let causation_id = match &row.causation_id {
             Some(causation) => Some(uuid("causation_id", causation)?),
             None => None,
         };
-        let origin = match self.origin.as_str() {
+        let origin = match row.origin.as_str() {
             "local" => Origin::Local,
             "remote" => Origin::Remote,
             "replay" => Origin::Replay,
@@ -109,24 +109,23 @@ impl ReadRow {
                 )))
             }
         };
-        let version = u32::try_from(self.version).map_err(|_| {
+        let version = u32::try_from(row.version).map_err(|_| {
             corrupt(format!(
                 "`version` {} is not a schema version (1 to 4294967295)",
-                self.version
+                row.version
             ))
         })?;
-        let stream_version = u64::try_from(self.stream_version).map_err(|_| {
+        let stream_version = u64::try_from(stream_version).map_err(|_| {
             corrupt(format!(
-                "`stream_version` {} is not a version",
-                self.stream_version
+                "`stream_version` {stream_version} is not a version"
             ))
         })?;
-        let recorded_at = OffsetDateTime::parse(&self.recorded_at, &Rfc3339)
+        let recorded_at = OffsetDateTime::parse(&row.recorded_at, &Rfc3339)
             .map(SystemTime::from)
             .map_err(|error| {
                 corrupt(format!(
                     "`recorded_at` {:?} is not an RFC 3339 time: {error}",
-                    self.recorded_at
+                    row.recorded_at
                 ))
             })?;
         let mut envelope = Envelope::new(id)
@@ -134,19 +133,19 @@ impl ReadRow {
             .with_correlation_id(correlation_id)
             .with_causation_id(causation_id)
             .with_origin(origin);
-        if let Some(source) = self.source {
+        if let Some(source) = row.source {
             envelope = envelope.with_source(Cow::Owned(source));
         }
         // The position orders the log as the sequence orders one bus.
         envelope.sequence = position;
-        let record = EventRecord::new(self.name, version, self.payload.into_bytes(), envelope);
+        let record = EventRecord::new(row.name, version, row.payload.into_bytes(), envelope);
         Ok(StoredEvent {
             position,
-            stream: self.stream,
+            stream: row.stream,
             stream_version,
             record,
             recorded_at,
-            handled: self.handled,
+            handled: row.handled,
         })
     }
 }

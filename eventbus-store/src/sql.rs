@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use crate::row::{NewRow, ReadRow};
+use crate::row::{Columns, NewRow, ReadRow};
 
 /// What differs in the SQL of the two backends.
 pub(crate) struct Dialect {
@@ -79,18 +79,20 @@ where
 {
     Ok(ReadRow {
         position: row.try_get(0)?,
-        stream: row.try_get(1)?,
         stream_version: row.try_get(2)?,
-        event_id: row.try_get(3)?,
-        name: row.try_get(4)?,
-        version: row.try_get(5)?,
-        payload: row.try_get(6)?,
-        correlation_id: row.try_get(7)?,
-        causation_id: row.try_get(8)?,
-        origin: row.try_get(9)?,
-        source: row.try_get(10)?,
-        handled: row.try_get(11)?,
-        recorded_at: row.try_get(12)?,
+        columns: Columns {
+            stream: row.try_get(1)?,
+            event_id: row.try_get(3)?,
+            name: row.try_get(4)?,
+            version: row.try_get(5)?,
+            payload: row.try_get(6)?,
+            correlation_id: row.try_get(7)?,
+            causation_id: row.try_get(8)?,
+            origin: row.try_get(9)?,
+            source: row.try_get(10)?,
+            handled: row.try_get(11)?,
+            recorded_at: row.try_get(12)?,
+        },
     })
 }
 
@@ -149,16 +151,9 @@ macro_rules! backend {
                 check: Option<(&str, ExpectedVersion)>,
                 action: &str,
             ) -> Result<Vec<u64>, StoreError> {
-                let mut tx = pool
-                    .begin_with(DIALECT.begin)
+                let mut tx = begin(pool, DIALECT.append_lock)
                     .await
                     .map_err(failed(action))?;
-                if let Some(lock) = DIALECT.append_lock {
-                    sqlx::query(lock)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(failed(action))?;
-                }
                 let mut stored = existing(&mut tx, rows).await.map_err(failed(action))?;
                 let fresh = fresh(rows, &stored);
                 if fresh.is_empty() {
@@ -192,6 +187,18 @@ macro_rules! backend {
                 }
                 tx.commit().await.map_err(failed(action))?;
                 Ok(positions(rows, &stored))
+            }
+
+            /// A transaction that writes, with `lock` taken first.
+            async fn begin(
+                pool: &Pool<Db>,
+                lock: Option<&str>,
+            ) -> Result<Transaction<'static, Db>, sqlx::Error> {
+                let mut tx = pool.begin_with(DIALECT.begin).await?;
+                if let Some(lock) = lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                Ok(tx)
             }
 
             /// The positions of the rows whose event id is stored already.
@@ -312,16 +319,9 @@ macro_rules! backend {
                 steps: &[&str],
             ) -> Result<(), StoreError> {
                 let action = "apply the event log's schema";
-                let mut tx = pool
-                    .begin_with(DIALECT.begin)
+                let mut tx = begin(pool, DIALECT.schema_lock)
                     .await
                     .map_err(failed(action))?;
-                if let Some(lock) = DIALECT.schema_lock {
-                    sqlx::query(lock)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(failed(action))?;
-                }
                 sqlx::raw_sql(crate::schema::VERSION_TABLE)
                     .execute(&mut *tx)
                     .await
