@@ -19,5 +19,5 @@ mod stored;
 
 pub use error::StoreError;
 pub use expected::ExpectedVersion;
-pub use store::Store;
+pub use store::{Store, Tail};
 pub use stored::StoredEvent;

@@ -1,5 +1,6 @@
 //! [`Store`]: the event log, opened by URL.
 
+use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use eventbus_core::EventRecord;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Connection;
+use tokio::sync::Notify;
 
 use crate::error::StoreError;
 use crate::expected::ExpectedVersion;
@@ -41,6 +43,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Woken after every append through this store or its clones, for
+    /// the tails that wait at the end of the log.
+    appended: Arc<Notify>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,7 +118,7 @@ impl Store {
             }
             _ => return Err(unsupported()),
         };
-        let store = Self { backend };
+        let store = Self::with(backend);
         store.apply_schema().await?;
         Ok(store)
     }
@@ -137,11 +142,16 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(StoreError::database("open a database in memory"))?;
-        let store = Self {
-            backend: Self::sqlite(pool),
-        };
+        let store = Self::with(Self::sqlite(pool));
         store.apply_schema().await?;
         Ok(store)
+    }
+
+    fn with(backend: Backend) -> Self {
+        Self {
+            backend,
+            appended: Arc::new(Notify::new()),
+        }
     }
 
     fn sqlite(pool: SqlitePool) -> Backend {
@@ -188,12 +198,36 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let action = format!("append to stream `{stream}`");
         let check = Some((stream, expected));
-        match &self.backend {
+        let positions = match &self.backend {
             Backend::Sqlite { pool, writer } => {
                 let _writing = writer.lock().await;
                 sqlite::append(pool, &rows, check, &action).await
             }
             Backend::Postgres { pool } => postgres::append(pool, &rows, check, &action).await,
+        }?;
+        self.appended.notify_waiters();
+        Ok(positions)
+    }
+
+    /// A live tail of the whole log: every event after position `after`
+    /// (0 for the start), in position order, then each one appended later,
+    /// as [`Tail::next`] is awaited.
+    ///
+    /// It never skips a committed event and never yields one twice, even
+    /// while appends commit out of order: every append first takes the
+    /// log's one write lock (`BEGIN IMMEDIATE` on SQLite; on PostgreSQL a
+    /// transaction-scoped advisory lock for the schema, taken before the
+    /// positions are drawn), so positions become visible in order. At the
+    /// end of the log the tail waits for an append through this store (or
+    /// a clone), and looks again every [`Tail::poll_every`] for appends by
+    /// other processes.
+    #[must_use]
+    pub fn subscribe_all(&self, after: u64) -> Tail {
+        Tail {
+            store: self.clone(),
+            after,
+            read: VecDeque::new(),
+            poll: DEFAULT_POLL,
         }
     }
 
@@ -239,6 +273,69 @@ impl Store {
             Backend::Postgres { pool } => postgres::read(pool, read, action).await?,
         };
         rows.into_iter().map(ReadRow::into_stored).collect()
+    }
+}
+
+/// How often a tail at the end of the log looks for appends by other
+/// processes, by default.
+const DEFAULT_POLL: Duration = Duration::from_millis(100);
+
+/// How many events a tail reads at a time.
+const TAIL_BATCH: usize = 500;
+
+/// A live tail of the log, from [`Store::subscribe_all`].
+#[derive(Debug)]
+pub struct Tail {
+    store: Store,
+    /// The position of the last event yielded (or the one it started
+    /// after).
+    after: u64,
+    /// Read, not yet yielded.
+    read: VecDeque<StoredEvent>,
+    poll: Duration,
+}
+
+impl Tail {
+    /// Looks for appends by other processes this often while at the end
+    /// of the log (100 ms by default).
+    #[must_use]
+    pub fn poll_every(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// The position of the last event yielded: resume a tail there with
+    /// [`Store::subscribe_all`].
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.after
+    }
+
+    /// The next event of the log, waiting at its end for one to be
+    /// appended.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::read_all`]; the tail stays where it was, and the next
+    /// call reads again from there.
+    pub async fn next(&mut self) -> Result<StoredEvent, StoreError> {
+        loop {
+            if let Some(event) = self.read.pop_front() {
+                self.after = event.position;
+                return Ok(event);
+            }
+            // Registered before the read: an append that commits after it
+            // wakes this tail.
+            let appended = self.store.appended.notified();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
+            let page = self.store.read_all(self.after, TAIL_BATCH).await?;
+            if page.is_empty() {
+                let _ = tokio::time::timeout(self.poll, appended).await;
+                continue;
+            }
+            self.read.extend(page);
+        }
     }
 }
 

@@ -84,6 +84,66 @@ impl TestDb {
     }
 }
 
+/// An append by another program, holding the log's write lock until
+/// committed.
+enum HeldAppend {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+/// The row the held append writes: plain literals both databases take.
+const LATE_ROW: &str = "INSERT INTO eventbus_events (stream, stream_version, event_id, name, \
+    version, payload, correlation_id, causation_id, origin, source, handled, recorded_at) VALUES \
+    ('late', 1, '0190a000-0000-7000-8000-0000000000aa', 'late.commit', 1, '{}', \
+    '0190a000-0000-7000-8000-0000000000aa', NULL, 'local', NULL, false, \
+    '2026-12-06T10:00:00.000000Z')";
+
+impl HeldAppend {
+    async fn commit(self) {
+        let commit = sqlx::raw_sql("COMMIT");
+        match self {
+            Self::Sqlite(mut connection) => drop(commit.execute(&mut connection).await.unwrap()),
+            Self::Postgres(mut connection) => drop(commit.execute(&mut connection).await.unwrap()),
+        }
+    }
+}
+
+impl TestDb {
+    /// Starts an append as another program would, taking the write lock
+    /// the store's appends take, and leaves it open.
+    async fn hold_append(&self) -> HeldAppend {
+        use sqlx::Connection;
+        match self {
+            Self::Sqlite { .. } => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.url()).await.unwrap();
+                sqlx::raw_sql("BEGIN IMMEDIATE")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(LATE_ROW)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                HeldAppend::Sqlite(connection)
+            }
+            Self::Postgres { .. } => {
+                let mut connection = sqlx::PgConnection::connect(&self.url()).await.unwrap();
+                sqlx::raw_sql(
+                    "BEGIN; SELECT pg_advisory_xact_lock(1702257153, hashtext(current_schema()))",
+                )
+                .execute(&mut connection)
+                .await
+                .unwrap();
+                sqlx::raw_sql(LATE_ROW)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                HeldAppend::Postgres(connection)
+            }
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         match self {
@@ -375,6 +435,73 @@ conformance! {
             "the event log's schema is at version 99, but this eventbus knows 1 versions: a newer \
              eventbus wrote it; upgrade eventbus to open this database"
         );
+    }
+
+    async fn a_tail_yields_the_log_then_each_append_once(db: &TestDb) {
+        let store = db.open().await;
+        for n in 1..=3 {
+            store.append("tail", ExpectedVersion::Any, &[record("tail.seen", &format!("{{\"n\":{n}}}"))]).await.unwrap();
+        }
+        let mut tail = store.subscribe_all(0);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(tail.next().await.unwrap().position);
+        }
+        assert_eq!(seen, [1, 2, 3]);
+        let writer = store.clone();
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            writer.append("tail", ExpectedVersion::Exact(3), &[record("tail.seen", "{}"), record("tail.seen", "{}")]).await.unwrap();
+        });
+        for _ in 0..2 {
+            seen.push(tail.next().await.unwrap().position);
+        }
+        later.await.unwrap();
+        assert_eq!(seen, [1, 2, 3, 4, 5]);
+        assert_eq!(tail.position(), 5);
+        // Resumed where another left off.
+        let mut resumed = store.subscribe_all(3);
+        assert_eq!(resumed.next().await.unwrap().position, 4);
+        assert_eq!(resumed.next().await.unwrap().position, 5);
+        let nothing = tokio::time::timeout(Duration::from_millis(150), resumed.next()).await;
+        assert!(nothing.is_err(), "nothing more was appended");
+    }
+
+    async fn a_late_commit_is_neither_skipped_nor_repeated(db: &TestDb) {
+        const WRITERS: usize = 8;
+        let store = db.open().await;
+        let mut tail = store.subscribe_all(0).poll_every(Duration::from_millis(10));
+        // Another program's append holds the write lock, uncommitted.
+        let held = db.hold_append().await;
+        let appends: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store.append(&format!("writer-{writer}"), ExpectedVersion::NoStream, &[record("late.after", "{}")]).await
+                })
+            })
+            .collect();
+        // The tail reads while the held append is open: it must not move
+        // past the position that append will commit.
+        let early = tokio::time::timeout(Duration::from_millis(300), tail.next()).await;
+        assert!(early.is_err(), "nothing is committed while the lock is held: {early:?}");
+        held.commit().await;
+        for append in appends {
+            append.await.unwrap().unwrap();
+        }
+        let mut events = Vec::new();
+        for _ in 0..=WRITERS {
+            events.push(tail.next().await.unwrap());
+        }
+        let positions = positions(&events);
+        assert!(positions.windows(2).all(|pair| pair[0] < pair[1]), "{positions:?}");
+        assert_eq!(events[0].stream, "late");
+        let mut streams: Vec<_> = events[1..].iter().map(|event| event.stream.clone()).collect();
+        streams.sort();
+        let expected: Vec<_> = (0..WRITERS).map(|writer| format!("writer-{writer}")).collect();
+        assert_eq!(streams, expected);
+        let nothing = tokio::time::timeout(Duration::from_millis(100), tail.next()).await;
+        assert!(nothing.is_err(), "no event is yielded twice");
     }
 
     async fn the_tables_are_as_pinned(db: &TestDb) {
