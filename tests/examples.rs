@@ -259,3 +259,52 @@ fn records_cross_to_another_bus_with_their_ids_and_correlation() {
         assert_eq!(field(line, "origin="), "remote", "{line}");
     }
 }
+
+/// The account example, run twice on one SQLite file: the second run finds
+/// the account where the first left it and appends; nothing is wiped.
+#[cfg(feature = "store")]
+#[test]
+fn bank_account_rebuilds_the_balance_from_the_log_on_the_next_run() {
+    let path = std::env::temp_dir().join(format!("eventbus-bank-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let run = || {
+        let output = Command::new(env!("CARGO"))
+            .args(["run", "--quiet", "--features", "store", "--example", "bank_account"])
+            .env("DATABASE_URL", &url)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs the example");
+        assert!(
+            output.status.success(),
+            "bank_account failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("examples print UTF-8")
+    };
+    let first = run();
+    let second = run();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    assert_eq!(
+        first,
+        "loaded account-ada at version 0: balance 0 cents\n\
+         opened for Ada\n\
+         deposited 10000 and 2500: balance 12500\n\
+         withdrawal of 1000000 refused: insufficient funds: the balance is 12500 cents, the withdrawal 1000000\n\
+         withdrew 4000: balance 8500\n\
+         a stale writer is refused: the stream moved on to version 5\n\
+         rebuilt from the log: version 5, balance 8501 cents\n"
+    );
+    assert_eq!(
+        second,
+        "loaded account-ada at version 5: balance 8501 cents\n\
+         deposited 10000 and 2500: balance 21001\n\
+         withdrawal of 1000000 refused: insufficient funds: the balance is 21001 cents, the withdrawal 1000000\n\
+         withdrew 4000: balance 17001\n\
+         a stale writer is refused: the stream moved on to version 9\n\
+         rebuilt from the log: version 9, balance 17002 cents\n"
+    );
+}

@@ -63,6 +63,18 @@ pub enum StoreError {
         /// What is wrong with it.
         message: String,
     },
+    /// An aggregate's state cannot be written as a snapshot; nothing was
+    /// written.
+    #[error(
+        "the snapshot of stream `{stream}` cannot be written as JSON: {message}; \
+         make the aggregate's state serializable or turn its snapshots off"
+    )]
+    Snapshot {
+        /// The aggregate's stream.
+        stream: String,
+        /// serde's message.
+        message: String,
+    },
     /// A row of the log cannot be read back as a record.
     #[error(
         "the row at position {position} in stream `{stream}` cannot be read: {message}; \

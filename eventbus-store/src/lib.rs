@@ -9,6 +9,7 @@
 //! applied schema versions in `eventbus_schema_version`.
 #![forbid(unsafe_code)]
 
+mod aggregate;
 mod error;
 mod expected;
 mod row;
@@ -17,6 +18,7 @@ mod sql;
 mod store;
 mod stored;
 
+pub use aggregate::{Aggregate, Loaded};
 pub use error::StoreError;
 pub use expected::ExpectedVersion;
 pub use store::{Store, Tail};

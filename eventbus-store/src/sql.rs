@@ -24,6 +24,8 @@ pub(crate) struct Dialect {
     pub(crate) time: &'static str,
     /// `event_id` as text.
     pub(crate) event_id: &'static str,
+    /// A snapshot's `state` as text.
+    pub(crate) state: &'static str,
     /// Every column of `eventbus_events`, in [`ReadRow`]'s order, as text
     /// where the backend has a type of its own.
     pub(crate) columns: &'static str,
@@ -41,6 +43,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     json: "",
     time: "",
     event_id: "event_id",
+    state: "state",
     columns: "position, stream, stream_version, event_id, name, version, payload, \
               correlation_id, causation_id, origin, source, handled, recorded_at",
 };
@@ -56,10 +59,18 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     json: "::jsonb",
     time: "::timestamptz",
     event_id: "event_id::text",
+    state: "state::text",
     columns: "position, stream, stream_version, event_id::text, name, version::bigint, \
               payload::text, correlation_id::text, causation_id::text, origin, source, handled, \
               to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
 };
+
+/// An aggregate's state as of a version of its stream, as JSON.
+pub(crate) struct Snapshot<'a> {
+    pub(crate) stream: &'a str,
+    pub(crate) version: u64,
+    pub(crate) state: String,
+}
 
 /// Which rows a read wants.
 pub(crate) enum Read<'a> {
@@ -125,7 +136,7 @@ macro_rules! backend {
 
             use sqlx::{Pool, QueryBuilder, Transaction};
 
-            use super::{fresh, positions, read_row, version_of, Dialect, Read, CHUNK};
+            use super::{fresh, positions, read_row, version_of, Dialect, Read, Snapshot, CHUNK};
             use crate::error::StoreError;
             use crate::expected::ExpectedVersion;
             use crate::row::{NewRow, ReadRow};
@@ -149,6 +160,7 @@ macro_rules! backend {
                 pool: &Pool<Db>,
                 rows: &[NewRow],
                 check: Option<(&str, ExpectedVersion)>,
+                snapshot: Option<&Snapshot<'_>>,
                 action: &str,
             ) -> Result<Vec<u64>, StoreError> {
                 let mut tx = begin(pool, DIALECT.append_lock)
@@ -184,6 +196,11 @@ macro_rules! backend {
                         .await
                         .map_err(failed(action))?;
                     stored.extend(inserted);
+                }
+                if let Some(snapshot) = snapshot {
+                    save_snapshot(&mut tx, snapshot)
+                        .await
+                        .map_err(failed(action))?;
                 }
                 tx.commit().await.map_err(failed(action))?;
                 Ok(positions(rows, &stored))
@@ -273,6 +290,44 @@ macro_rules! backend {
                 query.push(DIALECT.event_id);
                 query.push(", position");
                 query.build_query_as().fetch_all(&mut **tx).await
+            }
+
+            /// Writes `snapshot` over the stream's last one.
+            async fn save_snapshot(
+                tx: &mut Transaction<'_, Db>,
+                snapshot: &Snapshot<'_>,
+            ) -> Result<(), sqlx::Error> {
+                let mut query = QueryBuilder::<Db>::new(
+                    "INSERT INTO eventbus_snapshots (stream, stream_version, state) VALUES (",
+                );
+                query.push_bind(snapshot.stream);
+                query.push(", ");
+                query.push_bind(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+                query.push(", ");
+                query.push_bind(snapshot.state.as_str());
+                query.push(DIALECT.json);
+                query.push(
+                    ") ON CONFLICT (stream) DO UPDATE SET \
+                     stream_version = excluded.stream_version, state = excluded.state",
+                );
+                query.build().execute(&mut **tx).await.map(drop)
+            }
+
+            /// The last snapshot of `stream`: its version and state.
+            pub(crate) async fn read_snapshot(
+                pool: &Pool<Db>,
+                stream: &str,
+                action: &str,
+            ) -> Result<Option<(i64, String)>, StoreError> {
+                let mut query = QueryBuilder::<Db>::new("SELECT stream_version, ");
+                query.push(DIALECT.state);
+                query.push(" FROM eventbus_snapshots WHERE stream = ");
+                query.push_bind(stream);
+                query
+                    .build_query_as()
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(failed(action))
             }
 
             /// The rows `read` asks for, in order.

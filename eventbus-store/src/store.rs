@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use crate::error::StoreError;
 use crate::expected::ExpectedVersion;
 use crate::row::{NewRow, ReadRow};
-use crate::sql::{postgres, sqlite, Read};
+use crate::sql::{postgres, sqlite, Read, Snapshot};
 use crate::stored::StoredEvent;
 
 /// How long an SQLite connection waits for another process's write lock
@@ -192,6 +192,17 @@ impl Store {
         expected: ExpectedVersion,
         records: &[EventRecord],
     ) -> Result<Vec<u64>, StoreError> {
+        self.append_with(stream, expected, records, None).await
+    }
+
+    /// [`Store::append`], writing `snapshot` in the same transaction.
+    pub(crate) async fn append_with(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        records: &[EventRecord],
+        snapshot: Option<&Snapshot<'_>>,
+    ) -> Result<Vec<u64>, StoreError> {
         let rows = records
             .iter()
             .map(|record| NewRow::new(stream, record, false))
@@ -201,12 +212,27 @@ impl Store {
         let positions = match &self.backend {
             Backend::Sqlite { pool, writer } => {
                 let _writing = writer.lock().await;
-                sqlite::append(pool, &rows, check, &action).await
+                sqlite::append(pool, &rows, check, snapshot, &action).await
             }
-            Backend::Postgres { pool } => postgres::append(pool, &rows, check, &action).await,
+            Backend::Postgres { pool } => {
+                postgres::append(pool, &rows, check, snapshot, &action).await
+            }
         }?;
         self.appended.notify_waiters();
         Ok(positions)
+    }
+
+    /// The last snapshot of `stream`: its version and its state as JSON.
+    pub(crate) async fn read_snapshot(
+        &self,
+        stream: &str,
+    ) -> Result<Option<(u64, String)>, StoreError> {
+        let action = format!("read the snapshot of stream `{stream}`");
+        let snapshot = match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::read_snapshot(pool, stream, &action).await?,
+            Backend::Postgres { pool } => postgres::read_snapshot(pool, stream, &action).await?,
+        };
+        Ok(snapshot.map(|(version, state)| (u64::try_from(version).unwrap_or_default(), state)))
     }
 
     /// A live tail of the whole log: every event after position `after`
