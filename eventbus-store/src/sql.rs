@@ -18,6 +18,8 @@ pub(crate) struct Dialect {
     pub(crate) append_lock: Option<&'static str>,
     /// Taken first when the schema is applied.
     pub(crate) schema_lock: Option<&'static str>,
+    /// Sent by every append that writes, delivered when it commits.
+    pub(crate) notify: Option<&'static str>,
     /// The casts that turn a bound text into the column's type.
     pub(crate) uuid: &'static str,
     pub(crate) json: &'static str,
@@ -39,6 +41,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     begin: "BEGIN IMMEDIATE",
     append_lock: None,
     schema_lock: None,
+    notify: None,
     uuid: "",
     json: "",
     time: "",
@@ -55,6 +58,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     begin: "BEGIN",
     append_lock: Some("SELECT pg_advisory_xact_lock(1702257153, hashtext(current_schema()))"),
     schema_lock: Some("SELECT pg_advisory_xact_lock(1702257152, hashtext(current_schema()))"),
+    notify: Some("SELECT pg_notify('eventbus_events', current_schema())"),
     uuid: "::uuid",
     json: "::jsonb",
     time: "::timestamptz",
@@ -199,6 +203,12 @@ macro_rules! backend {
                 }
                 if let Some(snapshot) = snapshot {
                     save_snapshot(&mut tx, snapshot)
+                        .await
+                        .map_err(failed(action))?;
+                }
+                if let Some(notify) = DIALECT.notify {
+                    sqlx::query(notify)
+                        .execute(&mut *tx)
                         .await
                         .map_err(failed(action))?;
                 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventbus_core::EventRecord;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Connection;
 use tokio::sync::Notify;
@@ -245,8 +245,9 @@ impl Store {
     /// transaction-scoped advisory lock for the schema, taken before the
     /// positions are drawn), so positions become visible in order. At the
     /// end of the log the tail waits for an append through this store (or
-    /// a clone), and looks again every [`Tail::poll_every`] for appends by
-    /// other processes.
+    /// a clone), on PostgreSQL also for the `NOTIFY` every append sends
+    /// (a wake-up only: the positions decide what is read), and looks
+    /// again every [`Tail::poll_every`] in any case.
     #[must_use]
     pub fn subscribe_all(&self, after: u64) -> Tail {
         Tail {
@@ -254,6 +255,7 @@ impl Store {
             after,
             read: VecDeque::new(),
             poll: DEFAULT_POLL,
+            listener: None,
         }
     }
 
@@ -319,6 +321,9 @@ pub struct Tail {
     /// Read, not yet yielded.
     read: VecDeque<StoredEvent>,
     poll: Duration,
+    /// On PostgreSQL, a connection listening for the appends' `NOTIFY`:
+    /// made at the first wait, dropped (and made again) if it fails.
+    listener: Option<PgListener>,
 }
 
 impl Tail {
@@ -356,13 +361,47 @@ impl Tail {
             tokio::pin!(appended);
             appended.as_mut().enable();
             let page = self.store.read_all(self.after, TAIL_BATCH).await?;
-            if page.is_empty() {
-                let _ = tokio::time::timeout(self.poll, appended).await;
+            if !page.is_empty() {
+                self.read.extend(page);
                 continue;
             }
-            self.read.extend(page);
+            if let Backend::Postgres { pool } = &self.store.backend {
+                if self.listener.is_none() {
+                    // Without a listener the tail still polls; a new one
+                    // may have missed a commit since the read: read again.
+                    self.listener = listen(pool).await;
+                    if self.listener.is_some() {
+                        continue;
+                    }
+                }
+            }
+            match &mut self.listener {
+                Some(listener) => {
+                    tokio::select! {
+                        () = appended => {}
+                        heard = listener.recv() => {
+                            if heard.is_err() {
+                                self.listener = None;
+                            }
+                        }
+                        () = tokio::time::sleep(self.poll) => {}
+                    }
+                }
+                None => drop(tokio::time::timeout(self.poll, appended).await),
+            }
         }
     }
+}
+
+/// The channel every append on PostgreSQL notifies, with the schema as
+/// the payload, when it commits.
+pub(crate) const CHANNEL: &str = "eventbus_events";
+
+/// A connection listening on [`CHANNEL`]; `None` if it cannot be made.
+async fn listen(pool: &PgPool) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(pool).await.ok()?;
+    listener.listen(CHANNEL).await.ok()?;
+    Some(listener)
 }
 
 /// `url` with its password hidden, for messages.

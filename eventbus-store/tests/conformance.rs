@@ -254,6 +254,27 @@ conformance! {
         assert!(nothing.is_err(), "nothing more was appended");
     }
 
+    async fn a_tail_wakes_for_appends_by_another_process(db: &TestDb) {
+        let reader = db.open().await;
+        // Another pool, as another process has: no wake-up in memory.
+        let writer = db.open().await;
+        // On PostgreSQL the append's NOTIFY wakes the tail long before it
+        // would poll; SQLite has no such signal: it polls.
+        let poll = match db {
+            TestDb::Postgres { .. } => Duration::from_secs(60),
+            TestDb::Sqlite { .. } => Duration::from_millis(20),
+        };
+        let mut tail = reader.subscribe_all(0).poll_every(poll);
+        let appending = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            writer.append("elsewhere", ExpectedVersion::Any, &[record("far.away", "{}")]).await.unwrap();
+        });
+        let woke = tokio::time::timeout(Duration::from_secs(10), tail.next()).await;
+        appending.await.unwrap();
+        let event = woke.expect("the tail wakes within 10 s").unwrap();
+        assert_eq!((event.position, event.stream.as_str()), (1, "elsewhere"));
+    }
+
     async fn a_late_commit_is_neither_skipped_nor_repeated(db: &TestDb) {
         const WRITERS: usize = 8;
         let store = db.open().await;
