@@ -8,8 +8,18 @@ use std::process::Command;
 use eventbus as _;
 
 fn run_example(name: &str) -> String {
-    let output = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", name])
+    run_example_with(name, &[], &[])
+}
+
+/// `cargo run --example name` with `features` on and `env` set.
+fn run_example_with(name: &str, features: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO"));
+    command.args(["run", "--quiet", "--example", name]);
+    for feature in features {
+        command.args(["--features", feature]);
+    }
+    let output = command
+        .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap_or_else(|error| panic!("could not run `cargo run --example {name}`: {error}"));
@@ -267,20 +277,7 @@ fn records_cross_to_another_bus_with_their_ids_and_correlation() {
 fn bank_account_rebuilds_the_balance_from_the_log_on_the_next_run() {
     let path = std::env::temp_dir().join(format!("eventbus-bank-{}.db", std::process::id()));
     let url = format!("sqlite://{}", path.display());
-    let run = || {
-        let output = Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--features", "store", "--example", "bank_account"])
-            .env("DATABASE_URL", &url)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo runs the example");
-        assert!(
-            output.status.success(),
-            "bank_account failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("examples print UTF-8")
-    };
+    let run = || run_example_with("bank_account", &["store"], &[("DATABASE_URL", &url)]);
     let first = run();
     let second = run();
     for suffix in ["", "-wal", "-shm"] {
