@@ -133,8 +133,30 @@ enum RawConnection {
     Postgres(sqlx::PgConnection),
 }
 
+/// Times `iterations` calls of `call`, each with `count` fresh records
+/// made before the clock starts.
+fn time_calls(
+    runtime: &tokio::runtime::Runtime,
+    iterations: u64,
+    count: usize,
+    mut call: impl AsyncFnMut(&[EventRecord]),
+) -> Duration {
+    let calls: Vec<Vec<EventRecord>> = (0..iterations)
+        .map(|_| (0..count).map(record).collect())
+        .collect();
+    runtime.block_on(async {
+        let started = Instant::now();
+        for records in &calls {
+            call(records).await;
+        }
+        started.elapsed()
+    })
+}
+
 fn bench_database(c: &mut Criterion, runtime: &tokio::runtime::Runtime, db: &Db) {
-    let store = runtime.block_on(Store::open(&db.url)).expect("the bench database opens");
+    let store = runtime
+        .block_on(Store::open(&db.url))
+        .expect("the bench database opens");
     let postgres = db.name == "postgres";
     let mut raw = runtime.block_on(async {
         if postgres {
@@ -150,36 +172,22 @@ fn bench_database(c: &mut Criterion, runtime: &tokio::runtime::Runtime, db: &Db)
         group.throughput(Throughput::Elements(count as u64));
         group.bench_function(BenchmarkId::new("eventbus append", count), |b| {
             b.iter_custom(|iterations| {
-                let calls: Vec<Vec<EventRecord>> = (0..iterations)
-                    .map(|_| (0..count).map(record).collect())
-                    .collect();
-                runtime.block_on(async {
-                    let started = Instant::now();
-                    for records in &calls {
-                        streams += 1;
-                        let stream = format!("append-{streams}");
-                        store
-                            .append(&stream, ExpectedVersion::NoStream, records)
-                            .await
-                            .unwrap();
-                    }
-                    started.elapsed()
+                time_calls(runtime, iterations, count, async |records| {
+                    streams += 1;
+                    let stream = format!("append-{streams}");
+                    store
+                        .append(&stream, ExpectedVersion::NoStream, records)
+                        .await
+                        .unwrap();
                 })
             });
         });
         group.bench_function(BenchmarkId::new("raw sqlx insert", count), |b| {
             b.iter_custom(|iterations| {
-                let calls: Vec<Vec<EventRecord>> = (0..iterations)
-                    .map(|_| (0..count).map(record).collect())
-                    .collect();
-                runtime.block_on(async {
-                    let started = Instant::now();
-                    for records in &calls {
-                        streams += 1;
-                        let stream = format!("raw-{streams}");
-                        raw_insert(&mut raw, &stream, records, postgres).await;
-                    }
-                    started.elapsed()
+                time_calls(runtime, iterations, count, async |records| {
+                    streams += 1;
+                    let stream = format!("raw-{streams}");
+                    raw_insert(&mut raw, &stream, records, postgres).await;
                 })
             });
         });

@@ -109,31 +109,22 @@ impl TestDb {
     /// the store's appends take, and leaves it open.
     pub async fn hold_append(&self) -> HeldAppend {
         use sqlx::Connection;
+        let lock = match self {
+            Self::Sqlite { .. } => "BEGIN IMMEDIATE",
+            Self::Postgres { .. } => {
+                "BEGIN; SELECT pg_advisory_xact_lock(1702257153, hashtext(current_schema()))"
+            }
+        };
+        let held = format!("{lock}; {LATE_ROW}");
         match self {
             Self::Sqlite { .. } => {
                 let mut connection = sqlx::SqliteConnection::connect(&self.url()).await.unwrap();
-                sqlx::raw_sql("BEGIN IMMEDIATE")
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-                sqlx::raw_sql(LATE_ROW)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
+                sqlx::raw_sql(&held).execute(&mut connection).await.unwrap();
                 HeldAppend::Sqlite(connection)
             }
             Self::Postgres { .. } => {
                 let mut connection = sqlx::PgConnection::connect(&self.url()).await.unwrap();
-                sqlx::raw_sql(
-                    "BEGIN; SELECT pg_advisory_xact_lock(1702257153, hashtext(current_schema()))",
-                )
-                .execute(&mut connection)
-                .await
-                .unwrap();
-                sqlx::raw_sql(LATE_ROW)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
+                sqlx::raw_sql(&held).execute(&mut connection).await.unwrap();
                 HeldAppend::Postgres(connection)
             }
         }
