@@ -68,6 +68,7 @@ impl Store {
     /// - `sqlite://path/to/file.db`: the file is created if missing, in
     ///   WAL mode, with a 5 s busy timeout; appends take the write lock
     ///   first (`BEGIN IMMEDIATE`), one at a time in this process.
+    /// - `sqlite::memory:`: as [`Store::memory`].
     /// - `postgres://user@host:5432/database` (or `postgresql://`): the
     ///   tables live in the connection's current schema (set it with
     ///   `?options[search_path]=name`); `sslmode=require` and the other
@@ -80,6 +81,9 @@ impl Store {
     /// refuses the schema, [`StoreError::NewerSchema`] when a newer
     /// eventbus wrote it.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url == "sqlite::memory:" {
+            return Self::memory().await;
+        }
         let unsupported = || StoreError::UnsupportedUrl { url: redact(url) };
         let (scheme, _) = url.split_once(':').ok_or_else(unsupported)?;
         let backend = match scheme {

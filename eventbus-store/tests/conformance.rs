@@ -422,4 +422,16 @@ async fn a_store_in_memory_starts_empty_and_is_its_own() {
         .unwrap();
     assert_eq!(positions(&one.read_all(0, 10).await.unwrap()), [1]);
     assert!(two.read_all(0, 10).await.unwrap().is_empty());
+    // By URL too: one database for all its connections.
+    let three = Store::open("sqlite::memory:").await.unwrap();
+    for n in 0..3 {
+        three
+            .append("m", ExpectedVersion::Exact(n), &[record("m.three", "{}")])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        versions(&three.read_stream("m", 1).await.unwrap()),
+        [1, 2, 3]
+    );
 }
