@@ -1,6 +1,5 @@
 //! [`Journal`]: the durable log a bus can append every accepted event to
-//! and read back from (the event store implements it), and
-//! [`MemoryJournal`], one in memory.
+//! and read back from, and [`MemoryJournal`], one in memory.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -12,8 +11,8 @@ use crate::layer::BoxFuture;
 use crate::record::EventRecord;
 
 /// A durable, ordered log of event records, with named checkpoints for
-/// the relays that read it. The event store implements it (`SQLite` and
-/// `PostgreSQL`); [`MemoryJournal`] keeps one in memory.
+/// the relays that read it. [`MemoryJournal`] keeps one in memory; any
+/// log that implements this trait can be one.
 pub trait Journal: Send + Sync + 'static {
     /// Appends `entries` in one transaction, in order; returns the
     /// position of each, in the same order. Positions grow by one per
