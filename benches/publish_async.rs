@@ -11,14 +11,13 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use eventbus::prelude::*;
 
 mod support;
 
-use support::body;
+use support::{batch, body};
 
 #[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct One(u64);
@@ -52,22 +51,6 @@ fn boxed_futures(count: usize, event: &std::sync::Arc<One>) -> Vec<BoxedFuture> 
             Box::pin(async move { body(event.0) }) as BoxedFuture
         })
         .collect()
-}
-
-/// Runs `once` `iterations` times inside one entry into `runtime`, and
-/// times the loop.
-fn batch<F: Future<Output = ()>>(
-    runtime: &tokio::runtime::Runtime,
-    iterations: u64,
-    once: impl Fn() -> F,
-) -> Duration {
-    runtime.block_on(async {
-        let started = Instant::now();
-        for _ in 0..iterations {
-            once().await;
-        }
-        started.elapsed()
-    })
 }
 
 fn publish_async(c: &mut Criterion) {

@@ -16,3 +16,21 @@ pub fn body(value: u64) {
         Ordering::Relaxed,
     );
 }
+
+/// Runs `once` `iterations` times inside one entry into `runtime`, and
+/// times the loop: the async benches' batch, the same on every side.
+// The sync benches share this module and do not call it.
+#[allow(dead_code)]
+pub fn batch<F: std::future::Future<Output = ()>>(
+    runtime: &tokio::runtime::Runtime,
+    iterations: u64,
+    once: impl Fn() -> F,
+) -> std::time::Duration {
+    runtime.block_on(async {
+        let started = std::time::Instant::now();
+        for _ in 0..iterations {
+            once().await;
+        }
+        started.elapsed()
+    })
+}

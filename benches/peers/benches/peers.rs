@@ -23,10 +23,8 @@
 // `criterion_group!` writes an undocumented public function.
 #![allow(missing_docs)]
 
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bevy_ecs::message::{MessageCursor, Messages};
 use bevy_ecs::observer::On;
@@ -40,7 +38,7 @@ use shrev::{EventChannel, ReaderId};
 #[path = "../../support/mod.rs"]
 mod support;
 
-use support::body;
+use support::{batch, body};
 
 #[derive(Event, Clone, serde::Serialize, serde::Deserialize)]
 struct One(u64);
@@ -72,22 +70,6 @@ type Closures = Vec<Box<dyn Fn(&Ping)>>;
 
 /// event-listener-primitives' bag of handlers taking `&Ping`.
 type Handlers = Bag<Arc<dyn Fn(&Ping) + Send + Sync>, Ping>;
-
-/// Runs `once` `iterations` times inside one entry into `runtime`, and
-/// times the loop.
-fn batch<F: Future<Output = ()>>(
-    runtime: &tokio::runtime::Runtime,
-    iterations: u64,
-    once: impl Fn() -> F,
-) -> Duration {
-    runtime.block_on(async {
-        let started = Instant::now();
-        for _ in 0..iterations {
-            once().await;
-        }
-        started.elapsed()
-    })
-}
 
 /// A jaeb bus with `count` sync handlers of `Ping`, and their
 /// subscriptions, kept for as long as the bus is measured.
