@@ -21,13 +21,22 @@ pub enum Origin {
     Replay,
 }
 
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Origin {
+    /// The origin as the log and the wire write it: `local`, `remote` or
+    /// `replay`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Self::Local => "local",
             Self::Remote => "remote",
             Self::Replay => "replay",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -42,15 +42,31 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// SQLite stayed locked by another writer (another process, or a
+    /// tool holding a write transaction) past the busy timeout.
+    #[error(
+        "could not {action}: the database stayed locked by another writer for {} s (the \
+         busy timeout); nothing was written: retry, and look for a process that holds a write \
+         transaction open",
+        crate::store::BUSY_TIMEOUT.as_secs()
+    )]
+    Locked {
+        /// What the store was doing, with the stream or position.
+        action: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The database's schema was written by a newer eventbus.
     #[error(
-        "the event log's schema is at version {applied}, but this eventbus knows {known} \
-         versions: a newer eventbus wrote it; upgrade eventbus to open this database"
+        "the event log's schema is at version {applied}, but this eventbus knows versions up \
+         to {known}: a newer eventbus wrote it; upgrade eventbus to open this database"
     )]
     NewerSchema {
         /// The schema version the database records.
         applied: usize,
-        /// How many versions this eventbus knows.
+        /// The last schema version this eventbus knows (they differ per
+        /// database).
         known: usize,
     },
     /// A record cannot be written to the log.
@@ -103,8 +119,26 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The error of a database call made to do `action`.
     pub(crate) fn database(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
         let action = action.into();
-        move |source| Self::Database { action, source }
+        move |source| {
+            // SQLITE_BUSY, with or without an extended code: the lock was
+            // not granted within the busy timeout.
+            let busy = source.as_database_error().is_some_and(|error| {
+                error
+                    .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                    .is_some()
+                    && error
+                        .code()
+                        .and_then(|code| code.parse::<i32>().ok())
+                        .is_some_and(|code| code & 0xff == 5)
+            });
+            if busy {
+                Self::Locked { action, source }
+            } else {
+                Self::Database { action, source }
+            }
+        }
     }
 }

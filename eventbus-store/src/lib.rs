@@ -12,6 +12,7 @@
 mod aggregate;
 mod error;
 mod expected;
+mod fast;
 mod row;
 mod schema;
 mod sql;

@@ -15,8 +15,8 @@ use crate::error::StoreError;
 use crate::stored::StoredEvent;
 
 /// The columns of `eventbus_events` a record fills, as text where the
-/// backends differ: what an append binds, and what a read gets back
-/// beside the position and the stream version.
+/// backends differ: what a read gets back beside the position and the
+/// stream version.
 pub(crate) struct Columns {
     pub(crate) stream: String,
     pub(crate) event_id: String,
@@ -31,13 +31,26 @@ pub(crate) struct Columns {
     pub(crate) recorded_at: String,
 }
 
-/// A record about to be appended.
-pub(crate) type NewRow = Columns;
+/// A record about to be appended: its columns, borrowed from the record
+/// where the text is there already.
+pub(crate) struct NewRow<'a> {
+    pub(crate) stream: &'a str,
+    pub(crate) event_id: String,
+    pub(crate) name: &'a str,
+    pub(crate) version: i64,
+    pub(crate) payload: &'a str,
+    pub(crate) correlation_id: String,
+    pub(crate) causation_id: Option<String>,
+    pub(crate) origin: &'static str,
+    pub(crate) source: Option<&'a str>,
+    pub(crate) handled: bool,
+    pub(crate) recorded_at: String,
+}
 
-impl Columns {
+impl<'a> NewRow<'a> {
     pub(crate) fn new(
-        stream: &str,
-        record: &EventRecord,
+        stream: &'a str,
+        record: &'a EventRecord,
         handled: bool,
     ) -> Result<Self, StoreError> {
         let envelope = &record.envelope;
@@ -53,15 +66,15 @@ impl Columns {
         serde_json::from_str::<serde::de::IgnoredAny>(payload)
             .map_err(|error| unstorable(format!("its payload is not JSON: {error}")))?;
         Ok(Self {
-            stream: stream.to_owned(),
+            stream,
             event_id: text(envelope.id),
-            name: record.name.to_string(),
+            name: &record.name,
             version: i64::from(record.version),
-            payload: payload.to_owned(),
+            payload,
             correlation_id: text(envelope.correlation_id),
             causation_id: envelope.causation_id.map(text),
-            origin: envelope.origin.to_string(),
-            source: envelope.source.as_deref().map(str::to_owned),
+            origin: envelope.origin.as_str(),
+            source: envelope.source.as_deref(),
             handled,
             recorded_at: timestamp_text(envelope.timestamp).map_err(unstorable)?,
         })

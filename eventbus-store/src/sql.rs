@@ -11,15 +11,12 @@ use crate::row::{Columns, NewRow, ReadRow};
 
 /// What differs in the SQL of the two backends.
 pub(crate) struct Dialect {
-    /// How a transaction that appends begins.
-    pub(crate) begin: &'static str,
-    /// Taken first by every append, so positions commit in order; `None`
-    /// where `begin` already takes the one write lock.
-    pub(crate) append_lock: Option<&'static str>,
-    /// Taken first when the schema is applied.
-    pub(crate) schema_lock: Option<&'static str>,
-    /// Sent by every append that writes, delivered when it commits.
-    pub(crate) notify: Option<&'static str>,
+    /// How a transaction that appends begins: it takes the log's one
+    /// write lock first, so positions commit in order. One round trip.
+    pub(crate) begin_append: &'static str,
+    /// How the transaction that applies the schema begins, under a lock
+    /// of its own.
+    pub(crate) begin_schema: &'static str,
     /// The casts that turn a bound text into the column's type.
     pub(crate) uuid: &'static str,
     pub(crate) json: &'static str,
@@ -35,13 +32,11 @@ pub(crate) struct Dialect {
 
 /// How many rows one statement carries: far below both backends' limit
 /// on bound values (32,766 for SQLite, 65,535 for PostgreSQL).
-const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 500;
 
 pub(crate) const SQLITE: Dialect = Dialect {
-    begin: "BEGIN IMMEDIATE",
-    append_lock: None,
-    schema_lock: None,
-    notify: None,
+    begin_append: "BEGIN IMMEDIATE",
+    begin_schema: "BEGIN IMMEDIATE",
     uuid: "",
     json: "",
     time: "",
@@ -53,12 +48,13 @@ pub(crate) const SQLITE: Dialect = Dialect {
 
 /// The advisory lock keys: a constant for eventbus and the hash of the
 /// current schema, so stores in two schemas of one database do not
-/// serialize each other.
+/// serialize each other. `BEGIN` and the lock go as one simple query: one
+/// round trip, and the statements after it see every append that held the
+/// lock before. (The `NOTIFY` that wakes tails is sent by a trigger on
+/// `eventbus_events`, for writers in any language.)
 pub(crate) const POSTGRES: Dialect = Dialect {
-    begin: "BEGIN",
-    append_lock: Some("SELECT pg_advisory_xact_lock(1702257153, hashtext(current_schema()))"),
-    schema_lock: Some("SELECT pg_advisory_xact_lock(1702257152, hashtext(current_schema()))"),
-    notify: Some("SELECT pg_notify('eventbus_events', current_schema())"),
+    begin_append: "BEGIN; SELECT pg_advisory_xact_lock(1702257153, hashtext(current_schema()))",
+    begin_schema: "BEGIN; SELECT pg_advisory_xact_lock(1702257152, hashtext(current_schema()))",
     uuid: "::uuid",
     json: "::jsonb",
     time: "::timestamptz",
@@ -112,7 +108,7 @@ where
 }
 
 /// The positions of `rows` in their order, once every one is stored.
-fn positions(rows: &[NewRow], stored: &HashMap<String, i64>) -> Vec<u64> {
+fn positions(rows: &[NewRow<'_>], stored: &HashMap<String, i64>) -> Vec<u64> {
     rows.iter()
         .map(|row| {
             let position = stored.get(&row.event_id).copied().unwrap_or_default();
@@ -122,7 +118,7 @@ fn positions(rows: &[NewRow], stored: &HashMap<String, i64>) -> Vec<u64> {
 }
 
 /// The rows not stored yet, each event id once.
-fn fresh<'r>(rows: &'r [NewRow], stored: &HashMap<String, i64>) -> Vec<&'r NewRow> {
+fn fresh<'r, 'a>(rows: &'r [NewRow<'a>], stored: &HashMap<String, i64>) -> Vec<&'r NewRow<'a>> {
     let mut seen = std::collections::HashSet::new();
     rows.iter()
         .filter(|row| !stored.contains_key(&row.event_id) && seen.insert(row.event_id.as_str()))
@@ -138,7 +134,7 @@ macro_rules! backend {
         pub(crate) mod $module {
             use std::collections::HashMap;
 
-            use sqlx::{Pool, QueryBuilder, Transaction};
+            use sqlx::{Connection, Pool, QueryBuilder, Transaction};
 
             use super::{fresh, positions, read_row, version_of, Dialect, Read, Snapshot, CHUNK};
             use crate::error::StoreError;
@@ -148,11 +144,8 @@ macro_rules! backend {
             type Db = $db;
             const DIALECT: Dialect = $dialect;
 
-            fn failed(action: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-                move |source| StoreError::Database {
-                    action: action.to_owned(),
-                    source,
-                }
+            fn failed(action: &str) -> impl FnOnce(sqlx::Error) -> StoreError {
+                StoreError::database(action.to_owned())
             }
 
             /// Appends `rows` in one transaction; with `check`, only if the
@@ -161,13 +154,14 @@ macro_rules! backend {
             /// are returned, and when every row is stored the check is
             /// skipped (a retry of an append that committed).
             pub(crate) async fn append(
-                pool: &Pool<Db>,
-                rows: &[NewRow],
+                connection: &mut <Db as sqlx::Database>::Connection,
+                rows: &[NewRow<'_>],
                 check: Option<(&str, ExpectedVersion)>,
                 snapshot: Option<&Snapshot<'_>>,
                 action: &str,
             ) -> Result<Vec<u64>, StoreError> {
-                let mut tx = begin(pool, DIALECT.append_lock)
+                let mut tx = connection
+                    .begin_with(DIALECT.begin_append)
                     .await
                     .map_err(failed(action))?;
                 let mut stored = existing(&mut tx, rows).await.map_err(failed(action))?;
@@ -178,11 +172,11 @@ macro_rules! backend {
                 }
                 let mut versions = HashMap::new();
                 for row in &fresh {
-                    if !versions.contains_key(row.stream.as_str()) {
+                    if !versions.contains_key(row.stream) {
                         let version = stream_version(&mut tx, &row.stream)
                             .await
                             .map_err(failed(action))?;
-                        versions.insert(row.stream.as_str(), version);
+                        versions.insert(row.stream, version);
                     }
                 }
                 if let Some((stream, expected)) = check {
@@ -201,37 +195,30 @@ macro_rules! backend {
                         .map_err(failed(action))?;
                     stored.extend(inserted);
                 }
-                if let Some(snapshot) = snapshot {
-                    save_snapshot(&mut tx, snapshot)
-                        .await
-                        .map_err(failed(action))?;
-                }
-                if let Some(notify) = DIALECT.notify {
-                    sqlx::query(notify)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(failed(action))?;
-                }
-                tx.commit().await.map_err(failed(action))?;
-                Ok(positions(rows, &stored))
+                finish(tx, rows, &stored, snapshot)
+                    .await
+                    .map_err(failed(action))
             }
 
-            /// A transaction that writes, with `lock` taken first.
-            async fn begin(
-                pool: &Pool<Db>,
-                lock: Option<&str>,
-            ) -> Result<Transaction<'static, Db>, sqlx::Error> {
-                let mut tx = pool.begin_with(DIALECT.begin).await?;
-                if let Some(lock) = lock {
-                    sqlx::query(lock).execute(&mut *tx).await?;
+            /// Writes `snapshot`, if any, commits, and returns the
+            /// positions of `rows`.
+            async fn finish(
+                mut tx: Transaction<'_, Db>,
+                rows: &[NewRow<'_>],
+                stored: &HashMap<String, i64>,
+                snapshot: Option<&Snapshot<'_>>,
+            ) -> Result<Vec<u64>, sqlx::Error> {
+                if let Some(snapshot) = snapshot {
+                    save_snapshot(&mut tx, snapshot).await?;
                 }
-                Ok(tx)
+                tx.commit().await?;
+                Ok(positions(rows, stored))
             }
 
             /// The positions of the rows whose event id is stored already.
             async fn existing(
                 tx: &mut Transaction<'_, Db>,
-                rows: &[NewRow],
+                rows: &[NewRow<'_>],
             ) -> Result<HashMap<String, i64>, sqlx::Error> {
                 let mut stored = HashMap::new();
                 for chunk in rows.chunks(CHUNK) {
@@ -267,7 +254,7 @@ macro_rules! backend {
             /// returns the position of each event id.
             async fn insert<'r>(
                 tx: &mut Transaction<'_, Db>,
-                rows: &[&'r NewRow],
+                rows: &[&NewRow<'r>],
                 versions: &mut HashMap<&'r str, i64>,
             ) -> Result<Vec<(String, i64)>, sqlx::Error> {
                 let mut query = QueryBuilder::<Db>::new(
@@ -276,22 +263,22 @@ macro_rules! backend {
                      recorded_at) ",
                 );
                 query.push_values(rows, |mut values, row| {
-                    let version = versions.entry(row.stream.as_str()).or_default();
+                    let version = versions.entry(row.stream).or_default();
                     *version += 1;
-                    values.push_bind(row.stream.as_str());
+                    values.push_bind(row.stream);
                     values.push_bind(*version);
                     values.push_bind(row.event_id.as_str());
                     values.push_unseparated(DIALECT.uuid);
-                    values.push_bind(row.name.as_str());
+                    values.push_bind(row.name);
                     values.push_bind(row.version);
-                    values.push_bind(row.payload.as_str());
+                    values.push_bind(row.payload);
                     values.push_unseparated(DIALECT.json);
                     values.push_bind(row.correlation_id.as_str());
                     values.push_unseparated(DIALECT.uuid);
                     values.push_bind(row.causation_id.as_deref());
                     values.push_unseparated(DIALECT.uuid);
-                    values.push_bind(row.origin.as_str());
-                    values.push_bind(row.source.as_deref());
+                    values.push_bind(row.origin);
+                    values.push_bind(row.source);
                     values.push_bind(row.handled);
                     values.push_bind(row.recorded_at.as_str());
                     values.push_unseparated(DIALECT.time);
@@ -384,7 +371,8 @@ macro_rules! backend {
                 steps: &[&str],
             ) -> Result<(), StoreError> {
                 let action = "apply the event log's schema";
-                let mut tx = begin(pool, DIALECT.schema_lock)
+                let mut tx = pool
+                    .begin_with(DIALECT.begin_schema)
                     .await
                     .map_err(failed(action))?;
                 sqlx::raw_sql(crate::schema::VERSION_TABLE)

@@ -7,19 +7,22 @@ use std::time::Duration;
 
 use eventbus_core::EventRecord;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+};
 use sqlx::Connection;
 use tokio::sync::Notify;
 
 use crate::error::StoreError;
 use crate::expected::ExpectedVersion;
+use crate::fast;
 use crate::row::{NewRow, ReadRow};
 use crate::sql::{postgres, sqlite, Read, Snapshot};
 use crate::stored::StoredEvent;
 
 /// How long an SQLite connection waits for another process's write lock
 /// before it fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The event log: an append-only table of event records in SQLite or
 /// PostgreSQL, ordered by position, grouped in streams. Cheap to clone;
@@ -53,8 +56,10 @@ enum Backend {
     Sqlite {
         pool: SqlitePool,
         /// One writer in this process: appends queue here rather than
-        /// on SQLite's busy timeout.
-        writer: Arc<tokio::sync::Mutex<()>>,
+        /// on SQLite's busy timeout, and write through a connection of
+        /// their own (`None`: through the pool, whose one connection is
+        /// the database in memory).
+        writer: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
     },
     Postgres {
         pool: PgPool,
@@ -96,11 +101,18 @@ impl Store {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(BUSY_TIMEOUT);
+                let opening = || format!("open `{}`", redact(url));
+                // A connection to a local file does not go stale: no ping
+                // before each use.
                 let pool = SqlitePoolOptions::new()
-                    .connect_with(options)
+                    .test_before_acquire(false)
+                    .connect_with(options.clone())
                     .await
-                    .map_err(StoreError::database(format!("open `{}`", redact(url))))?;
-                Self::sqlite(pool)
+                    .map_err(StoreError::database(opening()))?;
+                let writer = SqliteConnection::connect_with(&options)
+                    .await
+                    .map_err(StoreError::database(opening()))?;
+                Self::sqlite(pool, Some(writer))
             }
             "postgres" | "postgresql" => {
                 let connecting = || format!("connect to `{}`", redact(url));
@@ -114,6 +126,9 @@ impl Store {
                     .close()
                     .await
                     .map_err(StoreError::database(connecting()))?;
+                // The pool pings a connection before lending it (a round
+                // trip), so one broken by a server restart is replaced, not
+                // handed to an append.
                 let pool = PgPoolOptions::new()
                     .connect_with(options)
                     .await
@@ -146,7 +161,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(StoreError::database("open a database in memory"))?;
-        let store = Self::with(Self::sqlite(pool));
+        let store = Self::with(Self::sqlite(pool, None));
         store.apply_schema().await?;
         Ok(store)
     }
@@ -158,10 +173,10 @@ impl Store {
         }
     }
 
-    fn sqlite(pool: SqlitePool) -> Backend {
+    fn sqlite(pool: SqlitePool, writer: Option<SqliteConnection>) -> Backend {
         Backend::Sqlite {
             pool,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
         }
     }
 
@@ -211,17 +226,58 @@ impl Store {
             .iter()
             .map(|record| NewRow::new(stream, record, false))
             .collect::<Result<Vec<_>, _>>()?;
-        let action = format!("append to stream `{stream}`");
+        // The common append (no snapshot, new records to one stream) in
+        // as few round trips as the database allows; the general path
+        // when it writes nothing, to say why or to write the records not
+        // stored yet.
+        let fast = snapshot.is_none() && fast::fits(stream, &rows);
+        let action = || format!("append to stream `{stream}`");
         let check = Some((stream, expected));
         let positions = match &self.backend {
             Backend::Sqlite { pool, writer } => {
-                let _writing = writer.lock().await;
-                sqlite::append(pool, &rows, check, snapshot, &action).await
+                let mut writer = writer.lock().await;
+                let mut pooled;
+                let connection = if let Some(connection) = writer.as_mut() {
+                    connection
+                } else {
+                    pooled = pool
+                        .acquire()
+                        .await
+                        .map_err(StoreError::database(action()))?;
+                    &mut *pooled
+                };
+                let appended = if fast {
+                    fast::sqlite(connection, stream, expected, &rows)
+                        .await
+                        .map_err(StoreError::database(action()))?
+                } else {
+                    None
+                };
+                if let Some(positions) = appended {
+                    positions
+                } else {
+                    sqlite::append(connection, &rows, check, snapshot, &action()).await?
+                }
             }
             Backend::Postgres { pool } => {
-                postgres::append(pool, &rows, check, snapshot, &action).await
+                let appended = if fast {
+                    fast::postgres(pool, stream, expected, &rows)
+                        .await
+                        .map_err(StoreError::database(action()))?
+                } else {
+                    None
+                };
+                if let Some(positions) = appended {
+                    positions
+                } else {
+                    let mut connection = pool
+                        .acquire()
+                        .await
+                        .map_err(StoreError::database(action()))?;
+                    postgres::append(&mut connection, &rows, check, snapshot, &action()).await?
+                }
             }
-        }?;
+        };
         self.appended.notify_waiters();
         Ok(positions)
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use eventbus_core::{Envelope, EventRecord, Origin};
 use eventbus_store::{ExpectedVersion, Store, StoreError};
-use support::{json, positions, record, versions, TestDb};
+use support::{json, positions, record, versions, TestDb, LATE_ROW};
 use uuid::Uuid;
 
 conformance! {
@@ -116,11 +116,18 @@ conformance! {
             .await
             .unwrap();
         assert_eq!(mixed, [2, 3, 3]);
+        // One known, one new, no repeats: the same.
+        let d = record("cart.added", "{\"sku\":4}");
+        let known_first = store
+            .append("cart-1", ExpectedVersion::Exact(3), &[c.clone(), d.clone()])
+            .await
+            .unwrap();
+        assert_eq!(known_first, [3, 4]);
         let all = store.read_all(0, 100).await.unwrap();
-        assert_eq!(positions(&all), [1, 2, 3]);
-        assert_eq!(versions(&all), [1, 2, 3]);
+        assert_eq!(positions(&all), [1, 2, 3, 4]);
+        assert_eq!(versions(&all), [1, 2, 3, 4]);
         let ids: Vec<_> = all.iter().map(|event| event.record.envelope.id).collect();
-        assert_eq!(ids, [a.envelope.id, b.envelope.id, c.envelope.id]);
+        assert_eq!(ids, [a.envelope.id, b.envelope.id, c.envelope.id, d.envelope.id]);
     }
 
     async fn reads_by_stream_and_by_position(db: &TestDb) {
@@ -217,10 +224,14 @@ conformance! {
         drop(db.open().await);
         db.execute("INSERT INTO eventbus_schema_version (version, applied_at) VALUES (99, 'later')").await;
         let refused = Store::open(&db.url()).await.unwrap_err();
+        // PostgreSQL has a second step: the trigger that wakes tails.
+        let known = if db.is_postgres() { 2 } else { 1 };
         assert_eq!(
             refused.to_string(),
-            "the event log's schema is at version 99, but this eventbus knows 1 versions: a newer \
-             eventbus wrote it; upgrade eventbus to open this database"
+            format!(
+                "the event log's schema is at version 99, but this eventbus knows versions up to \
+                 {known}: a newer eventbus wrote it; upgrade eventbus to open this database"
+            )
         );
     }
 
@@ -273,6 +284,15 @@ conformance! {
         appending.await.unwrap();
         let event = woke.expect("the tail wakes within 10 s").unwrap();
         assert_eq!((event.position, event.stream.as_str()), (1, "elsewhere"));
+        // A row inserted by a program that knows only the table (on
+        // PostgreSQL the table's trigger sends the NOTIFY).
+        let inserting = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            db.execute(LATE_ROW).await;
+        };
+        let (woke, ()) = tokio::join!(tokio::time::timeout(Duration::from_secs(10), tail.next()), inserting);
+        let event = woke.expect("the tail wakes within 10 s").unwrap();
+        assert_eq!((event.position, event.stream.as_str()), (2, "late"));
     }
 
     async fn a_late_commit_is_neither_skipped_nor_repeated(db: &TestDb) {
@@ -373,6 +393,39 @@ async fn a_row_that_is_not_a_record_is_reported_with_its_position() {
          edited by hand"
     );
     assert_eq!(positions(&store.read_all(0, 1).await.unwrap()), [1]);
+}
+
+/// SQLite: another process holds the write lock past the 5 s busy
+/// timeout. (PostgreSQL appends wait for the advisory lock as long as it
+/// is held: the late-commit test above.)
+#[tokio::test]
+async fn a_database_locked_past_the_busy_timeout_is_a_clear_error() {
+    let db = TestDb::sqlite();
+    let store = db.open().await;
+    let held = db.hold_append().await;
+    let started = std::time::Instant::now();
+    let refused = store
+        .append("waits", ExpectedVersion::NoStream, &[record("lock.waited", "{}")])
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() >= Duration::from_secs(5), "it waited the busy timeout first");
+    assert!(matches!(refused, StoreError::Locked { .. }), "{refused:?}");
+    assert_eq!(
+        refused.to_string(),
+        "could not append to stream `waits`: the database stayed locked by another writer for \
+         5 s (the busy timeout); nothing was written: retry, and look for a process that holds \
+         a write transaction open"
+    );
+    held.commit().await;
+    // Nothing was written, and the store works once the lock is released.
+    let positions = store
+        .append("waits", ExpectedVersion::NoStream, &[record("lock.waited", "{}")])
+        .await
+        .unwrap();
+    assert_eq!(positions, [2]);
+    let all = store.read_all(0, 10).await.unwrap();
+    let streams: Vec<_> = all.iter().map(|event| event.stream.as_str()).collect();
+    assert_eq!(streams, ["late", "waits"]);
 }
 
 #[tokio::test]

@@ -48,6 +48,10 @@ impl TestDb {
         }
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
+    }
+
     pub fn url(&self) -> String {
         match self {
             Self::Sqlite { path } => format!("sqlite://{}", path.display()),
