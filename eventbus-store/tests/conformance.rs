@@ -405,10 +405,17 @@ async fn a_database_locked_past_the_busy_timeout_is_a_clear_error() {
     let held = db.hold_append().await;
     let started = std::time::Instant::now();
     let refused = store
-        .append("waits", ExpectedVersion::NoStream, &[record("lock.waited", "{}")])
+        .append(
+            "waits",
+            ExpectedVersion::NoStream,
+            &[record("lock.waited", "{}")],
+        )
         .await
         .unwrap_err();
-    assert!(started.elapsed() >= Duration::from_secs(5), "it waited the busy timeout first");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "it waited the busy timeout first"
+    );
     assert!(matches!(refused, StoreError::Locked { .. }), "{refused:?}");
     assert_eq!(
         refused.to_string(),
@@ -419,7 +426,11 @@ async fn a_database_locked_past_the_busy_timeout_is_a_clear_error() {
     held.commit().await;
     // Nothing was written, and the store works once the lock is released.
     let positions = store
-        .append("waits", ExpectedVersion::NoStream, &[record("lock.waited", "{}")])
+        .append(
+            "waits",
+            ExpectedVersion::NoStream,
+            &[record("lock.waited", "{}")],
+        )
         .await
         .unwrap();
     assert_eq!(positions, [2]);
