@@ -82,6 +82,12 @@ async fn a_failed_commit_hands_the_emitted_event_back_and_delivers_nothing() {
 
     let refused = bus.emit(InvoiceSent { invoice: 2 }).await.unwrap_err();
     assert_eq!(refused.kind(), EmitErrorKind::NotCommitted);
+    assert_eq!(
+        refused.to_string(),
+        "the bus's journal did not store the event (the journal refused the append \
+         (`MemoryJournal::fail_appends`)); `journal::InvoiceSent` was handed back and nothing \
+         was delivered: emit it again"
+    );
     assert_eq!(refused.into_inner().invoice, 2);
     bus.idle().await;
     assert_eq!(seen(2), []);

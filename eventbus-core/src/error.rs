@@ -159,12 +159,28 @@ pub enum EmitErrorKind {
 pub struct EmitError<E> {
     kind: EmitErrorKind,
     event: E,
+    /// Why the journal did not store it, when it said.
+    reason: Option<String>,
 }
 
 impl<E> EmitError<E> {
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn new(kind: EmitErrorKind, event: E) -> Self {
-        Self { kind, event }
+        Self {
+            kind,
+            event,
+            reason: None,
+        }
+    }
+
+    /// [`EmitErrorKind::NotCommitted`], with the journal's reason.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn not_committed(event: E, reason: String) -> Self {
+        Self {
+            kind: EmitErrorKind::NotCommitted,
+            event,
+            reason: Some(reason),
+        }
     }
 
     /// Why the event was not queued.
@@ -196,11 +212,17 @@ impl<E> fmt::Display for EmitError<E> {
                 "no tokio runtime runs this thread and none was given with \
                  `BusBuilder::runtime`; `{name}` was handed back"
             ),
-            EmitErrorKind::NotCommitted => write!(
-                f,
-                "the bus's journal did not store the event (see `on_error` and the logs for \
-                 why); `{name}` was handed back and nothing was delivered: emit it again"
-            ),
+            EmitErrorKind::NotCommitted => {
+                f.write_str("the bus's journal did not store the event")?;
+                match &self.reason {
+                    Some(reason) => write!(f, " ({reason})")?,
+                    None => f.write_str(" (see the logs for why)")?,
+                }
+                write!(
+                    f,
+                    "; `{name}` was handed back and nothing was delivered: emit it again"
+                )
+            }
         }
     }
 }
@@ -210,6 +232,7 @@ impl<E> fmt::Debug for EmitError<E> {
         f.debug_struct("EmitError")
             .field("kind", &self.kind)
             .field("event", &std::any::type_name::<E>())
+            .field("reason", &self.reason)
             .finish()
     }
 }

@@ -214,8 +214,9 @@ impl Dispatcher {
             return Ok(Err(EmitError::new(EmitErrorKind::ShutDown, event)));
         }
         let envelope = Envelope::root(self.next_sequence(), None);
-        let Ok(record) = EventRecord::encode(meta, &event, envelope) else {
-            return Ok(Err(EmitError::new(EmitErrorKind::NotCommitted, event)));
+        let record = match EventRecord::encode(meta, &event, envelope) {
+            Ok(record) => record,
+            Err(error) => return Ok(Err(EmitError::not_committed(event, error.to_string()))),
         };
         let stream = stream.map_or(std::borrow::Cow::Borrowed(meta.name()), |stream| {
             std::borrow::Cow::Owned(stream.to_owned())
@@ -563,7 +564,11 @@ impl Bus {
             Ok(Ok(Some((answer, event)))) => {
                 return match answer.await {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(_)) | Err(_) => Err(EmitError::new(EmitErrorKind::NotCommitted, event)),
+                    Ok(Err(reason)) => Err(EmitError::not_committed(event, reason)),
+                    Err(_) => Err(EmitError::not_committed(
+                        event,
+                        "the journal's committer stopped before it answered".to_owned(),
+                    )),
                 };
             }
         };

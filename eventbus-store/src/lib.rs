@@ -13,6 +13,7 @@ mod aggregate;
 mod error;
 mod expected;
 mod fast;
+mod journal;
 mod row;
 mod schema;
 mod sql;

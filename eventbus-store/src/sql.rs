@@ -170,15 +170,9 @@ macro_rules! backend {
                     // Nothing to write: the transaction rolls back as it drops.
                     return Ok(positions(rows, &stored));
                 }
-                let mut versions = HashMap::new();
-                for row in &fresh {
-                    if !versions.contains_key(row.stream) {
-                        let version = stream_version(&mut tx, &row.stream)
-                            .await
-                            .map_err(failed(action))?;
-                        versions.insert(row.stream, version);
-                    }
-                }
+                let mut versions = stream_versions(&mut tx, &fresh)
+                    .await
+                    .map_err(failed(action))?;
                 if let Some((stream, expected)) = check {
                     let actual = version_of(versions.get(stream).copied().unwrap_or_default());
                     if !expected.allows(actual) {
@@ -238,16 +232,73 @@ macro_rules! backend {
                 Ok(stored)
             }
 
-            async fn stream_version(
+            /// The version of each stream of `rows`: 0 for one with no
+            /// events yet.
+            async fn stream_versions<'r>(
                 tx: &mut Transaction<'_, Db>,
-                stream: &str,
-            ) -> Result<i64, sqlx::Error> {
+                rows: &[&NewRow<'r>],
+            ) -> Result<HashMap<&'r str, i64>, sqlx::Error> {
+                let mut versions: HashMap<&'r str, i64> =
+                    rows.iter().map(|row| (row.stream, 0)).collect();
+                let streams: Vec<&'r str> = versions.keys().copied().collect();
+                for chunk in streams.chunks(CHUNK) {
+                    let mut query = QueryBuilder::<Db>::new(
+                        "SELECT stream, MAX(stream_version) FROM eventbus_events WHERE stream IN (",
+                    );
+                    let mut names = query.separated(", ");
+                    for stream in chunk {
+                        names.push_bind(*stream);
+                    }
+                    query.push(") GROUP BY stream");
+                    let found: Vec<(String, i64)> =
+                        query.build_query_as().fetch_all(&mut **tx).await?;
+                    for (stream, version) in found {
+                        if let Some(known) = versions.get_mut(stream.as_str()) {
+                            *known = version;
+                        }
+                    }
+                }
+                Ok(versions)
+            }
+
+            /// The position the reader named `name` has saved.
+            pub(crate) async fn checkpoint(
+                pool: &Pool<Db>,
+                name: &str,
+                action: &str,
+            ) -> Result<Option<i64>, StoreError> {
                 let mut query = QueryBuilder::<Db>::new(
-                    "SELECT COALESCE(MAX(stream_version), 0) FROM eventbus_events WHERE stream = ",
+                    "SELECT position FROM eventbus_checkpoints WHERE name = ",
                 );
-                query.push_bind(stream);
-                let (version,): (i64,) = query.build_query_as().fetch_one(&mut **tx).await?;
-                Ok(version)
+                query.push_bind(name);
+                query
+                    .build_query_scalar()
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(failed(action))
+            }
+
+            /// Saves `position` as the one the reader named `name` has
+            /// reached.
+            pub(crate) async fn save_checkpoint<'e>(
+                executor: impl sqlx::Executor<'e, Database = Db>,
+                name: &str,
+                position: i64,
+                action: &str,
+            ) -> Result<(), StoreError> {
+                let mut query = QueryBuilder::<Db>::new(
+                    "INSERT INTO eventbus_checkpoints (name, position) VALUES (",
+                );
+                query.push_bind(name);
+                query.push(", ");
+                query.push_bind(position);
+                query.push(") ON CONFLICT (name) DO UPDATE SET position = excluded.position");
+                query
+                    .build()
+                    .execute(executor)
+                    .await
+                    .map(drop)
+                    .map_err(failed(action))
             }
 
             /// Inserts `rows`, each at the next version of its stream;

@@ -226,13 +226,28 @@ impl Store {
             .iter()
             .map(|record| NewRow::new(stream, record, false))
             .collect::<Result<Vec<_>, _>>()?;
+        let action = format!("append to stream `{stream}`");
+        self.append_rows(&rows, Some((stream, expected)), snapshot, &action)
+            .await
+    }
+
+    /// Appends `rows` in one transaction: with `check`, only if that
+    /// stream is at the expected version; the others at whatever version
+    /// their streams hold.
+    pub(crate) async fn append_rows(
+        &self,
+        rows: &[NewRow<'_>],
+        check: Option<(&str, ExpectedVersion)>,
+        snapshot: Option<&Snapshot<'_>>,
+        action: &str,
+    ) -> Result<Vec<u64>, StoreError> {
         // The common append (no snapshot, new records to one stream) in
         // as few round trips as the database allows; the general path
         // when it writes nothing, to say why or to write the records not
         // stored yet.
-        let fast = snapshot.is_none() && fast::fits(stream, &rows);
-        let action = || format!("append to stream `{stream}`");
-        let check = Some((stream, expected));
+        let fast = check
+            .or_else(|| rows.first().map(|row| (row.stream, ExpectedVersion::Any)))
+            .filter(|&(stream, _)| snapshot.is_none() && fast::fits(stream, rows));
         let positions = match &self.backend {
             Backend::Sqlite { pool, writer } => {
                 let mut writer = writer.lock().await;
@@ -240,46 +255,74 @@ impl Store {
                 let connection = if let Some(connection) = writer.as_mut() {
                     connection
                 } else {
-                    pooled = pool
-                        .acquire()
-                        .await
-                        .map_err(StoreError::database(action()))?;
+                    pooled = pool.acquire().await.map_err(StoreError::database(action))?;
                     &mut *pooled
                 };
-                let appended = if fast {
-                    fast::sqlite(connection, stream, expected, &rows)
+                let appended = if let Some((stream, expected)) = fast {
+                    fast::sqlite(connection, stream, expected, rows)
                         .await
-                        .map_err(StoreError::database(action()))?
+                        .map_err(StoreError::database(action))?
                 } else {
                     None
                 };
                 if let Some(positions) = appended {
                     positions
                 } else {
-                    sqlite::append(connection, &rows, check, snapshot, &action()).await?
+                    sqlite::append(connection, rows, check, snapshot, action).await?
                 }
             }
             Backend::Postgres { pool } => {
-                let appended = if fast {
-                    fast::postgres(pool, stream, expected, &rows)
+                let appended = if let Some((stream, expected)) = fast {
+                    fast::postgres(pool, stream, expected, rows)
                         .await
-                        .map_err(StoreError::database(action()))?
+                        .map_err(StoreError::database(action))?
                 } else {
                     None
                 };
                 if let Some(positions) = appended {
                     positions
                 } else {
-                    let mut connection = pool
-                        .acquire()
-                        .await
-                        .map_err(StoreError::database(action()))?;
-                    postgres::append(&mut connection, &rows, check, snapshot, &action()).await?
+                    let mut connection =
+                        pool.acquire().await.map_err(StoreError::database(action))?;
+                    postgres::append(&mut connection, rows, check, snapshot, action).await?
                 }
             }
         };
         self.appended.notify_waiters();
         Ok(positions)
+    }
+
+    /// The position the reader named `name` has saved; 0 if none.
+    pub(crate) async fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        let action = format!("read checkpoint `{name}`");
+        let position = match &self.backend {
+            Backend::Sqlite { pool, .. } => sqlite::checkpoint(pool, name, &action).await?,
+            Backend::Postgres { pool } => postgres::checkpoint(pool, name, &action).await?,
+        };
+        Ok(position.map_or(0, |position| u64::try_from(position).unwrap_or_default()))
+    }
+
+    /// Saves `position` as the one the reader named `name` has reached.
+    pub(crate) async fn save_checkpoint(
+        &self,
+        name: &str,
+        position: u64,
+    ) -> Result<(), StoreError> {
+        let action = format!("save checkpoint `{name}` at position {position}");
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        match &self.backend {
+            Backend::Sqlite { pool, writer } => {
+                let mut writer = writer.lock().await;
+                if let Some(connection) = writer.as_mut() {
+                    sqlite::save_checkpoint(connection, name, position, &action).await
+                } else {
+                    sqlite::save_checkpoint(pool, name, position, &action).await
+                }
+            }
+            Backend::Postgres { pool } => {
+                postgres::save_checkpoint(pool, name, position, &action).await
+            }
+        }
     }
 
     /// The last snapshot of `stream`: its version and its state as JSON.

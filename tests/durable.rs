@@ -1,0 +1,278 @@
+//! A bus on the event log, `Bus::builder().journal(store)`, on SQLite and
+//! PostgreSQL: `emit` returns once the event is committed (many producers,
+//! few transactions), the handler relay delivers what was emitted, a failed
+//! commit hands the event back with nothing delivered, `publish` runs the
+//! handlers at once and logs the event as handled, and a new bus on the
+//! same log goes on from the relays' checkpoints.
+
+#[path = "../eventbus-store/tests/support/mod.rs"]
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eventbus::layer::BoxFuture;
+use eventbus::prelude::*;
+use eventbus::store::{ExpectedVersion, Store};
+use eventbus::{
+    BoxError, EmitErrorKind, EventRecord, Journal, JournalEntry, Logged, SendOutcome, Sink, Uuid,
+};
+use serde::{Deserialize, Serialize};
+use support::TestDb;
+
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(name = "durable.parcel_shipped")]
+struct ParcelShipped {
+    parcel: u32,
+}
+
+/// Each parcel the handler saw, with the event id it saw it under.
+static SEEN: Mutex<Vec<(u32, Uuid)>> = Mutex::new(Vec::new());
+
+#[subscribe]
+fn on_parcel(shipped: &ParcelShipped, ctx: &Context) {
+    SEEN.lock()
+        .unwrap()
+        .push((shipped.parcel, ctx.envelope().id));
+}
+
+/// Tests in this file share `SEEN`: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What the handler saw, cleared for the next test.
+fn take_seen() -> Vec<(u32, Uuid)> {
+    std::mem::take(&mut *SEEN.lock().unwrap())
+}
+
+/// The store, counting the appends the bus makes: one per transaction.
+#[derive(Clone)]
+struct Counting {
+    store: Store,
+    appends: Arc<AtomicUsize>,
+}
+
+impl Journal for Counting {
+    fn append<'a>(
+        &'a self,
+        entries: &'a [JournalEntry],
+    ) -> BoxFuture<'a, Result<Vec<u64>, BoxError>> {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        Journal::append(&self.store, entries)
+    }
+
+    fn read_after(&self, after: u64, limit: usize) -> BoxFuture<'_, Result<Vec<Logged>, BoxError>> {
+        self.store.read_after(after, limit)
+    }
+
+    fn checkpoint<'a>(&'a self, relay: &'a str) -> BoxFuture<'a, Result<u64, BoxError>> {
+        Journal::checkpoint(&self.store, relay)
+    }
+
+    fn save_checkpoint<'a>(
+        &'a self,
+        relay: &'a str,
+        position: u64,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Journal::save_checkpoint(&self.store, relay, position)
+    }
+}
+
+/// Makes the database refuse (`true`) or take again (`false`) every
+/// insert into the log, as a full disk or a revoked grant would.
+async fn refuse_inserts(db: &TestDb, refuse: bool) {
+    let sql = match (db.is_postgres(), refuse) {
+        (false, true) => {
+            "CREATE TRIGGER refuse_inserts BEFORE INSERT ON eventbus_events \
+             BEGIN SELECT RAISE(ABORT, 'the test refuses inserts'); END"
+        }
+        (false, false) => "DROP TRIGGER refuse_inserts",
+        (true, true) => {
+            "CREATE FUNCTION refuse_inserts() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'the test refuses inserts'; END $$; \
+             CREATE TRIGGER refuse_inserts BEFORE INSERT ON eventbus_events \
+             FOR EACH ROW EXECUTE FUNCTION refuse_inserts()"
+        }
+        (true, false) => {
+            "DROP TRIGGER refuse_inserts ON eventbus_events; DROP FUNCTION refuse_inserts()"
+        }
+    };
+    db.execute(sql).await;
+}
+
+conformance! {
+    async fn sixty_four_producers_share_few_transactions_and_each_event_runs_once(db: &TestDb) {
+        const PRODUCERS: u32 = 64;
+        const EACH: u32 = 20;
+        let _serial = SERIAL.lock().await;
+        take_seen();
+        let store = db.open().await;
+        let journal = Counting { store: store.clone(), appends: Arc::new(AtomicUsize::new(0)) };
+        let bus = Bus::builder().journal(journal.clone()).build().unwrap();
+
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|producer| {
+                let bus = bus.clone();
+                tokio::spawn(async move {
+                    for n in 0..EACH {
+                        bus.emit(ParcelShipped { parcel: producer * 1000 + n }).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.await.unwrap();
+        }
+        let total = (PRODUCERS * EACH) as usize;
+        // Every acknowledged event is committed, once.
+        let logged = store.read_all(0, 10 * total).await.unwrap();
+        assert_eq!(logged.len(), total);
+        let ids: HashSet<Uuid> = logged.iter().map(|event| event.record.envelope.id).collect();
+        assert_eq!(ids.len(), total);
+        assert!(logged.iter().all(|event| !event.handled && event.stream == "durable.parcel_shipped"));
+        let appends = journal.appends.load(Ordering::Relaxed);
+        assert!(appends < total, "{appends} transactions for {total} events: the commits are grouped");
+
+        // The relay hands each to the handler once, under its logged id.
+        bus.idle().await;
+        let seen = take_seen();
+        assert_eq!(seen.len(), total);
+        let logged_ids: HashMap<u32, Uuid> = logged
+            .iter()
+            .map(|event| (event.decode::<ParcelShipped>().unwrap().parcel, event.record.envelope.id))
+            .collect();
+        for (parcel, id) in seen {
+            assert_eq!(logged_ids.get(&parcel), Some(&id), "parcel {parcel}");
+        }
+        bus.shutdown().await;
+    }
+
+    async fn a_refused_commit_hands_the_event_back_and_delivers_nothing(db: &TestDb) {
+        let _serial = SERIAL.lock().await;
+        take_seen();
+        let store = db.open().await;
+        let bus = Bus::builder().journal(store.clone()).build().unwrap();
+        refuse_inserts(db, true).await;
+
+        let refused = bus.emit(ParcelShipped { parcel: 1 }).await.unwrap_err();
+        assert_eq!(refused.kind(), EmitErrorKind::NotCommitted);
+        let message = refused.to_string();
+        assert!(
+            message.starts_with("the bus's journal did not store the event (could not append event ")
+                && message.contains("to stream `durable.parcel_shipped`: ")
+                && message.contains("the test refuses inserts")
+                && message.ends_with(
+                    "); `durable::ParcelShipped` was handed back and nothing was delivered: emit \
+                     it again"
+                ),
+            "{message}"
+        );
+        assert_eq!(refused.into_inner().parcel, 1);
+        bus.idle().await;
+        assert_eq!(take_seen(), []);
+        assert!(store.read_all(0, 10).await.unwrap().is_empty());
+
+        // Once the database takes inserts again, so does the bus.
+        refuse_inserts(db, false).await;
+        bus.emit(ParcelShipped { parcel: 2 }).await.unwrap();
+        bus.idle().await;
+        let seen: Vec<u32> = take_seen().into_iter().map(|(parcel, _)| parcel).collect();
+        assert_eq!(seen, [2]);
+        bus.shutdown().await;
+    }
+
+    async fn publish_runs_the_handlers_once_and_the_relay_skips_what_was_handled(db: &TestDb) {
+        let _serial = SERIAL.lock().await;
+        take_seen();
+        let store = db.open().await;
+        let bus = Bus::builder().journal(store.clone()).build().unwrap();
+
+        let published = bus.publish(ParcelShipped { parcel: 3 });
+        let awaited = bus.publish_async(ParcelShipped { parcel: 4 }).await;
+        bus.emit_to("parcels-north", ParcelShipped { parcel: 5 }).await.unwrap();
+        bus.idle().await;
+        let logged = store.read_all(0, 10).await.unwrap();
+        let rows: Vec<_> = logged
+            .iter()
+            .map(|event| (event.record.envelope.id, event.stream.as_str(), event.handled))
+            .collect();
+        assert_eq!(rows[..2], [
+            (published.event_id(), "durable.parcel_shipped", true),
+            (awaited.event_id(), "durable.parcel_shipped", true),
+        ]);
+        assert_eq!((rows[2].1, rows[2].2), ("parcels-north", false));
+        let mut seen: Vec<u32> = take_seen().into_iter().map(|(parcel, _)| parcel).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [3, 4, 5]);
+        bus.shutdown().await;
+        assert_eq!(Journal::checkpoint(&store, "handlers").await.unwrap(), 3);
+    }
+
+    async fn a_new_bus_on_the_log_goes_on_from_the_checkpoints(db: &TestDb) {
+        let _serial = SERIAL.lock().await;
+        take_seen();
+        let store = db.open().await;
+        let first = Bus::builder().journal(store.clone()).build().unwrap();
+        for parcel in 10..13 {
+            first.emit(ParcelShipped { parcel }).await.unwrap();
+        }
+        first.idle().await;
+        first.shutdown().await;
+        assert_eq!(take_seen().len(), 3);
+
+        // Another program appends an event nobody has handled yet.
+        let record = EventRecord::from_event(&ParcelShipped { parcel: 13 }, eventbus::Envelope::generate()).unwrap();
+        let id = record.envelope.id;
+        store.append("durable.parcel_shipped", ExpectedVersion::Any, &[record]).await.unwrap();
+
+        // A new bus (a restart) with a sink: the handler relay goes on from
+        // its checkpoint, the sink's new relay reads the log from the start.
+        let outbox = Outbox::default();
+        let second = Bus::builder()
+            .journal(store.clone())
+            .sink("outbox", outbox.clone())
+            .build()
+            .unwrap();
+        second.idle().await;
+        second.flush().await;
+        for _ in 0..500 {
+            if !SEEN.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(take_seen(), [(13, id)], "only the new event reaches the handler");
+        let mut sent = outbox.sent();
+        sent.sort_unstable();
+        assert_eq!(sent, [10, 11, 12, 13]);
+        second.shutdown().await;
+        assert_eq!(Journal::checkpoint(&store, "handlers").await.unwrap(), 4);
+        assert_eq!(Journal::checkpoint(&store, "sink:outbox").await.unwrap(), 4);
+    }
+}
+
+/// A sink that keeps the parcel of each record it is handed.
+#[derive(Clone, Default)]
+struct Outbox(Arc<Mutex<Vec<u32>>>);
+
+impl Outbox {
+    fn sent(&self) -> Vec<u32> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Sink for Outbox {
+    fn send<'a>(&'a self, records: &'a [Arc<EventRecord>]) -> BoxFuture<'a, Vec<SendOutcome>> {
+        Box::pin(async move {
+            records
+                .iter()
+                .map(|record| {
+                    let shipped: ParcelShipped = record.decode().unwrap();
+                    self.0.lock().unwrap().push(shipped.parcel);
+                    SendOutcome::Sent
+                })
+                .collect()
+        })
+    }
+}
