@@ -2,8 +2,9 @@
 //! PostgreSQL: `emit` returns once the event is committed (many producers,
 //! few transactions), the handler relay delivers what was emitted, a failed
 //! commit hands the event back with nothing delivered, `publish` runs the
-//! handlers at once and logs the event as handled, and a new bus on the
-//! same log goes on from the relays' checkpoints.
+//! handlers at once and logs the event as handled, a new bus on the same
+//! log goes on from the relays' checkpoints, and of two buses on one log
+//! (two processes) one relays at a time.
 
 #[path = "../eventbus-store/tests/support/mod.rs"]
 mod support;
@@ -249,6 +250,51 @@ conformance! {
         second.shutdown().await;
         assert_eq!(Journal::checkpoint(&store, "handlers").await.unwrap(), 4);
         assert_eq!(Journal::checkpoint(&store, "sink:outbox").await.unwrap(), 4);
+    }
+}
+
+conformance! {
+    async fn one_bus_at_a_time_relays_the_log_and_another_takes_over_when_it_stops(db: &TestDb) {
+        let _serial = SERIAL.lock().await;
+        take_seen();
+        // Two stores on one database: two processes.
+        let first = Bus::builder().journal(db.open().await).build().unwrap();
+        first.emit(ParcelShipped { parcel: 40 }).await.unwrap();
+        first.idle().await;
+        assert_eq!(take_seen().len(), 1, "the first bus's relay holds the log");
+        let second = Bus::builder().journal(db.open().await).build().unwrap();
+
+        // Both emit at once; one relay hands each event to the handler.
+        let (a, b) = (first.clone(), second.clone());
+        let emitting = [
+            tokio::spawn(async move {
+                for parcel in 100..150 {
+                    a.emit(ParcelShipped { parcel }).await.unwrap();
+                }
+            }),
+            tokio::spawn(async move {
+                for parcel in 200..250 {
+                    b.emit(ParcelShipped { parcel }).await.unwrap();
+                }
+            }),
+        ];
+        for producer in emitting {
+            producer.await.unwrap();
+        }
+        first.idle().await;
+        second.idle().await;
+        let mut seen: Vec<u32> = take_seen().into_iter().map(|(parcel, _)| parcel).collect();
+        seen.sort_unstable();
+        let expected: Vec<u32> = (100..150).chain(200..250).collect();
+        assert_eq!(seen, expected, "each event once");
+
+        // The first stops and releases the relay: the second takes over.
+        first.shutdown().await;
+        second.emit(ParcelShipped { parcel: 300 }).await.unwrap();
+        second.idle().await;
+        let seen: Vec<u32> = take_seen().into_iter().map(|(parcel, _)| parcel).collect();
+        assert_eq!(seen, [300]);
+        second.shutdown().await;
     }
 }
 

@@ -229,11 +229,14 @@ impl<E> fmt::Display for EmitError<E> {
 
 impl<E> fmt::Debug for EmitError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmitError")
+        let mut debug = f.debug_struct("EmitError");
+        debug
             .field("kind", &self.kind)
-            .field("event", &std::any::type_name::<E>())
-            .field("reason", &self.reason)
-            .finish()
+            .field("event", &std::any::type_name::<E>());
+        if let Some(reason) = &self.reason {
+            debug.field("reason", reason);
+        }
+        debug.finish()
     }
 }
 

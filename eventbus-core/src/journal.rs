@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use crate::envelope::Uuid;
 use crate::handler::BoxError;
 use crate::layer::BoxFuture;
 use crate::record::EventRecord;
@@ -39,6 +41,29 @@ pub trait Journal: Send + Sync + 'static {
         relay: &'a str,
         position: u64,
     ) -> BoxFuture<'a, Result<(), BoxError>>;
+
+    /// Claims the reader named `name` (a relay, a projection) for
+    /// `holder` until `ttl` from now, or renews the claim; returns whether
+    /// `holder` holds it. One holder per name at a time, across every
+    /// process on the log: the others wait, and take over once the holder
+    /// releases it, or stops renewing it and `ttl` runs out (a crashed
+    /// process). The default, for a log only one process uses, always
+    /// holds.
+    fn hold<'a>(
+        &'a self,
+        name: &'a str,
+        holder: Uuid,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        let _ = (name, holder, ttl);
+        Box::pin(async { Ok(true) })
+    }
+
+    /// Gives up `holder`'s claim on `name`, if it has one.
+    fn release<'a>(&'a self, name: &'a str, holder: Uuid) -> BoxFuture<'a, Result<(), BoxError>> {
+        let _ = (name, holder);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// One record to append, with its stream and whether its handlers have
@@ -140,6 +165,8 @@ struct Inner {
 struct Log {
     entries: Vec<Logged>,
     checkpoints: HashMap<String, u64>,
+    /// Who holds each reader's name, and until when.
+    holders: HashMap<String, (Uuid, Instant)>,
 }
 
 impl MemoryJournal {
@@ -226,6 +253,40 @@ impl Journal for MemoryJournal {
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
             self.lock().checkpoints.insert(relay.to_owned(), position);
+            Ok(())
+        })
+    }
+
+    fn hold<'a>(
+        &'a self,
+        name: &'a str,
+        holder: Uuid,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut log = self.lock();
+            let held = log
+                .holders
+                .get(name)
+                .is_some_and(|&(other, until)| other != holder && until > now);
+            if !held {
+                log.holders.insert(name.to_owned(), (holder, now + ttl));
+            }
+            Ok(!held)
+        })
+    }
+
+    fn release<'a>(&'a self, name: &'a str, holder: Uuid) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move {
+            let mut log = self.lock();
+            if log
+                .holders
+                .get(name)
+                .is_some_and(|&(other, _)| other == holder)
+            {
+                log.holders.remove(name);
+            }
             Ok(())
         })
     }

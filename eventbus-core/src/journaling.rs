@@ -46,6 +46,11 @@ pub(crate) struct Journaling {
     pub(crate) progress: Signal,
     /// Whether the relays are to stop.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
+    /// How many relays run; each counts itself out once it has released
+    /// its name.
+    pub(crate) running: std::sync::atomic::AtomicUsize,
+    /// Who this bus is when its relays claim their names in the journal.
+    pub(crate) holder: crate::envelope::Uuid,
     hooks: Arc<Hooks>,
 }
 
@@ -84,6 +89,8 @@ impl Journaling {
             appended,
             progress: Signal::new(),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            running: std::sync::atomic::AtomicUsize::new(0),
+            holder: crate::envelope::Envelope::generate().id,
             hooks,
         }
     }

@@ -866,6 +866,15 @@ impl Bus {
         }
         if let Some(journaling) = journaling {
             journaling.stop();
+            // The relays release their names, so another process can
+            // take over at once.
+            let released = journaling.progress.until(|| {
+                journaling
+                    .running
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    == 0
+            });
+            let _ = tokio::time::timeout_at(deadline, released).await;
         }
         if let Some(sinks) = &self.dispatcher.sinks {
             sinks.shut_down(deadline).await;

@@ -4,23 +4,113 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use crate::bus::Bus;
 use crate::dispatcher::Dispatcher;
+use crate::envelope::Uuid;
 use crate::journal::{Journal, Logged};
 use crate::journaling::{HANDLER_RELAY, POLL, RELAY_BATCH};
 use crate::report::HandlerFailure;
 
+/// How long a relay's claim on its name lasts unless renewed: how long
+/// the relays of a process that died without releasing them wait before
+/// another process takes over (on logs whose claims expire, such as
+/// SQLite's leases).
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(5);
+
 /// Starts the relays of a bus with a journal: one for the handlers, one
 /// per sink.
 pub(crate) fn start(dispatcher: &Arc<Dispatcher>, runtime: &tokio::runtime::Handle) {
-    runtime.spawn(handler_relay(Arc::downgrade(dispatcher)));
-    let sinks = dispatcher
-        .sinks
-        .as_ref()
-        .map_or(0, crate::sinks::Sinks::len);
-    for at in 0..sinks {
-        runtime.spawn(sink_relay(Arc::downgrade(dispatcher), at));
+    let Some(journaling) = dispatcher.journaling.as_ref() else {
+        return;
+    };
+    let lease = |name: String| Lease {
+        journal: Arc::clone(&journaling.journal),
+        name,
+        holder: journaling.holder,
+        renewed: None,
+    };
+    journaling.running.fetch_add(1, Ordering::AcqRel);
+    runtime.spawn(released(
+        Arc::downgrade(dispatcher),
+        lease(HANDLER_RELAY.to_owned()),
+        |dispatcher, lease| Box::pin(handler_relay(dispatcher, lease)),
+    ));
+    if let Some(sinks) = dispatcher.sinks.as_ref() {
+        for at in 0..sinks.len() {
+            journaling.running.fetch_add(1, Ordering::AcqRel);
+            runtime.spawn(released(
+                Arc::downgrade(dispatcher),
+                lease(format!("sink:{}", sinks.name(at))),
+                move |dispatcher, lease| Box::pin(sink_relay(dispatcher, at, lease)),
+            ));
+        }
+    }
+}
+
+/// Runs a relay, then gives up its claim on its name and counts it out.
+async fn released(
+    dispatcher: Weak<Dispatcher>,
+    mut lease: Lease,
+    relay: impl for<'l> FnOnce(Weak<Dispatcher>, &'l mut Lease) -> crate::layer::BoxFuture<'l, ()>,
+) {
+    relay(Weak::clone(&dispatcher), &mut lease).await;
+    lease.release().await;
+    if let Some(strong) = dispatcher.upgrade() {
+        if let Some(journaling) = strong.journaling.as_ref() {
+            journaling.running.fetch_sub(1, Ordering::AcqRel);
+            journaling.progress.wake();
+        }
+    }
+}
+
+/// A relay's claim on its name in the journal: one holder per name across
+/// processes.
+struct Lease {
+    journal: Arc<dyn Journal>,
+    name: String,
+    holder: Uuid,
+    /// When the claim was last made or renewed; `None` while not held.
+    renewed: Option<Instant>,
+}
+
+impl Lease {
+    /// Whether the relay holds its name now; makes or renews the claim
+    /// when it is a third of the way to expiring.
+    async fn keep(&mut self) -> bool {
+        if self
+            .renewed
+            .is_some_and(|renewed| renewed.elapsed() < LEASE_TTL / 3)
+        {
+            return true;
+        }
+        match self.journal.hold(&self.name, self.holder, LEASE_TTL).await {
+            Ok(true) => {
+                self.renewed = Some(Instant::now());
+                true
+            }
+            Ok(false) => {
+                self.renewed = None;
+                false
+            }
+            Err(error) => {
+                let name = &self.name;
+                tracing::error!(target: "eventbus", "relay `{name}` could not claim its name in the journal: {error}");
+                self.renewed = None;
+                false
+            }
+        }
+    }
+
+    /// Gives the claim up, if held.
+    async fn release(&mut self) {
+        if self.renewed.take().is_some() {
+            if let Err(error) = self.journal.release(&self.name, self.holder).await {
+                let name = &self.name;
+                tracing::error!(target: "eventbus", "relay `{name}` could not release its name in the journal: {error}");
+            }
+        }
     }
 }
 
@@ -29,7 +119,7 @@ pub(crate) fn start(dispatcher: &Arc<Dispatcher>, runtime: &tokio::runtime::Hand
 /// brought in through it, not replayed); saves the checkpoint once the
 /// sink has sent (or given up on) the batch. A record is sent at least
 /// once: after a crash the batch in flight is sent again.
-async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
+async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) {
     let mut position = None;
     loop {
         let Some(strong) = dispatcher.upgrade() else {
@@ -41,6 +131,19 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
         };
         if journaling.stopping.load(Ordering::Acquire) {
             return;
+        }
+        if !lease.keep().await {
+            // Another process relays this sink: its checkpoint is this
+            // bus's progress too (for `flush`); look again later.
+            position = None;
+            if let Ok(reached) = journaling.journal.checkpoint(&lease.name).await {
+                journaling.sink_positions[at].fetch_max(reached, Ordering::AcqRel);
+                journaling.sink_laps[at].fetch_add(1, Ordering::AcqRel);
+                journaling.progress.wake();
+            }
+            drop(strong);
+            tokio::time::sleep(POLL).await;
+            continue;
         }
         let relay = format!("sink:{}", sinks.name(at));
         let journal = Arc::clone(&journaling.journal);
@@ -101,7 +204,7 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize) {
 /// record whose handlers have not run (`handled == false`), keeping its
 /// envelope; saves the checkpoint after each batch. Ends when the bus is
 /// gone or shut down.
-async fn handler_relay(dispatcher: Weak<Dispatcher>) {
+async fn handler_relay(dispatcher: Weak<Dispatcher>, lease: &mut Lease) {
     let mut position = None;
     loop {
         let Some(strong) = dispatcher.upgrade() else {
@@ -112,6 +215,18 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>) {
         };
         if journaling.stopping.load(Ordering::Acquire) {
             return;
+        }
+        if !lease.keep().await {
+            // Another process relays to the handlers: its checkpoint is
+            // this bus's progress too (for `idle`); look again later.
+            position = None;
+            if let Ok(reached) = journaling.journal.checkpoint(&lease.name).await {
+                journaling.relayed.fetch_max(reached, Ordering::AcqRel);
+                journaling.progress.wake();
+            }
+            drop(strong);
+            tokio::time::sleep(POLL).await;
+            continue;
         }
         let journal = Arc::clone(&journaling.journal);
         let appended = Arc::clone(&journaling.appended);

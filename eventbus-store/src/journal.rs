@@ -1,7 +1,9 @@
 //! The store as a bus's [`Journal`]: `Bus::builder().journal(store)`.
 
 use eventbus_core::layer::BoxFuture;
-use eventbus_core::{BoxError, Journal, JournalEntry, Logged};
+use std::time::Duration;
+
+use eventbus_core::{BoxError, Journal, JournalEntry, Logged, Uuid};
 
 use crate::row::NewRow;
 use crate::store::Store;
@@ -72,5 +74,18 @@ impl Journal for Store {
         position: u64,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move { Ok(Store::save_checkpoint(self, relay, position).await?) })
+    }
+
+    fn hold<'a>(
+        &'a self,
+        name: &'a str,
+        holder: Uuid,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        Box::pin(async move { Ok(Store::hold(self, name, holder, ttl).await?) })
+    }
+
+    fn release<'a>(&'a self, name: &'a str, holder: Uuid) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move { Ok(Store::release(self, name, holder).await?) })
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod expected;
 mod fast;
 mod journal;
+mod lease;
 mod row;
 mod schema;
 mod sql;

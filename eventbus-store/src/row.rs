@@ -170,7 +170,12 @@ pub(crate) fn text(id: Uuid) -> String {
 
 /// Now, as [`timestamp_text`] writes it.
 pub(crate) fn now_text() -> String {
-    timestamp_text(SystemTime::now()).unwrap_or_default()
+    now_text_at(SystemTime::now())
+}
+
+/// `at`, as [`timestamp_text`] writes it: a time near now.
+pub(crate) fn now_text_at(at: SystemTime) -> String {
+    timestamp_text(at).unwrap_or_default()
 }
 
 /// RFC 3339 in UTC with microseconds, the pinned form of `recorded_at`.

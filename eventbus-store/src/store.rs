@@ -1,11 +1,11 @@
 //! [`Store`]: the event log, opened by URL.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use eventbus_core::EventRecord;
+use eventbus_core::{EventRecord, Uuid};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -15,10 +15,15 @@ use tokio::sync::Notify;
 
 use crate::error::StoreError;
 use crate::expected::ExpectedVersion;
-use crate::fast;
 use crate::row::{NewRow, ReadRow};
 use crate::sql::{postgres, sqlite, Read, Snapshot};
 use crate::stored::StoredEvent;
+use crate::{fast, lease};
+
+/// The session advisory lock that holds a reader's name on PostgreSQL:
+/// eventbus's key for readers and the hash of the schema and the name.
+const LEASE_LOCK: &str =
+    "SELECT pg_try_advisory_lock(1702257154, hashtext(current_schema() || '/' || $1))";
 
 /// How long an SQLite connection waits for another process's write lock
 /// before it fails.
@@ -63,6 +68,10 @@ enum Backend {
     },
     Postgres {
         pool: PgPool,
+        /// The readers' names this process holds, each by a session
+        /// advisory lock on a connection of its own (closing it, as a
+        /// crash does, releases the name).
+        leases: Arc<tokio::sync::Mutex<HashMap<String, (Uuid, PgConnection)>>>,
     },
 }
 
@@ -133,7 +142,10 @@ impl Store {
                     .connect_with(options)
                     .await
                     .map_err(StoreError::database(connecting()))?;
-                Backend::Postgres { pool }
+                Backend::Postgres {
+                    pool,
+                    leases: Arc::default(),
+                }
             }
             _ => return Err(unsupported()),
         };
@@ -183,7 +195,7 @@ impl Store {
     async fn apply_schema(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite { pool, .. } => sqlite::apply_schema(pool, crate::schema::SQLITE).await,
-            Backend::Postgres { pool } => {
+            Backend::Postgres { pool, .. } => {
                 postgres::apply_schema(pool, crate::schema::POSTGRES).await
             }
         }
@@ -271,7 +283,7 @@ impl Store {
                     sqlite::append(connection, rows, check, snapshot, action).await?
                 }
             }
-            Backend::Postgres { pool } => {
+            Backend::Postgres { pool, .. } => {
                 let appended = if let Some((stream, expected)) = fast {
                     fast::postgres(pool, stream, expected, rows)
                         .await
@@ -297,7 +309,7 @@ impl Store {
         let action = format!("read checkpoint `{name}`");
         let position = match &self.backend {
             Backend::Sqlite { pool, .. } => sqlite::checkpoint(pool, name, &action).await?,
-            Backend::Postgres { pool } => postgres::checkpoint(pool, name, &action).await?,
+            Backend::Postgres { pool, .. } => postgres::checkpoint(pool, name, &action).await?,
         };
         Ok(position.map_or(0, |position| u64::try_from(position).unwrap_or_default()))
     }
@@ -319,8 +331,93 @@ impl Store {
                     sqlite::save_checkpoint(pool, name, position, &action).await
                 }
             }
-            Backend::Postgres { pool } => {
+            Backend::Postgres { pool, .. } => {
                 postgres::save_checkpoint(pool, name, position, &action).await
+            }
+        }
+    }
+
+    /// Claims the reader named `name` for `holder` (see
+    /// [`Journal::hold`](eventbus_core::Journal::hold)): on SQLite a row
+    /// in `eventbus_leases` that expires `ttl` from now unless renewed; on
+    /// PostgreSQL a session advisory lock, released when its connection
+    /// closes.
+    pub(crate) async fn hold(
+        &self,
+        name: &str,
+        holder: Uuid,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let action = format!("claim reader `{name}`");
+        match &self.backend {
+            Backend::Sqlite { pool, writer } => {
+                let now = SystemTime::now();
+                let (now, until) = (
+                    crate::row::now_text_at(now),
+                    crate::row::now_text_at(now + ttl),
+                );
+                let holder = crate::row::text(holder);
+                let mut writer = writer.lock().await;
+                if let Some(connection) = writer.as_mut() {
+                    lease::hold(connection, name, &holder, &until, &now, &action).await
+                } else {
+                    lease::hold(pool, name, &holder, &until, &now, &action).await
+                }
+            }
+            Backend::Postgres { pool, leases } => {
+                let mut leases = leases.lock().await;
+                if let Some((owner, connection)) = leases.get_mut(name) {
+                    if *owner != holder {
+                        return Ok(false);
+                    }
+                    if connection.ping().await.is_ok() {
+                        return Ok(true);
+                    }
+                    // The connection is gone, and the lock with it.
+                    leases.remove(name);
+                }
+                let mut connection = pool
+                    .acquire()
+                    .await
+                    .map_err(StoreError::database(&*action))?;
+                let taken: bool = sqlx::query_scalar(LEASE_LOCK)
+                    .bind(name)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .map_err(StoreError::database(&*action))?;
+                if taken {
+                    leases.insert(name.to_owned(), (holder, connection.detach()));
+                }
+                Ok(taken)
+            }
+        }
+    }
+
+    /// Gives up `holder`'s claim on `name`.
+    pub(crate) async fn release(&self, name: &str, holder: Uuid) -> Result<(), StoreError> {
+        let action = format!("release reader `{name}`");
+        match &self.backend {
+            Backend::Sqlite { pool, writer } => {
+                let holder = crate::row::text(holder);
+                let mut writer = writer.lock().await;
+                if let Some(connection) = writer.as_mut() {
+                    lease::release(connection, name, &holder, &action).await
+                } else {
+                    lease::release(pool, name, &holder, &action).await
+                }
+            }
+            Backend::Postgres { leases, .. } => {
+                let mut leases = leases.lock().await;
+                if leases.get(name).is_some_and(|(owner, _)| *owner == holder) {
+                    if let Some((_, connection)) = leases.remove(name) {
+                        // Closing the session releases its advisory lock.
+                        connection
+                            .close()
+                            .await
+                            .map_err(StoreError::database(action))?;
+                    }
+                }
+                Ok(())
             }
         }
     }
@@ -333,7 +430,9 @@ impl Store {
         let action = format!("read the snapshot of stream `{stream}`");
         let snapshot = match &self.backend {
             Backend::Sqlite { pool, .. } => sqlite::read_snapshot(pool, stream, &action).await?,
-            Backend::Postgres { pool } => postgres::read_snapshot(pool, stream, &action).await?,
+            Backend::Postgres { pool, .. } => {
+                postgres::read_snapshot(pool, stream, &action).await?
+            }
         };
         Ok(snapshot.map(|(version, state)| (u64::try_from(version).unwrap_or_default(), state)))
     }
@@ -401,7 +500,7 @@ impl Store {
     async fn read(&self, read: Read<'_>, action: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = match &self.backend {
             Backend::Sqlite { pool, .. } => sqlite::read(pool, read, action).await?,
-            Backend::Postgres { pool } => postgres::read(pool, read, action).await?,
+            Backend::Postgres { pool, .. } => postgres::read(pool, read, action).await?,
         };
         rows.into_iter().map(ReadRow::into_stored).collect()
     }
@@ -468,7 +567,7 @@ impl Tail {
                 self.read.extend(page);
                 continue;
             }
-            if let Backend::Postgres { pool } = &self.store.backend {
+            if let Backend::Postgres { pool, .. } = &self.store.backend {
                 if self.listener.is_none() {
                     // Without a listener the tail still polls; a new one
                     // may have missed a commit since the read: read again.
