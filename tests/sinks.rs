@@ -19,7 +19,9 @@ use tokio::sync::Semaphore;
 #[event(name = "sinks.tick")]
 struct Tick(u32);
 
-#[subscribe]
+// Runs on replays too: a replayed tick is handled, and still reaches no
+// sink.
+#[subscribe(replay)]
 fn on_tick(_: &Tick) {}
 
 /// Each sink's name, sent, failed and waiting counts.

@@ -256,6 +256,9 @@ pub(crate) enum Only {
     Group(&'static str),
     /// One handler, by its full path.
     Handler(&'static str),
+    /// The handlers that run on replays (`#[subscribe(replay)]`): for a
+    /// record read back from the log.
+    Replay,
 }
 
 /// An event published with [`Context::publish`], waiting for its turn;

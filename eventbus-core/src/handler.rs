@@ -114,6 +114,7 @@ pub struct HandlerInfo {
     retry: u32,
     timeout_ms: u64,
     publishes: &'static [fn() -> &'static EventMeta],
+    replay: bool,
 }
 
 impl HandlerInfo {
@@ -136,7 +137,22 @@ impl HandlerInfo {
             retry: 0,
             timeout_ms: 0,
             publishes: &[],
+            replay: false,
         }
+    }
+
+    pub(crate) fn with_replay(mut self, replay: bool) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// Whether the handler runs on records read back from the log
+    /// (origin [`Replay`](crate::Origin::Replay): replays, projections):
+    /// only when it says so, `#[subscribe(replay)]`, so a replay never
+    /// sends an email again.
+    #[must_use]
+    pub fn replay(&self) -> bool {
+        self.replay
     }
 
     pub(crate) fn with_options(

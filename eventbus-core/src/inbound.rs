@@ -9,7 +9,7 @@ use crate::bus::Bus;
 use crate::cascade::Cascade;
 use crate::context::{Given, Only, Parent};
 use crate::depth::nesting;
-use crate::envelope::LazyId;
+use crate::envelope::{LazyId, Origin};
 use crate::error::PublishError;
 use crate::event_fns::EventFns;
 use crate::extensions::Extensions;
@@ -291,6 +291,8 @@ impl Inbound<'_> {
     /// for, the name, the version, the payload.
     fn decode(self) -> Result<Decoded, PublishError> {
         let only = match &self.only {
+            // Read back from the log: only the handlers that say so run.
+            None if self.record.envelope.origin == Origin::Replay => Some(Only::Replay),
             None => None,
             Some(asked) => Some(self.bus.find(asked)?),
         };

@@ -141,6 +141,8 @@ pub struct HandlerSite {
     pub timeout_ms: u64,
     /// `publishes = [..]`: the events the handler may publish.
     pub publishes: &'static [fn() -> &'static EventMeta],
+    /// `replay`: the handler runs on replays and projections too.
+    pub replay: bool,
 }
 
 /// A registered handler; submitted by `#[subscribe]`.
@@ -315,7 +317,8 @@ impl Registry {
                 kind,
                 site.mode,
             )
-            .with_options(site.group, site.retry, site.timeout_ms, site.publishes);
+            .with_options(site.group, site.retry, site.timeout_ms, site.publishes)
+            .with_replay(site.replay);
             let mut needs = Needs::default();
             for declare in site.needs {
                 declare(&mut needs);

@@ -120,6 +120,8 @@ pub(crate) struct Selections {
     registered: Box<[&'static RegisteredHandler]>,
     /// One handler's route, made the first time a delivery asks for it.
     handlers: OnceLock<HashMap<&'static str, (usize, OnceLock<Selection>)>>,
+    /// The handlers that run on replays, made the first time one comes.
+    replay: OnceLock<Selection>,
     build: BuildRoute,
 }
 
@@ -139,6 +141,7 @@ impl Selections {
                 .collect(),
             registered: registered.into_boxed_slice(),
             handlers: OnceLock::new(),
+            replay: OnceLock::new(),
             build,
         }
     }
@@ -165,6 +168,15 @@ impl Selections {
                 let (at, selection) = self.handlers().get(name)?;
                 Some(selection.get_or_init(|| Selection::new(&[self.registered[*at]], self.build)))
             }
+            Only::Replay => Some(self.replay.get_or_init(|| {
+                let chosen: Vec<&RegisteredHandler> = self
+                    .registered
+                    .iter()
+                    .copied()
+                    .filter(|registered| registered.info.replay())
+                    .collect();
+                Selection::new(&chosen, self.build)
+            })),
         }
     }
 

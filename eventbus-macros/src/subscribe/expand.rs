@@ -223,6 +223,7 @@ fn site(handler: &Handler<'_>) -> TokenStream {
         retry,
         timeout_ms,
         publishes,
+        replay,
         ..
     } = handler;
     let ident_str = syn::ext::IdentExt::unraw(*ident).to_string();
@@ -272,6 +273,7 @@ fn site(handler: &Handler<'_>) -> TokenStream {
             retry: #retry,
             timeout_ms: #timeout_ms,
             publishes: &[#(#publishes),*],
+            replay: #replay,
         }
     }
 }

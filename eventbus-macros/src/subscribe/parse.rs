@@ -43,6 +43,7 @@ pub struct Handler<'a> {
     pub timeout_ms: Option<syn::LitInt>,
     pub filter: Option<syn::Path>,
     pub publishes: Vec<syn::Type>,
+    pub replay: bool,
 }
 
 impl<'a> Handler<'a> {
@@ -88,6 +89,7 @@ impl<'a> Handler<'a> {
             timeout_ms: attrs.timeout_ms.clone(),
             filter: attrs.filter.clone(),
             publishes: attrs.publishes.clone(),
+            replay: attrs.replay,
         })
     }
 }
