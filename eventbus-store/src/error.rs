@@ -104,6 +104,42 @@ pub enum StoreError {
         /// What is wrong with it.
         message: String,
     },
+    /// Another runner (in this process or another) holds the
+    /// projection's name.
+    #[error(
+        "projection `{name}` is already running (another runner holds its name): run one at a \
+         time; wait for it to finish, or stop it"
+    )]
+    ProjectionHeld {
+        /// The projection's name.
+        name: String,
+    },
+    /// A handler failed during a projection; nothing of the batch was
+    /// kept and the checkpoint did not move.
+    #[error(
+        "projection `{name}` stopped at position {position} (stream `{stream}`): {message}; \
+         nothing of the batch after position {checkpoint} was kept: fix the handler and run \
+         the projection again, it resumes there"
+    )]
+    ProjectionFailed {
+        /// The projection's name.
+        name: String,
+        /// The position of the event whose handler failed.
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// The checkpoint the projection resumes from.
+        checkpoint: u64,
+        /// The handlers' failures.
+        message: String,
+    },
+    /// A [`Transaction`](crate::Transaction) was used outside its batch,
+    /// or as the other database's.
+    #[error("{message}")]
+    Transaction {
+        /// What was wrong.
+        message: String,
+    },
     /// A stored record does not decode as the event type asked for.
     #[error("the event at position {position} in stream `{stream}` does not decode: {source}")]
     Decode {

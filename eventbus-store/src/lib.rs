@@ -15,6 +15,7 @@ mod expected;
 mod fast;
 mod journal;
 mod lease;
+mod projection;
 mod row;
 mod schema;
 mod sql;
@@ -24,5 +25,10 @@ mod stored;
 pub use aggregate::{Aggregate, Loaded};
 pub use error::StoreError;
 pub use expected::ExpectedVersion;
+pub use projection::{Param, Projected, Projection, Transaction, DEFAULT_PROJECTION_BATCH};
 pub use store::{Store, Tail};
 pub use stored::StoredEvent;
+
+/// The sqlx this store runs on, for queries of your own in a projection's
+/// [`Transaction`] (`Transaction::sqlite`, `Transaction::postgres`).
+pub use sqlx;

@@ -56,6 +56,10 @@ pub struct Store {
     appended: Arc<Notify>,
 }
 
+/// SQLite's one writer in this process: its connection, or `None` to
+/// write through the pool (a database in memory).
+pub(crate) type Writer = Arc<tokio::sync::Mutex<Option<SqliteConnection>>>;
+
 #[derive(Debug, Clone)]
 enum Backend {
     Sqlite {
@@ -64,7 +68,7 @@ enum Backend {
         /// on SQLite's busy timeout, and write through a connection of
         /// their own (`None`: through the pool, whose one connection is
         /// the database in memory).
-        writer: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
+        writer: Writer,
     },
     Postgres {
         pool: PgPool,
@@ -302,6 +306,15 @@ impl Store {
         };
         self.appended.notify_waiters();
         Ok(positions)
+    }
+
+    /// What a projection's batch runs on: SQLite's pool and its writer
+    /// (held for the batch), or PostgreSQL's pool.
+    pub(crate) fn writer_for_projection(&self) -> Result<(&SqlitePool, Writer), &PgPool> {
+        match &self.backend {
+            Backend::Sqlite { pool, writer } => Ok((pool, Arc::clone(writer))),
+            Backend::Postgres { pool, .. } => Err(pool),
+        }
     }
 
     /// The position the reader named `name` has saved; 0 if none.

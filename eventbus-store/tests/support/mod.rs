@@ -84,6 +84,30 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The rows of `sql`, a text and an integer column each, as another
+    /// program reads them.
+    pub async fn text_and_int(&self, sql: &str) -> Vec<(String, i64)> {
+        use sqlx::Connection;
+        match self {
+            Self::Sqlite { .. } => {
+                let mut connection = sqlx::SqliteConnection::connect(&self.url()).await.unwrap();
+                sqlx::query_as(sql)
+                    .fetch_all(&mut connection)
+                    .await
+                    .unwrap()
+            }
+            Self::Postgres { .. } => {
+                let mut connection = sqlx::PgConnection::connect(&self.url()).await.unwrap();
+                sqlx::query_as(sql)
+                    .fetch_all(&mut connection)
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+}
+
 /// An append by another program, holding the log's write lock until
 /// committed.
 pub enum HeldAppend {
