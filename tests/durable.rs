@@ -322,3 +322,94 @@ impl Sink for Outbox {
         })
     }
 }
+
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(name = "durable.card_charged")]
+struct CardCharged {
+    cents: u32,
+}
+
+/// Whether the card processor is down: the handler fails while it is.
+static PROCESSOR_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[subscribe]
+fn book_charge(charged: &CardCharged) -> Result<(), String> {
+    if PROCESSOR_DOWN.load(Ordering::Acquire) {
+        return Err(format!("the processor is down ({} cents)", charged.cents));
+    }
+    Ok(())
+}
+
+conformance! {
+    async fn dead_letters_are_kept_in_the_log_retried_with_their_envelope_and_purged(db: &TestDb) {
+        let _serial = SERIAL.lock().await;
+        PROCESSOR_DOWN.store(true, Ordering::Release);
+        let store = db.open().await;
+        let letters = eventbus::store::StoreDeadLetters::new(&store);
+        let bus = Bus::builder()
+            .journal(store.clone())
+            .dead_letters(letters.clone())
+            .build()
+            .unwrap();
+
+        let first = bus.publish_async(CardCharged { cents: 250 }).await;
+        let second = bus.publish_async(CardCharged { cents: 990 }).await;
+        assert_eq!((first.failures().len(), second.failures().len()), (1, 1));
+        letters.written().await;
+        let kept = letters.list(10).await.unwrap();
+        let rows: Vec<_> = kept
+            .iter()
+            .map(|letter| {
+                (
+                    letter.event_id,
+                    letter.name.as_str(),
+                    letter.handler.as_deref(),
+                    letter.sink.as_deref(),
+                    letter.error.as_str(),
+                    letter.attempts,
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    first.event_id(),
+                    "durable.card_charged",
+                    Some("durable::book_charge"),
+                    None,
+                    "returned an error: the processor is down (250 cents)",
+                    1
+                ),
+                (
+                    second.event_id(),
+                    "durable.card_charged",
+                    Some("durable::book_charge"),
+                    None,
+                    "returned an error: the processor is down (990 cents)",
+                    1
+                ),
+            ]
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&kept[0].payload).unwrap(), serde_json::json!({ "cents": 250 }));
+
+        // Still down: the retry fails and the letter stays.
+        let again = letters.retry(kept[0].id, &bus).await.unwrap();
+        assert_eq!(again.failures().len(), 1);
+        // Up again: the retry succeeds, with the original event id, and
+        // the letter goes.
+        PROCESSOR_DOWN.store(false, Ordering::Release);
+        let retried = letters.retry(kept[0].id, &bus).await.unwrap();
+        assert!(retried.is_ok());
+        assert_eq!(retried.event_id(), first.event_id());
+        letters.written().await;
+        let left: Vec<Uuid> = letters.list(10).await.unwrap().iter().map(|letter| letter.event_id).collect();
+        // The failed retry wrote a letter of its own for the first event.
+        assert_eq!(left, [second.event_id(), first.event_id()]);
+        assert_eq!(letters.purge(None).await.unwrap(), 2);
+        assert!(letters.list(10).await.unwrap().is_empty());
+        let missing = letters.retry(kept[1].id, &bus).await.unwrap_err();
+        assert_eq!(missing.to_string(), format!("there is no dead letter {}: list them with `list`", kept[1].id));
+        bus.shutdown().await;
+    }
+}

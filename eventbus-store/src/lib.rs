@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod aggregate;
+mod dead_letters;
 mod error;
 mod expected;
 mod fast;
@@ -23,6 +24,7 @@ mod store;
 mod stored;
 
 pub use aggregate::{Aggregate, Loaded};
+pub use dead_letters::{StoreDeadLetters, StoredDeadLetter};
 pub use error::StoreError;
 pub use expected::ExpectedVersion;
 pub use projection::{Param, Projected, Projection, Transaction, DEFAULT_PROJECTION_BATCH};

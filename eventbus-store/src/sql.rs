@@ -78,6 +78,8 @@ pub(crate) enum Read<'a> {
     Stream { stream: &'a str, from_version: i64 },
     /// Of the whole log, after a position, at most `limit`.
     All { after: i64, limit: i64 },
+    /// The event with this id.
+    Event { id: &'a str },
 }
 
 fn read_row<R: Row>(row: &R) -> Result<ReadRow, sqlx::Error>
@@ -397,6 +399,11 @@ macro_rules! backend {
                         query.push(" AND stream_version >= ");
                         query.push_bind(from_version);
                         query.push(" ORDER BY stream_version");
+                    }
+                    Read::Event { id } => {
+                        query.push("event_id = ");
+                        query.push_bind(id);
+                        query.push(DIALECT.uuid);
                     }
                     Read::All { after, limit } => {
                         query.push("position > ");

@@ -50,7 +50,7 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Store {
-    backend: Backend,
+    pub(crate) backend: Backend,
     /// Woken after every append through this store or its clones, for
     /// the tails that wait at the end of the log.
     appended: Arc<Notify>,
@@ -61,7 +61,7 @@ pub struct Store {
 pub(crate) type Writer = Arc<tokio::sync::Mutex<Option<SqliteConnection>>>;
 
 #[derive(Debug, Clone)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite {
         pool: SqlitePool,
         /// One writer in this process: appends queue here rather than
@@ -508,6 +508,14 @@ impl Store {
         };
         let action = format!("read the log after position {after}");
         self.read(read, &action).await
+    }
+
+    /// The event whose id is `id`, if it is in the log.
+    pub(crate) async fn event_by_id(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+        let id = crate::row::text(id);
+        let action = format!("read event {id}");
+        let mut found = self.read(Read::Event { id: &id }, &action).await?;
+        Ok(found.pop())
     }
 
     async fn read(&self, read: Read<'_>, action: &str) -> Result<Vec<StoredEvent>, StoreError> {
