@@ -170,10 +170,12 @@ conformance! {
         drop(db.open().await);
         let dir = std::env::temp_dir().join(format!("eventbus-crash-{}", eventbus::Envelope::generate().id));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut random = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as u64;
+        let mut random = u64::from(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+        );
         for round in 0..5 {
             let mut running = child(db, &dir, round);
             random = random.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
