@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use eventbus::prelude::*;
-use eventbus::store::{ExpectedVersion, Param, Projected, StoreError, Transaction};
+use eventbus::store::{ExpectedVersion, LogPosition, Param, Projected, StoreError, Transaction};
 use eventbus::{Envelope, EventRecord, Journal};
 use serde::{Deserialize, Serialize};
 use support::TestDb;
@@ -43,6 +43,16 @@ async fn balances(deposited: &Deposited, tx: Transaction) -> Result<(), String> 
         return Err(format!("deposit {} refused by the test", deposited.cents));
     }
     Ok(())
+}
+
+/// Where each replayed event stood in the log.
+static AT: std::sync::Mutex<Vec<(String, u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+#[subscribe(replay)]
+fn note_position(_: &Deposited, at: eventbus::Extension<LogPosition>) {
+    AT.lock()
+        .unwrap()
+        .push((at.stream.clone(), at.stream_version, at.position));
 }
 
 #[subscribe]
@@ -105,11 +115,18 @@ conformance! {
         let again: Projected = store.project("balances", &bus).await.unwrap();
         assert_eq!((again.events, again.position), (0, 10));
 
-        // A rebuild from zero ends in the same read model.
-        db.execute("DELETE FROM balances").await;
-        let rebuilt = store.project("balances", &bus).from_start().await.unwrap();
+        // A rebuild from zero, in one call, ends in the same read model.
+        AT.lock().unwrap().clear();
+        let rebuilt = store.project("balances", &bus).rebuild("DELETE FROM balances").await.unwrap();
         assert_eq!((rebuilt.events, rebuilt.position), (10, 10));
         assert_eq!(db.text_and_int(BALANCES).await, caught_up);
+        let at = AT.lock().unwrap().clone();
+        assert_eq!(at.len(), 10);
+        assert_eq!(at[..3], [
+            ("account-odd".to_owned(), 1, 1),
+            ("account-even".to_owned(), 1, 2),
+            ("account-odd".to_owned(), 2, 3),
+        ]);
         assert_eq!(RECEIPTS.load(Ordering::Acquire), 0, "side effects never run on a replay");
     }
 

@@ -27,7 +27,9 @@ pub use aggregate::{Aggregate, Loaded};
 pub use dead_letters::{StoreDeadLetters, StoredDeadLetter};
 pub use error::StoreError;
 pub use expected::ExpectedVersion;
-pub use projection::{Param, Projected, Projection, Transaction, DEFAULT_PROJECTION_BATCH};
+pub use projection::{
+    LogPosition, Param, Projected, Projection, Transaction, DEFAULT_PROJECTION_BATCH,
+};
 pub use store::{Store, Tail};
 pub use stored::StoredEvent;
 

@@ -27,7 +27,22 @@ pub struct Projection<'a> {
     name: &'a str,
     bus: &'a Bus,
     from_start: bool,
+    /// Run first, in the first batch's transaction, by `rebuild`.
+    reset: Option<&'a str>,
     batch: usize,
+}
+
+/// Where the event a projection hands its handlers stands in the log: a
+/// handler takes it as `Extension<LogPosition>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogPosition {
+    /// The event's stream, `account-ada` for an aggregate's.
+    pub stream: String,
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// Its position in the log.
+    pub position: u64,
 }
 
 /// What a projection did.
@@ -64,15 +79,26 @@ impl Store {
             name,
             bus,
             from_start: false,
+            reset: None,
             batch: DEFAULT_PROJECTION_BATCH,
         }
     }
 }
 
-impl Projection<'_> {
+impl<'a> Projection<'a> {
     /// Starts from the beginning of the log rather than the checkpoint.
     pub fn from_start(mut self) -> Self {
         self.from_start = true;
+        self
+    }
+
+    /// Rebuilds the read model from the start of the log in one call:
+    /// runs `reset` (SQL that clears the read model, `DELETE FROM
+    /// balances`) in the first batch's transaction, then every event from
+    /// the start.
+    pub fn rebuild(mut self, reset: &'a str) -> Self {
+        self.from_start = true;
+        self.reset = Some(reset);
         self
     }
 
@@ -104,19 +130,30 @@ impl Projection<'_> {
             self.store.checkpoint(self.name).await?
         };
         let mut events = 0;
+        let mut reset = self.reset;
         loop {
             let batch = self.store.read_all(position, self.batch).await?;
-            let Some(last) = batch.last().map(|event| event.position) else {
+            let last = batch.last().map(|event| event.position);
+            if last.is_none() && reset.is_none() {
                 return Ok(Projected { events, position });
-            };
+            }
             let tx = Transaction::begin(self.store).await?;
+            if let Some(reset) = reset.take() {
+                tx.execute(reset, &[]).await?;
+            }
             for event in batch {
                 let mut record = event.record;
                 record.envelope = record.envelope.with_origin(Origin::Replay);
+                let at = LogPosition {
+                    stream: event.stream.clone(),
+                    stream_version: event.stream_version,
+                    position: event.position,
+                };
                 let delivered = self
                     .bus
                     .inbound(record)
                     .extension(tx.clone())
+                    .extension(at)
                     .deliver_async()
                     .await;
                 let failed = match delivered {
@@ -146,6 +183,7 @@ impl Projection<'_> {
                 }
                 events += 1;
             }
+            let last = last.unwrap_or(position);
             tx.commit_at(self.name, last).await?;
             position = last;
             if !self.store.hold(self.name, holder, PROJECTION_TTL).await? {
