@@ -1,7 +1,12 @@
 //! An account as an aggregate in the event log: opened, deposits, a
 //! withdrawal refused for insufficient funds (a domain error, nothing is
-//! written), then the balance rebuilt from the log. Run it twice: the
-//! second run finds the account where the first left it and appends.
+//! written), then the balance rebuilt from the log. Then a bus on the log:
+//! a month-end closing published through it, with the statement its
+//! handler issues in the same correlation chain; a projection of every
+//! account's balance into a table of its own (`bank_balances`, in the
+//! same database), rebuilt from zero in one call; and the audit trail
+//! printed from the log. Run it twice: the second run finds the account
+//! where the first left it and appends.
 //!
 //! ```sh
 //! cargo run --example bank_account --features store                  # sqlite://eventbus.db
@@ -10,7 +15,10 @@
 //! ```
 
 use eventbus::prelude::*;
-use eventbus::store::{Aggregate, Store, StoreError};
+use eventbus::store::{
+    sqlx, Aggregate, LogPosition, Param, Store, StoreError, StorePool, StoredEvent, Transaction,
+};
+use eventbus::Extension;
 
 /// What happens to an account.
 #[derive(Event, Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -47,6 +55,54 @@ impl Aggregate for Account {
             AccountEvent::Withdrawn { cents } => self.balance -= cents,
         }
     }
+}
+
+/// The month is closed for an account: its statement is due.
+#[derive(Event, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[event(name = "bank.month_closed")]
+struct MonthClosed {
+    account: String,
+}
+
+/// A statement went out: a follow-up of the closing.
+#[derive(Event, Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[event(name = "bank.statement_issued")]
+struct StatementIssued {
+    account: String,
+}
+
+/// Sends the statement (here, a line). Not on replays: a projection never
+/// sends it again.
+#[subscribe]
+fn issue_statement(closed: &MonthClosed, ctx: &Context) {
+    println!("statement issued for {}", closed.account);
+    ctx.publish(StatementIssued {
+        account: closed.account.clone(),
+    });
+}
+
+/// The read model: each account's balance in `bank_balances`, written in
+/// the projection's transaction, with its checkpoint. In a group only the
+/// projection's bus selects: it runs in projections, never live.
+#[subscribe(replay, group = "read-models")]
+async fn project_balance(
+    event: &AccountEvent,
+    at: Extension<LogPosition>,
+    tx: Transaction,
+) -> Result<(), StoreError> {
+    let account = at.stream.strip_prefix("account-").unwrap_or(&at.stream);
+    let change = match event {
+        AccountEvent::Opened { .. } => 0,
+        AccountEvent::Deposited { cents } => i64::try_from(*cents).unwrap_or(i64::MAX),
+        AccountEvent::Withdrawn { cents } => -i64::try_from(*cents).unwrap_or(i64::MAX),
+    };
+    tx.execute(
+        "INSERT INTO bank_balances (account, cents) VALUES ($1, $2) ON CONFLICT (account) \
+         DO UPDATE SET cents = bank_balances.cents + excluded.cents",
+        &[Param::Text(account), Param::Int(change)],
+    )
+    .await?;
+    Ok(())
 }
 
 impl Account {
@@ -126,5 +182,75 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         rebuilt.version(),
         rebuilt.balance
     );
+
+    // A bus on the log: what it publishes is logged, follow-ups included.
+    let bus = Bus::builder().journal(store.clone()).build()?;
+    let closed = bus
+        .publish_async(MonthClosed {
+            account: "ada".to_owned(),
+        })
+        .await;
+    let closing = closed.event_id();
+
+    // The read model, rebuilt from zero in one call, by a bus that runs
+    // the read-model handlers.
+    let projector = Bus::builder().groups(["read-models"]).build()?;
+    let pool = store.pool();
+    read_model(pool, "CREATE TABLE IF NOT EXISTS bank_balances (account TEXT PRIMARY KEY, cents BIGINT NOT NULL)").await?;
+    let projected = store
+        .project("balances", &projector)
+        .rebuild("DELETE FROM bank_balances")
+        .await?;
+    let balances = balances(pool).await?;
+    println!(
+        "projected {} events into bank_balances: {balances:?}",
+        projected.events
+    );
+
+    // The audit trail: the closing and what it caused, from the log.
+    let log = store.read_all(0, usize::MAX).await?;
+    println!("audit trail of the closing:");
+    for event in log
+        .iter()
+        .filter(|event| event.record.envelope.correlation_id == closing)
+    {
+        println!("  {}", audit_line(event, &log));
+    }
+    bus.shutdown().await;
     Ok(())
+}
+
+/// One event of the audit trail: its name, payload, and the event that
+/// caused it.
+fn audit_line(event: &StoredEvent, log: &[StoredEvent]) -> String {
+    let cause = event.record.envelope.causation_id.and_then(|cause| {
+        log.iter()
+            .find(|other| other.record.envelope.id == cause)
+            .map(|other| other.record.name.to_string())
+    });
+    format!(
+        "{} {}{}",
+        event.record.name,
+        event.record.payload_str().unwrap_or("?"),
+        cause.map_or_else(String::new, |cause| format!(" (caused by {cause})")),
+    )
+}
+
+/// Runs `sql` (no parameters) on the database of the log.
+async fn read_model(pool: StorePool<'_>, sql: &str) -> Result<(), sqlx::Error> {
+    match pool {
+        StorePool::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        StorePool::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        _ => Ok(()),
+    }
+}
+
+/// Every account's balance in the read model.
+async fn balances(pool: StorePool<'_>) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    const SQL: &str = "SELECT account, cents FROM bank_balances ORDER BY account";
+    match pool {
+        StorePool::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+        StorePool::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+        _ => Ok(Vec::new()),
+    }
 }

@@ -274,7 +274,7 @@ fn records_cross_to_another_bus_with_their_ids_and_correlation() {
 /// the account where the first left it and appends; nothing is wiped.
 #[cfg(feature = "store")]
 #[test]
-fn bank_account_rebuilds_the_balance_from_the_log_on_the_next_run() {
+fn bank_account_rebuilds_the_balance_and_the_read_model_from_the_log_on_the_next_run() {
     let path = std::env::temp_dir().join(format!("eventbus-bank-{}.db", std::process::id()));
     let url = format!("sqlite://{}", path.display());
     let run = || run_example_with("bank_account", &["store"], &[("DATABASE_URL", &url)]);
@@ -293,7 +293,12 @@ fn bank_account_rebuilds_the_balance_from_the_log_on_the_next_run() {
          withdrawal of 1000000 refused: insufficient funds: the balance is 12500 cents, the withdrawal 1000000\n\
          withdrew 4000: balance 8500\n\
          a stale writer is refused: the stream moved on to version 5\n\
-         rebuilt from the log: version 5, balance 8501 cents\n"
+         rebuilt from the log: version 5, balance 8501 cents\n\
+         statement issued for ada\n\
+         projected 7 events into bank_balances: [(\"ada\", 8501)]\n\
+         audit trail of the closing:\n  \
+         bank.month_closed {\"account\":\"ada\"}\n  \
+         bank.statement_issued {\"account\":\"ada\"} (caused by bank.month_closed)\n"
     );
     assert_eq!(
         second,
@@ -302,6 +307,11 @@ fn bank_account_rebuilds_the_balance_from_the_log_on_the_next_run() {
          withdrawal of 1000000 refused: insufficient funds: the balance is 21001 cents, the withdrawal 1000000\n\
          withdrew 4000: balance 17001\n\
          a stale writer is refused: the stream moved on to version 9\n\
-         rebuilt from the log: version 9, balance 17002 cents\n"
+         rebuilt from the log: version 9, balance 17002 cents\n\
+         statement issued for ada\n\
+         projected 13 events into bank_balances: [(\"ada\", 17002)]\n\
+         audit trail of the closing:\n  \
+         bank.month_closed {\"account\":\"ada\"}\n  \
+         bank.statement_issued {\"account\":\"ada\"} (caused by bank.month_closed)\n"
     );
 }

@@ -30,7 +30,7 @@ pub use expected::ExpectedVersion;
 pub use projection::{
     LogPosition, Param, Projected, Projection, Transaction, DEFAULT_PROJECTION_BATCH,
 };
-pub use store::{Store, Tail};
+pub use store::{Store, StorePool, Tail};
 pub use stored::StoredEvent;
 
 /// The sqlx this store runs on, for queries of your own in a projection's

@@ -56,6 +56,17 @@ pub struct Store {
     appended: Arc<Notify>,
 }
 
+/// The connection pool of a [`Store`], by database: [`Store::pool`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum StorePool<'a> {
+    /// SQLite's. Write through it with care: the store's appends take
+    /// SQLite's one write lock, and a long write of yours holds them up.
+    Sqlite(&'a SqlitePool),
+    /// PostgreSQL's.
+    Postgres(&'a PgPool),
+}
+
 /// SQLite's one writer in this process: its connection, or `None` to
 /// write through the pool (a database in memory).
 pub(crate) type Writer = Arc<tokio::sync::Mutex<Option<SqliteConnection>>>;
@@ -306,6 +317,17 @@ impl Store {
         };
         self.appended.notify_waiters();
         Ok(positions)
+    }
+
+    /// The connection pool of the database the log is in, for tables of
+    /// your own beside it: a projection's read model, created and read
+    /// with sqlx (`eventbus::store::sqlx`).
+    #[must_use]
+    pub fn pool(&self) -> StorePool<'_> {
+        match &self.backend {
+            Backend::Sqlite { pool, .. } => StorePool::Sqlite(pool),
+            Backend::Postgres { pool, .. } => StorePool::Postgres(pool),
+        }
     }
 
     /// What a projection's batch runs on: SQLite's pool and its writer
