@@ -1,0 +1,225 @@
+//! The durable bus (`Bus::builder().journal(store)`), on SQLite (a
+//! temporary file) and PostgreSQL (`DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`, a schema of its own; skipped
+//! with a message when it is not reachable):
+//!
+//! - `emit(e).await` (back once committed) from 1 and from 64 producers,
+//!   beside `store.append` of one record per call from 1 producer: the
+//!   same commit without the bus;
+//! - the handler relay's latency: from `emit` returning (committed) to the
+//!   handler running.
+//!
+//! Events per transaction are printed after each producer case. Run with
+//! `cargo bench --bench durable --features store`.
+
+// `criterion_group!` writes an undocumented public function; the counts
+// turned into ratios stay far below 2^52.
+#![allow(missing_docs, clippy::cast_precision_loss)]
+
+#[path = "../eventbus-store/benches/db/mod.rs"]
+mod db;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use eventbus::layer::BoxFuture;
+use eventbus::prelude::*;
+use eventbus::store::{ExpectedVersion, Store};
+use eventbus::{BoxError, Envelope, EventRecord, Journal, JournalEntry, Logged, Uuid};
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(name = "bench.durable_shipped")]
+struct Shipped {
+    parcel: u64,
+}
+
+/// Wakes the latency bench when the handler runs.
+static HANDLED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+#[subscribe]
+fn on_shipped(_: &Shipped) {
+    HANDLED.notify_waiters();
+}
+
+/// The store, counting the bus's appends: one per transaction.
+#[derive(Clone)]
+struct Counting {
+    store: Store,
+    appends: Arc<AtomicUsize>,
+    events: Arc<AtomicUsize>,
+}
+
+impl Journal for Counting {
+    fn append<'a>(
+        &'a self,
+        entries: &'a [JournalEntry],
+    ) -> BoxFuture<'a, Result<Vec<u64>, BoxError>> {
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(entries.len(), Ordering::Relaxed);
+        Journal::append(&self.store, entries)
+    }
+
+    fn read_after(&self, after: u64, limit: usize) -> BoxFuture<'_, Result<Vec<Logged>, BoxError>> {
+        self.store.read_after(after, limit)
+    }
+
+    fn checkpoint<'a>(&'a self, relay: &'a str) -> BoxFuture<'a, Result<u64, BoxError>> {
+        Journal::checkpoint(&self.store, relay)
+    }
+
+    fn save_checkpoint<'a>(
+        &'a self,
+        relay: &'a str,
+        position: u64,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Journal::save_checkpoint(&self.store, relay, position)
+    }
+
+    fn hold<'a>(
+        &'a self,
+        name: &'a str,
+        holder: Uuid,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        Journal::hold(&self.store, name, holder, ttl)
+    }
+
+    fn release<'a>(&'a self, name: &'a str, holder: Uuid) -> BoxFuture<'a, Result<(), BoxError>> {
+        Journal::release(&self.store, name, holder)
+    }
+}
+
+fn bench_database(c: &mut Criterion, runtime: &tokio::runtime::Runtime, db: &db::Db) {
+    let store = runtime
+        .block_on(Store::open(&db.url))
+        .expect("the bench database opens");
+    let journal = Counting {
+        store: store.clone(),
+        appends: Arc::new(AtomicUsize::new(0)),
+        events: Arc::new(AtomicUsize::new(0)),
+    };
+    let bus = runtime.block_on(async {
+        Bus::builder()
+            .journal(journal.clone())
+            .build()
+            .expect("a durable bus")
+    });
+    let mut group = c.benchmark_group(format!("durable/{}/emit", db.name));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(1));
+    for producers in [1_u64, 64] {
+        let before = (
+            journal.appends.load(Ordering::Relaxed),
+            journal.events.load(Ordering::Relaxed),
+        );
+        group.bench_function(BenchmarkId::new("emit().await", producers), |b| {
+            b.iter_custom(|iterations| {
+                runtime.block_on(async {
+                    let each = iterations.div_ceil(producers);
+                    let started = Instant::now();
+                    let running: Vec<_> = (0..producers)
+                        .map(|producer| {
+                            let bus = bus.clone();
+                            tokio::spawn(async move {
+                                for n in 0..each {
+                                    bus.emit(Shipped {
+                                        parcel: producer << 32 | n,
+                                    })
+                                    .await
+                                    .unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for producer in running {
+                        producer.await.unwrap();
+                    }
+                    // The time per event: `each * producers` were emitted.
+                    started
+                        .elapsed()
+                        .mul_f64(iterations as f64 / (each * producers) as f64)
+                })
+            });
+        });
+        let appends = journal.appends.load(Ordering::Relaxed) - before.0;
+        let events = journal.events.load(Ordering::Relaxed) - before.1;
+        eprintln!(
+            "durable/{}/emit, {producers} producer(s): {events} events in {appends} transactions, \
+             {:.1} events per transaction",
+            db.name,
+            events as f64 / appends.max(1) as f64
+        );
+    }
+    group.bench_function("store.append, 1 record per call", |b| {
+        b.iter_custom(|iterations| {
+            runtime.block_on(async {
+                let records: Vec<EventRecord> = (0..iterations)
+                    .map(|parcel| {
+                        EventRecord::from_event(&Shipped { parcel }, Envelope::generate()).unwrap()
+                    })
+                    .collect();
+                let started = Instant::now();
+                for record in records {
+                    store
+                        .append("bench.durable_shipped", ExpectedVersion::Any, &[record])
+                        .await
+                        .unwrap();
+                }
+                started.elapsed()
+            })
+        });
+    });
+    group.finish();
+    bench_relay(c, runtime, &bus, db.name);
+    runtime.block_on(bus.shutdown());
+}
+
+/// The relay's latency: from `emit` returning to the handler running.
+fn bench_relay(c: &mut Criterion, runtime: &tokio::runtime::Runtime, bus: &Bus, name: &str) {
+    let mut group = c.benchmark_group(format!("durable/{name}/relay"));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("commit to handler", |b| {
+        b.iter_custom(|iterations| {
+            runtime.block_on(async {
+                // The relay is idle at the end of the log first.
+                bus.idle().await;
+                let mut waited = Duration::ZERO;
+                for parcel in 0..iterations {
+                    let handled = HANDLED.notified();
+                    tokio::pin!(handled);
+                    handled.as_mut().enable();
+                    bus.emit(Shipped { parcel }).await.unwrap();
+                    let committed = Instant::now();
+                    handled.await;
+                    waited += committed.elapsed();
+                }
+                waited
+            })
+        });
+    });
+    group.finish();
+}
+
+fn durable(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime for the bench");
+    let mut databases = vec![db::sqlite()];
+    databases.extend(db::postgres(&runtime));
+    for db in &databases {
+        bench_database(c, &runtime, db);
+    }
+    for db in databases {
+        (db.cleanup)();
+    }
+}
+
+criterion_group!(benches, durable);
+criterion_main!(benches);
