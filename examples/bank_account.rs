@@ -16,7 +16,7 @@
 
 use eventbus::prelude::*;
 use eventbus::store::{
-    sqlx, Aggregate, LogPosition, Param, Store, StoreError, StorePool, StoredEvent, Transaction,
+    Aggregate, LogPosition, Param, Store, StoreError, StorePool, StoredEvent, Transaction,
 };
 use eventbus::Extension;
 

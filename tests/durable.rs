@@ -78,6 +78,19 @@ impl Journal for Counting {
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Journal::save_checkpoint(&self.store, relay, position)
     }
+
+    fn hold<'a>(
+        &'a self,
+        name: &'a str,
+        holder: Uuid,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, BoxError>> {
+        Journal::hold(&self.store, name, holder, ttl)
+    }
+
+    fn release<'a>(&'a self, name: &'a str, holder: Uuid) -> BoxFuture<'a, Result<(), BoxError>> {
+        Journal::release(&self.store, name, holder)
+    }
 }
 
 /// Makes the database refuse (`true`) or take again (`false`) every
@@ -250,6 +263,10 @@ conformance! {
         second.shutdown().await;
         assert_eq!(Journal::checkpoint(&store, "handlers").await.unwrap(), 4);
         assert_eq!(Journal::checkpoint(&store, "sink:outbox").await.unwrap(), 4);
+        // A relay that lost its claim partway through a batch cannot move
+        // the checkpoint back.
+        Journal::save_checkpoint(&store, "handlers", 2).await.unwrap();
+        assert_eq!(Journal::checkpoint(&store, "handlers").await.unwrap(), 4);
     }
 }
 

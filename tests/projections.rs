@@ -135,8 +135,10 @@ conformance! {
         FAIL_ON.store(0, Ordering::Release);
         let store = deposits(db).await;
         let bus = Bus::new();
+        // Another runner, in another process (another store on the database).
+        let elsewhere = db.open().await;
         let other = Envelope::generate().id;
-        assert!(Journal::hold(&store, "balances", other, Duration::from_secs(30)).await.unwrap());
+        assert!(Journal::hold(&elsewhere, "balances", other, Duration::from_secs(30)).await.unwrap());
         let held = store.project("balances", &bus).await.unwrap_err();
         assert!(matches!(held, StoreError::ProjectionHeld { .. }), "{held:?}");
         assert_eq!(
@@ -144,8 +146,15 @@ conformance! {
             "projection `balances` is already running (another runner holds its name): run one \
              at a time; wait for it to finish, or stop it"
         );
-        Journal::release(&store, "balances", other).await.unwrap();
+        Journal::release(&elsewhere, "balances", other).await.unwrap();
         let projected = store.project("balances", &bus).await.unwrap();
         assert_eq!(projected.events, 10);
+        // A relay's checkpoint is not a projection's name.
+        let refused = store.project("handlers", &bus).await.unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "`handlers` is a relay's checkpoint (`handlers`, `sink:NAME`): give the projection a \
+             name of its own"
+        );
     }
 }

@@ -35,7 +35,9 @@ pub trait Journal: Send + Sync + 'static {
     fn checkpoint<'a>(&'a self, relay: &'a str) -> BoxFuture<'a, Result<u64, BoxError>>;
 
     /// Saves `position` as the one the relay named `relay` has handled up
-    /// to.
+    /// to, unless it has saved a later one: a checkpoint never moves back
+    /// (a relay that lost its claim partway through a batch cannot undo
+    /// the new holder's progress).
     fn save_checkpoint<'a>(
         &'a self,
         relay: &'a str,
@@ -252,7 +254,9 @@ impl Journal for MemoryJournal {
         position: u64,
     ) -> BoxFuture<'a, Result<(), BoxError>> {
         Box::pin(async move {
-            self.lock().checkpoints.insert(relay.to_owned(), position);
+            let mut log = self.lock();
+            let saved = log.checkpoints.entry(relay.to_owned()).or_default();
+            *saved = (*saved).max(position);
             Ok(())
         })
     }

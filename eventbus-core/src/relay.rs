@@ -85,9 +85,12 @@ impl Lease {
         {
             return true;
         }
+        // The claim runs from before it was asked for: the journal counts
+        // its time from then or later.
+        let asked = Instant::now();
         match self.journal.hold(&self.name, self.holder, LEASE_TTL).await {
             Ok(true) => {
-                self.renewed = Some(Instant::now());
+                self.renewed = Some(asked);
                 true
             }
             Ok(false) => {
@@ -138,7 +141,10 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
             position = None;
             if let Ok(reached) = journaling.journal.checkpoint(&lease.name).await {
                 journaling.sink_positions[at].fetch_max(reached, Ordering::AcqRel);
-                journaling.sink_laps[at].fetch_add(1, Ordering::AcqRel);
+                // A lap once the holder has sent what this bus committed.
+                if reached >= journaling.committed() {
+                    journaling.sink_laps[at].fetch_add(1, Ordering::AcqRel);
+                }
                 journaling.progress.wake();
             }
             drop(strong);
@@ -165,11 +171,18 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
             continue;
         }
         let mut reached = after;
+        let mut lost = false;
         for logged in batch {
             if journaling.stopping.load(Ordering::Acquire) {
                 // The bus is shutting down: the rest stays pending in the
                 // log, and its sink closes soon.
                 return;
+            }
+            if !lease.keep().await {
+                // Another process holds the name now: it goes on from the
+                // checkpoint, so the rest of the batch is its.
+                lost = true;
+                break;
             }
             let record = logged.record;
             let meta = crate::record_json::find_event(&record.name).ok();
@@ -194,7 +207,7 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
         if let Err(error) = journal.save_checkpoint(&relay, reached).await {
             tracing::error!(target: "eventbus", "relay `{relay}` could not save its checkpoint: {error}");
         }
-        position = Some(reached);
+        position = (!lost).then_some(reached);
         journaling.sink_positions[at].fetch_max(reached, Ordering::AcqRel);
         journaling.progress.wake();
     }
@@ -249,7 +262,14 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>, lease: &mut Lease) {
         }
         let bus = Bus::from_dispatcher(&strong);
         let mut reached = after;
+        let mut lost = false;
         for logged in batch {
+            if !lease.keep().await {
+                // Another process holds the name now: it goes on from the
+                // checkpoint, so the rest of the batch is its.
+                lost = true;
+                break;
+            }
             if !logged.handled {
                 let record = Arc::new(logged.record);
                 let inbound = bus.inbound((*record).clone()).relayed();
@@ -275,7 +295,7 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>, lease: &mut Lease) {
         if let Err(error) = journal.save_checkpoint(HANDLER_RELAY, reached).await {
             tracing::error!(target: "eventbus", "the handler relay could not save its checkpoint: {error}");
         }
-        position = Some(reached);
+        position = (!lost).then_some(reached);
         journaling.relayed.fetch_max(reached, Ordering::AcqRel);
         journaling.progress.wake();
     }

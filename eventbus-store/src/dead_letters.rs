@@ -121,7 +121,7 @@ impl StoreDeadLetters {
     }
 
     /// Waits until every letter handed over so far is written (or
-    /// logged as unwritable).
+    /// logged as unwritable), or the writer has stopped with its runtime.
     pub async fn written(&self) {
         let handed = self
             .progress
@@ -134,10 +134,12 @@ impl StoreDeadLetters {
                 .done
                 .load(std::sync::atomic::Ordering::Acquire)
                 >= handed
+                || self.letters.is_closed()
             {
                 return;
             }
-            woken.await;
+            // Looks again now and then too: the writer may have stopped.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), woken).await;
         }
     }
 
@@ -172,12 +174,19 @@ impl StoreDeadLetters {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Transaction`] naming what is missing: no letter
+    /// [`StoreError::Refused`] naming what is missing: no letter
     /// `id`, or its event not in the log (a bus without the store as its
     /// journal); [`StoreError::Database`] when the database fails.
     pub async fn retry(&self, id: i64, bus: &Bus) -> Result<Report, StoreError> {
         let letter = self.get(id).await?;
-        let missing = |message: String| StoreError::Transaction { message };
+        let missing = |message: String| StoreError::Refused { message };
+        if let (None, Some(sink)) = (&letter.handler, &letter.sink) {
+            // Delivering to the handlers would not reach the sink.
+            return Err(missing(format!(
+                "dead letter {id} is sink `{sink}`'s: `retry` delivers to handlers; send the \
+                 record again through the sink, then `purge(Some({id}))`"
+            )));
+        }
         let stored = self
             .store
             .event_by_id(letter.event_id)
@@ -255,7 +264,7 @@ impl StoreDeadLetters {
                 .await
                 .map_err(StoreError::database(&*action))?,
         };
-        row.ok_or_else(|| StoreError::Transaction {
+        row.ok_or_else(|| StoreError::Refused {
             message: format!("there is no dead letter {id}: list them with `list`"),
         })?
         .into_letter()
@@ -385,7 +394,16 @@ async fn insert(store: &Store, letter: &DeadLetter) -> Result<(), StoreError> {
         }};
     }
     match &store.backend {
-        Backend::Sqlite { pool, .. } => insert!(sqlx::Sqlite, pool, "", "", ""),
+        Backend::Sqlite { pool, writer } => {
+            // Through the log's one writer: not a second writer waiting on
+            // SQLite's lock.
+            let mut writer = writer.lock().await;
+            if let Some(connection) = writer.as_mut() {
+                insert!(sqlx::Sqlite, connection, "", "", "")
+            } else {
+                insert!(sqlx::Sqlite, pool, "", "", "")
+            }
+        }
         Backend::Postgres { pool, .. } => {
             insert!(sqlx::Postgres, pool, "::uuid", "::jsonb", "::timestamptz")
         }

@@ -133,10 +133,13 @@ pub enum StoreError {
         /// The handlers' failures.
         message: String,
     },
-    /// A [`Transaction`](crate::Transaction) was used outside its batch,
-    /// or as the other database's.
+    /// A request that cannot be done as asked: a
+    /// [`Transaction`](crate::Transaction) used outside its batch or as
+    /// the other database's, a dead letter that is not there or is a
+    /// sink's, a projection named like a relay. The message says what to
+    /// do instead.
     #[error("{message}")]
-    Transaction {
+    Refused {
         /// What was wrong.
         message: String,
     },
@@ -168,7 +171,8 @@ impl StoreError {
                     && error
                         .code()
                         .and_then(|code| code.parse::<i32>().ok())
-                        .is_some_and(|code| code & 0xff == 5)
+                        // Not SQLITE_BUSY_SNAPSHOT (517), which does not wait.
+                        .is_some_and(|code| code & 0xff == 5 && code != 517)
             });
             if busy {
                 Self::Locked { action, source }

@@ -32,7 +32,3 @@ pub use projection::{
 };
 pub use store::{Store, StorePool, Tail};
 pub use stored::StoredEvent;
-
-/// The sqlx this store runs on, for queries of your own in a projection's
-/// [`Transaction`] (`Transaction::sqlite`, `Transaction::postgres`).
-pub use sqlx;

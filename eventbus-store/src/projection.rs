@@ -16,8 +16,9 @@ use crate::store::Store;
 /// How many events a projection reads, and commits, at a time by default.
 pub const DEFAULT_PROJECTION_BATCH: usize = 256;
 
-/// How long a projection's claim on its name lasts unless renewed: after
-/// each batch, and at least this often while one runs.
+/// How long a projection's claim on its name lasts unless renewed: with
+/// each batch's commit (on PostgreSQL the claim is a session lock, which
+/// lasts as long as its connection).
 const PROJECTION_TTL: Duration = Duration::from_secs(30);
 
 /// A projection about to run, from [`Store::project`]: await it.
@@ -110,6 +111,15 @@ impl<'a> Projection<'a> {
     }
 
     async fn run(self) -> Result<Projected, StoreError> {
+        if self.name == "handlers" || self.name.starts_with("sink:") {
+            return Err(StoreError::Refused {
+                message: format!(
+                    "`{}` is a relay's checkpoint (`handlers`, `sink:NAME`): give the \
+                     projection a name of its own",
+                    self.name
+                ),
+            });
+        }
         let holder = Envelope::generate().id;
         if !self.store.hold(self.name, holder, PROJECTION_TTL).await? {
             return Err(StoreError::ProjectionHeld {
@@ -184,13 +194,12 @@ impl<'a> Projection<'a> {
                 events += 1;
             }
             let last = last.unwrap_or(position);
-            tx.commit_at(self.name, last).await?;
-            position = last;
-            if !self.store.hold(self.name, holder, PROJECTION_TTL).await? {
+            if !tx.commit_at(self.store, self.name, last, holder).await? {
                 return Err(StoreError::ProjectionHeld {
                     name: self.name.to_owned(),
                 });
             }
+            position = last;
         }
     }
 }
@@ -286,7 +295,7 @@ impl Transaction {
     /// # Errors
     ///
     /// [`StoreError::Database`] when the database refuses it,
-    /// [`StoreError::Transaction`] when the batch is over.
+    /// [`StoreError::Refused`] when the batch is over.
     pub async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
         let action = format!("run `{sql}` in a projection's transaction");
         let mut open = self.open.lock().await;
@@ -333,7 +342,7 @@ impl Transaction {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Transaction`] on PostgreSQL, or when the batch is
+    /// [`StoreError::Refused`] on PostgreSQL, or when the batch is
     /// over.
     pub async fn sqlite(&self) -> Result<MappedMutexGuard<'_, sqlx::SqliteConnection>, StoreError> {
         MutexGuard::try_map(self.open.lock().await, |open| match open {
@@ -341,7 +350,7 @@ impl Transaction {
             _ => None,
         })
         .map_err(|open| match &*open {
-            Some(_) => StoreError::Transaction {
+            Some(_) => StoreError::Refused {
                 message: "this projection runs on PostgreSQL: use `Transaction::postgres`".into(),
             },
             None => over(),
@@ -352,37 +361,64 @@ impl Transaction {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Transaction`] on SQLite, or when the batch is over.
+    /// [`StoreError::Refused`] on SQLite, or when the batch is over.
     pub async fn postgres(&self) -> Result<MappedMutexGuard<'_, sqlx::PgConnection>, StoreError> {
         MutexGuard::try_map(self.open.lock().await, |open| match open {
             Some(Open::Postgres(tx)) => Some(&mut **tx),
             _ => None,
         })
         .map_err(|open| match &*open {
-            Some(_) => StoreError::Transaction {
+            Some(_) => StoreError::Refused {
                 message: "this projection runs on SQLite: use `Transaction::sqlite`".into(),
             },
             None => over(),
         })
     }
 
-    /// Saves checkpoint `name` at `position` and commits.
-    async fn commit_at(&self, name: &str, position: u64) -> Result<(), StoreError> {
+    /// Saves checkpoint `name` at `position` and commits, if `holder`
+    /// still holds the name (renewing the claim); otherwise rolls back and
+    /// returns `false`: another runner has the name, and its own place.
+    async fn commit_at(
+        &self,
+        store: &Store,
+        name: &str,
+        position: u64,
+        holder: eventbus_core::Uuid,
+    ) -> Result<bool, StoreError> {
         let action = format!("commit projection `{name}` at position {position}");
         let at = i64::try_from(position).unwrap_or(i64::MAX);
         let open = self.open.lock().await.take().ok_or_else(over)?;
         match open {
             Open::Sqlite(mut tx, writer) => {
-                crate::sql::sqlite::save_checkpoint(&mut *tx, name, at, &action).await?;
+                // Renewed in the batch's transaction, under the write lock
+                // no other runner can take meanwhile.
+                let now = std::time::SystemTime::now();
+                let held = crate::lease::hold(
+                    &mut *tx,
+                    name,
+                    &crate::row::text(holder),
+                    &crate::row::now_text_at(now + PROJECTION_TTL),
+                    &crate::row::now_text_at(now),
+                    &action,
+                )
+                .await?;
+                if !held {
+                    return Ok(false);
+                }
+                crate::sql::sqlite::save_checkpoint(&mut *tx, name, at, false, &action).await?;
                 tx.commit().await.map_err(StoreError::database(action))?;
                 drop(writer);
             }
             Open::Postgres(mut tx) => {
-                crate::sql::postgres::save_checkpoint(&mut *tx, name, at, &action).await?;
+                // The session lock goes only with its connection.
+                if !store.hold(name, holder, PROJECTION_TTL).await? {
+                    return Ok(false);
+                }
+                crate::sql::postgres::save_checkpoint(&mut *tx, name, at, false, &action).await?;
                 tx.commit().await.map_err(StoreError::database(action))?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Rolls the batch back.
@@ -393,7 +429,7 @@ impl Transaction {
 }
 
 fn over() -> StoreError {
-    StoreError::Transaction {
+    StoreError::Refused {
         message: "the projection's batch this transaction belonged to is over: take the \
                   transaction as a handler's parameter and use it during the call"
             .into(),

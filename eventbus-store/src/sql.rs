@@ -25,6 +25,8 @@ pub(crate) struct Dialect {
     pub(crate) event_id: &'static str,
     /// A snapshot's `state` as text.
     pub(crate) state: &'static str,
+    /// The larger of two values.
+    pub(crate) greatest: &'static str,
     /// Every column of `eventbus_events`, in [`ReadRow`]'s order, as text
     /// where the backend has a type of its own.
     pub(crate) columns: &'static str,
@@ -42,6 +44,7 @@ pub(crate) const SQLITE: Dialect = Dialect {
     time: "",
     event_id: "event_id",
     state: "state",
+    greatest: "MAX",
     columns: "position, stream, stream_version, event_id, name, version, payload, \
               correlation_id, causation_id, origin, source, handled, recorded_at",
 };
@@ -60,6 +63,7 @@ pub(crate) const POSTGRES: Dialect = Dialect {
     time: "::timestamptz",
     event_id: "event_id::text",
     state: "state::text",
+    greatest: "GREATEST",
     columns: "position, stream, stream_version, event_id::text, name, version::bigint, \
               payload::text, correlation_id::text, causation_id::text, origin, source, handled, \
               to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
@@ -281,11 +285,13 @@ macro_rules! backend {
             }
 
             /// Saves `position` as the one the reader named `name` has
-            /// reached.
+            /// reached; with `forward`, only if it is later than the one
+            /// saved (a relay's checkpoint never moves back).
             pub(crate) async fn save_checkpoint<'e>(
                 executor: impl sqlx::Executor<'e, Database = Db>,
                 name: &str,
                 position: i64,
+                forward: bool,
                 action: &str,
             ) -> Result<(), StoreError> {
                 let mut query = QueryBuilder::<Db>::new(
@@ -294,7 +300,13 @@ macro_rules! backend {
                 query.push_bind(name);
                 query.push(", ");
                 query.push_bind(position);
-                query.push(") ON CONFLICT (name) DO UPDATE SET position = excluded.position");
+                query.push(") ON CONFLICT (name) DO UPDATE SET position = ");
+                if forward {
+                    query.push(DIALECT.greatest);
+                    query.push("(eventbus_checkpoints.position, excluded.position)");
+                } else {
+                    query.push("excluded.position");
+                }
                 query
                     .build()
                     .execute(executor)

@@ -321,7 +321,8 @@ impl Store {
 
     /// The connection pool of the database the log is in, for tables of
     /// your own beside it: a projection's read model, created and read
-    /// with sqlx (`eventbus::store::sqlx`).
+    /// with sqlx 0.8 (a dependency of yours: the store does not re-export
+    /// it).
     #[must_use]
     pub fn pool(&self) -> StorePool<'_> {
         match &self.backend {
@@ -349,7 +350,8 @@ impl Store {
         Ok(position.map_or(0, |position| u64::try_from(position).unwrap_or_default()))
     }
 
-    /// Saves `position` as the one the reader named `name` has reached.
+    /// Saves `position` as the one the reader named `name` has reached,
+    /// unless a later one is saved: it never moves back.
     pub(crate) async fn save_checkpoint(
         &self,
         name: &str,
@@ -361,13 +363,13 @@ impl Store {
             Backend::Sqlite { pool, writer } => {
                 let mut writer = writer.lock().await;
                 if let Some(connection) = writer.as_mut() {
-                    sqlite::save_checkpoint(connection, name, position, &action).await
+                    sqlite::save_checkpoint(connection, name, position, true, &action).await
                 } else {
-                    sqlite::save_checkpoint(pool, name, position, &action).await
+                    sqlite::save_checkpoint(pool, name, position, true, &action).await
                 }
             }
             Backend::Postgres { pool, .. } => {
-                postgres::save_checkpoint(pool, name, position, &action).await
+                postgres::save_checkpoint(pool, name, position, true, &action).await
             }
         }
     }
@@ -386,13 +388,14 @@ impl Store {
         let action = format!("claim reader `{name}`");
         match &self.backend {
             Backend::Sqlite { pool, writer } => {
+                let holder = crate::row::text(holder);
+                let mut writer = writer.lock().await;
+                // The claim runs from now, after any wait for the writer.
                 let now = SystemTime::now();
                 let (now, until) = (
                     crate::row::now_text_at(now),
                     crate::row::now_text_at(now + ttl),
                 );
-                let holder = crate::row::text(holder);
-                let mut writer = writer.lock().await;
                 if let Some(connection) = writer.as_mut() {
                     lease::hold(connection, name, &holder, &until, &now, &action).await
                 } else {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use eventbus_core::{Envelope, EventRecord};
+
 use eventbus_store::{Store, StoredEvent};
 use uuid::Uuid;
 
