@@ -19,15 +19,17 @@
 #[path = "../eventbus-store/benches/db/mod.rs"]
 mod db;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+#[path = "../tests/common/counting.rs"]
+mod counting;
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use counting::Counting;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use eventbus::layer::BoxFuture;
 use eventbus::prelude::*;
 use eventbus::store::{ExpectedVersion, Store};
-use eventbus::{BoxError, Envelope, EventRecord, Journal, JournalEntry, Logged, Uuid};
+use eventbus::{Envelope, EventRecord};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
@@ -44,63 +46,11 @@ fn on_shipped(_: &Shipped) {
     HANDLED.notify_waiters();
 }
 
-/// The store, counting the bus's appends: one per transaction.
-#[derive(Clone)]
-struct Counting {
-    store: Store,
-    appends: Arc<AtomicUsize>,
-    events: Arc<AtomicUsize>,
-}
-
-impl Journal for Counting {
-    fn append<'a>(
-        &'a self,
-        entries: &'a [JournalEntry],
-    ) -> BoxFuture<'a, Result<Vec<u64>, BoxError>> {
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        self.events.fetch_add(entries.len(), Ordering::Relaxed);
-        Journal::append(&self.store, entries)
-    }
-
-    fn read_after(&self, after: u64, limit: usize) -> BoxFuture<'_, Result<Vec<Logged>, BoxError>> {
-        self.store.read_after(after, limit)
-    }
-
-    fn checkpoint<'a>(&'a self, relay: &'a str) -> BoxFuture<'a, Result<u64, BoxError>> {
-        Journal::checkpoint(&self.store, relay)
-    }
-
-    fn save_checkpoint<'a>(
-        &'a self,
-        relay: &'a str,
-        position: u64,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Journal::save_checkpoint(&self.store, relay, position)
-    }
-
-    fn hold<'a>(
-        &'a self,
-        name: &'a str,
-        holder: Uuid,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, BoxError>> {
-        Journal::hold(&self.store, name, holder, ttl)
-    }
-
-    fn release<'a>(&'a self, name: &'a str, holder: Uuid) -> BoxFuture<'a, Result<(), BoxError>> {
-        Journal::release(&self.store, name, holder)
-    }
-}
-
 fn bench_database(c: &mut Criterion, runtime: &tokio::runtime::Runtime, db: &db::Db) {
     let store = runtime
         .block_on(Store::open(&db.url))
         .expect("the bench database opens");
-    let journal = Counting {
-        store: store.clone(),
-        appends: Arc::new(AtomicUsize::new(0)),
-        events: Arc::new(AtomicUsize::new(0)),
-    };
+    let journal = Counting::new(store.clone());
     let bus = runtime.block_on(async {
         Bus::builder()
             .journal(journal.clone())

@@ -9,17 +9,19 @@
 #[path = "../eventbus-store/tests/support/mod.rs"]
 mod support;
 
+#[path = "common/counting.rs"]
+mod counting;
+
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use counting::Counting;
 use eventbus::layer::BoxFuture;
 use eventbus::prelude::*;
-use eventbus::store::{ExpectedVersion, Store};
-use eventbus::{
-    BoxError, EmitErrorKind, EventRecord, Journal, JournalEntry, Logged, SendOutcome, Sink, Uuid,
-};
+use eventbus::store::ExpectedVersion;
+use eventbus::{EmitErrorKind, EventRecord, Journal, SendOutcome, Sink, Uuid};
 use serde::{Deserialize, Serialize};
 use support::TestDb;
 
@@ -45,52 +47,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// What the handler saw, cleared for the next test.
 fn take_seen() -> Vec<(u32, Uuid)> {
     std::mem::take(&mut *SEEN.lock().unwrap())
-}
-
-/// The store, counting the appends the bus makes: one per transaction.
-#[derive(Clone)]
-struct Counting {
-    store: Store,
-    appends: Arc<AtomicUsize>,
-}
-
-impl Journal for Counting {
-    fn append<'a>(
-        &'a self,
-        entries: &'a [JournalEntry],
-    ) -> BoxFuture<'a, Result<Vec<u64>, BoxError>> {
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        Journal::append(&self.store, entries)
-    }
-
-    fn read_after(&self, after: u64, limit: usize) -> BoxFuture<'_, Result<Vec<Logged>, BoxError>> {
-        self.store.read_after(after, limit)
-    }
-
-    fn checkpoint<'a>(&'a self, relay: &'a str) -> BoxFuture<'a, Result<u64, BoxError>> {
-        Journal::checkpoint(&self.store, relay)
-    }
-
-    fn save_checkpoint<'a>(
-        &'a self,
-        relay: &'a str,
-        position: u64,
-    ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Journal::save_checkpoint(&self.store, relay, position)
-    }
-
-    fn hold<'a>(
-        &'a self,
-        name: &'a str,
-        holder: Uuid,
-        ttl: Duration,
-    ) -> BoxFuture<'a, Result<bool, BoxError>> {
-        Journal::hold(&self.store, name, holder, ttl)
-    }
-
-    fn release<'a>(&'a self, name: &'a str, holder: Uuid) -> BoxFuture<'a, Result<(), BoxError>> {
-        Journal::release(&self.store, name, holder)
-    }
 }
 
 /// Makes the database refuse (`true`) or take again (`false`) every
@@ -122,7 +78,7 @@ conformance! {
         let _serial = SERIAL.lock().await;
         take_seen();
         let store = db.open().await;
-        let journal = Counting { store: store.clone(), appends: Arc::new(AtomicUsize::new(0)) };
+        let journal = Counting::new(store.clone());
         let bus = Bus::builder().journal(journal.clone()).build().unwrap();
 
         let producers: Vec<_> = (0..PRODUCERS)

@@ -221,31 +221,22 @@ impl StoreDeadLetters {
     /// [`StoreError::Database`] when the database fails.
     pub async fn purge(&self, id: Option<i64>) -> Result<u64, StoreError> {
         let action = "purge dead letters";
+        macro_rules! purge {
+            ($db:ty, $pool:expr) => {{
+                let mut query = QueryBuilder::<$db>::new("DELETE FROM eventbus_dead_letters");
+                if let Some(id) = id {
+                    query.push(" WHERE id = ").push_bind(id);
+                }
+                query
+                    .build()
+                    .execute($pool)
+                    .await
+                    .map(|done| done.rows_affected())
+            }};
+        }
         let done = match &self.store.backend {
-            Backend::Sqlite { pool, .. } => {
-                let mut query =
-                    QueryBuilder::<sqlx::Sqlite>::new("DELETE FROM eventbus_dead_letters");
-                if let Some(id) = id {
-                    query.push(" WHERE id = ").push_bind(id);
-                }
-                query
-                    .build()
-                    .execute(pool)
-                    .await
-                    .map(|done| done.rows_affected())
-            }
-            Backend::Postgres { pool, .. } => {
-                let mut query =
-                    QueryBuilder::<sqlx::Postgres>::new("DELETE FROM eventbus_dead_letters");
-                if let Some(id) = id {
-                    query.push(" WHERE id = ").push_bind(id);
-                }
-                query
-                    .build()
-                    .execute(pool)
-                    .await
-                    .map(|done| done.rows_affected())
-            }
+            Backend::Sqlite { pool, .. } => purge!(sqlx::Sqlite, pool),
+            Backend::Postgres { pool, .. } => purge!(sqlx::Postgres, pool),
         };
         done.map_err(StoreError::database(action))
     }

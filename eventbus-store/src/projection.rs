@@ -298,42 +298,30 @@ impl Transaction {
     /// [`StoreError::Refused`] when the batch is over.
     pub async fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, StoreError> {
         let action = format!("run `{sql}` in a projection's transaction");
+        // One body, written for each database's query type.
+        macro_rules! run {
+            ($db:ty, $tx:expr) => {{
+                let mut query = sqlx::query::<$db>(sql);
+                for param in params {
+                    query = match *param {
+                        Param::Int(value) => query.bind(value),
+                        Param::Float(value) => query.bind(value),
+                        Param::Text(value) => query.bind(value),
+                        Param::Bool(value) => query.bind(value),
+                        Param::Null => query.bind(None::<&str>),
+                    };
+                }
+                let done = query
+                    .execute(&mut **$tx)
+                    .await
+                    .map_err(StoreError::database(action))?;
+                Ok(done.rows_affected())
+            }};
+        }
         let mut open = self.open.lock().await;
         match open.as_mut() {
-            Some(Open::Sqlite(tx, _)) => {
-                let mut query = sqlx::query::<Sqlite>(sql);
-                for param in params {
-                    query = match *param {
-                        Param::Int(value) => query.bind(value),
-                        Param::Float(value) => query.bind(value),
-                        Param::Text(value) => query.bind(value),
-                        Param::Bool(value) => query.bind(value),
-                        Param::Null => query.bind(None::<&str>),
-                    };
-                }
-                let done = query
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(StoreError::database(action))?;
-                Ok(done.rows_affected())
-            }
-            Some(Open::Postgres(tx)) => {
-                let mut query = sqlx::query::<Postgres>(sql);
-                for param in params {
-                    query = match *param {
-                        Param::Int(value) => query.bind(value),
-                        Param::Float(value) => query.bind(value),
-                        Param::Text(value) => query.bind(value),
-                        Param::Bool(value) => query.bind(value),
-                        Param::Null => query.bind(None::<&str>),
-                    };
-                }
-                let done = query
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(StoreError::database(action))?;
-                Ok(done.rows_affected())
-            }
+            Some(Open::Sqlite(tx, _)) => run!(Sqlite, tx),
+            Some(Open::Postgres(tx)) => run!(Postgres, tx),
             None => Err(over()),
         }
     }
