@@ -30,6 +30,8 @@ pub(crate) fn start(dispatcher: &Arc<Dispatcher>, runtime: &tokio::runtime::Hand
         name,
         holder: journaling.holder,
         renewed: None,
+        unsaved: None,
+        saved: Instant::now(),
     };
     journaling.running.fetch_add(1, Ordering::AcqRel);
     runtime.spawn(released(
@@ -73,9 +75,39 @@ struct Lease {
     holder: Uuid,
     /// When the claim was last made or renewed; `None` while not held.
     renewed: Option<Instant>,
+    /// The place reached but not saved yet, and when it was last saved.
+    unsaved: Option<u64>,
+    saved: Instant,
 }
 
+/// How often at most a busy relay saves its checkpoint (a write each):
+/// after a crash, at most this much of the log is delivered again. A
+/// relay that reaches the end of the log, stops or loses its claim saves
+/// at once.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 impl Lease {
+    /// Notes that the relay has reached `position`; saves it as the
+    /// checkpoint when the last save is [`CHECKPOINT_EVERY`] old.
+    async fn reached(&mut self, position: u64) {
+        self.unsaved = Some(position);
+        if self.saved.elapsed() >= CHECKPOINT_EVERY {
+            self.save().await;
+        }
+    }
+
+    /// Saves the place reached, if it is not saved yet.
+    async fn save(&mut self) {
+        let Some(position) = self.unsaved.take() else {
+            return;
+        };
+        self.saved = Instant::now();
+        if let Err(error) = self.journal.save_checkpoint(&self.name, position).await {
+            let name = &self.name;
+            tracing::error!(target: "eventbus", "relay `{name}` could not save its checkpoint: {error}");
+        }
+    }
+
     /// Whether the relay holds its name now; makes or renews the claim
     /// when it is a third of the way to expiring.
     async fn keep(&mut self) -> bool {
@@ -106,8 +138,9 @@ impl Lease {
         }
     }
 
-    /// Gives the claim up, if held.
+    /// Saves what is unsaved and gives the claim up, if held.
     async fn release(&mut self) {
+        self.save().await;
         if self.renewed.take().is_some() {
             if let Err(error) = self.journal.release(&self.name, self.holder).await {
                 let name = &self.name;
@@ -136,6 +169,9 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
             return;
         }
         if !lease.keep().await {
+            // What this relay reached while it held the name (a
+            // checkpoint never moves back).
+            lease.save().await;
             // Another process relays this sink: its checkpoint is this
             // bus's progress too (for `flush`); look again later.
             position = None;
@@ -163,6 +199,9 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
             continue;
         };
         if batch.is_empty() {
+            // At the end of the log: the place is saved before `flush`
+            // counts the lap.
+            lease.save().await;
             journaling.sink_positions[at].fetch_max(after, Ordering::AcqRel);
             journaling.sink_laps[at].fetch_add(1, Ordering::AcqRel);
             journaling.progress.wake();
@@ -204,8 +243,9 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
             // Stopped mid-batch: what was not sent stays pending.
             return;
         }
-        if let Err(error) = journal.save_checkpoint(&relay, reached).await {
-            tracing::error!(target: "eventbus", "relay `{relay}` could not save its checkpoint: {error}");
+        lease.reached(reached).await;
+        if lost {
+            lease.save().await;
         }
         position = (!lost).then_some(reached);
         journaling.sink_positions[at].fetch_max(reached, Ordering::AcqRel);
@@ -230,6 +270,7 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>, lease: &mut Lease) {
             return;
         }
         if !lease.keep().await {
+            lease.save().await;
             // Another process relays to the handlers: its checkpoint is
             // this bus's progress too (for `idle`); look again later.
             position = None;
@@ -253,6 +294,7 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>, lease: &mut Lease) {
             continue;
         };
         if batch.is_empty() {
+            lease.save().await;
             journaling.relayed.fetch_max(after, Ordering::AcqRel);
             journaling.progress.wake();
             // Not holding the bus while it waits.
@@ -292,8 +334,9 @@ async fn handler_relay(dispatcher: Weak<Dispatcher>, lease: &mut Lease) {
             }
             reached = logged.position;
         }
-        if let Err(error) = journal.save_checkpoint(HANDLER_RELAY, reached).await {
-            tracing::error!(target: "eventbus", "the handler relay could not save its checkpoint: {error}");
+        lease.reached(reached).await;
+        if lost {
+            lease.save().await;
         }
         position = (!lost).then_some(reached);
         journaling.relayed.fetch_max(reached, Ordering::AcqRel);
