@@ -62,10 +62,13 @@ pub(crate) async fn sqlite(
         values.push_bind(row.recorded_at.as_str());
     });
     query.push(
-        "), last (version) AS (SELECT COALESCE(MAX(stream_version), 0) FROM eventbus_events \
+        "), last (version) AS (SELECT COALESCE((SELECT stream_version FROM eventbus_events \
          WHERE stream = ",
     );
     query.push_bind(stream);
+    // The last row by the (stream, stream_version) index, not `MAX`: in
+    // this statement SQLite would read every row of the stream for it.
+    query.push(" ORDER BY stream_version DESC LIMIT 1), 0)");
     query.push(
         ") INSERT INTO eventbus_events (stream, stream_version, event_id, name, version, payload, \
          correlation_id, causation_id, origin, source, handled, recorded_at) SELECT ",

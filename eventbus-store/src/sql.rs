@@ -248,14 +248,18 @@ macro_rules! backend {
                     rows.iter().map(|row| (row.stream, 0)).collect();
                 let streams: Vec<&'r str> = versions.keys().copied().collect();
                 for chunk in streams.chunks(CHUNK) {
-                    let mut query = QueryBuilder::<Db>::new(
-                        "SELECT stream, MAX(stream_version) FROM eventbus_events WHERE stream IN (",
+                    // Each stream's last row by the (stream, stream_version)
+                    // index: `MAX(..) GROUP BY` reads every row of them on
+                    // SQLite.
+                    let mut query = QueryBuilder::<Db>::new("WITH asked (stream) AS (");
+                    query.push_values(chunk, |mut values, stream| {
+                        values.push_bind(*stream);
+                    });
+                    query.push(
+                        ") SELECT asked.stream, COALESCE((SELECT stream_version FROM \
+                         eventbus_events WHERE eventbus_events.stream = asked.stream ORDER BY \
+                         stream_version DESC LIMIT 1), 0) FROM asked",
                     );
-                    let mut names = query.separated(", ");
-                    for stream in chunk {
-                        names.push_bind(*stream);
-                    }
-                    query.push(") GROUP BY stream");
                     let found: Vec<(String, i64)> =
                         query.build_query_as().fetch_all(&mut **tx).await?;
                     for (stream, version) in found {
