@@ -187,13 +187,13 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
             tokio::time::sleep(POLL).await;
             continue;
         }
-        let relay = format!("sink:{}", sinks.name(at));
         let journal = Arc::clone(&journaling.journal);
         let appended = Arc::clone(&journaling.appended);
         let woken = appended.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let Some((after, batch)) = next_batch(&*journal, &relay, &mut position).await else {
+        // The relay's checkpoint is named as its claim: `sink:NAME`.
+        let Some((after, batch)) = next_batch(&*journal, &lease.name, &mut position).await else {
             drop(strong);
             tokio::time::sleep(POLL).await;
             continue;
