@@ -258,6 +258,12 @@ pub mod testing {
 #[cfg(feature = "store")]
 pub use eventbus_store as store;
 
+/// Webhooks out (feature `http`): [`http::WebhookSink`] sends the records
+/// of accepted events, signed as Standard Webhooks says and retried on a
+/// schedule; [`http::verify`] checks them on the receiving side.
+#[cfg(feature = "http")]
+pub use eventbus_http as http;
+
 /// The names most programs need: `use eventbus::prelude::*;`.
 pub mod prelude {
     pub use crate::{

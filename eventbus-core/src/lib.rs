@@ -83,6 +83,8 @@ pub use layer::Layer;
 pub use meta::EventMeta;
 pub use record::EventRecord;
 pub use report::{FailureKind, HandlerFailure, Report};
+#[cfg(feature = "tokio")]
+pub use sink::SinkHandle;
 pub use sink::{SendOutcome, Sink, SinkRetry, SinkStats};
 pub use subscription::Subscription;
 pub use upcast::IntoUpcastResult;

@@ -8,6 +8,8 @@ use crate::handler::BoxError;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
 use crate::record::EventRecord;
+#[cfg(feature = "tokio")]
+pub use crate::sinks::SinkHandle;
 
 /// Takes the records of accepted events out of the process. Add one with
 /// [`BusBuilder::sink`](crate::BusBuilder::sink).
@@ -73,6 +75,16 @@ pub trait Sink: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
+    /// Called once when the bus starts the sink's worker, on the bus's
+    /// runtime (so `tokio::spawn` works here), with the handle through
+    /// which the sink settles the records it [took](SendOutcome::Taken)
+    /// and reports failures found after `send` returned. Nothing to do by
+    /// default.
+    #[cfg(feature = "tokio")]
+    fn start(&self, handle: SinkHandle) {
+        let _ = handle;
+    }
+
     /// Releases the sink's connections at shutdown, by `deadline`. Nothing
     /// to release by default.
     fn close(&self, deadline: Instant) -> BoxFuture<'_, ()> {
@@ -93,6 +105,14 @@ pub enum SendOutcome {
     /// Not sent, and trying again would not help (the receiver refused
     /// it); it goes to the dead letters at once.
     Failed(BoxError),
+    /// Taken over by the sink, which sends it on its own time (its own
+    /// retry schedule, several receivers) and settles it later through
+    /// the [`SinkHandle`] given to [`Sink::start`]:
+    /// [`settle_sent`](SinkHandle::settle_sent) or
+    /// [`settle_failed`](SinkHandle::settle_failed). Until then the record
+    /// counts as waiting, and [`Bus::flush`](crate::Bus::flush) waits for
+    /// it.
+    Taken,
 }
 
 /// How a sink's worker retries what its sink could not send.
@@ -153,7 +173,7 @@ pub struct SinkStats {
     /// Records that went to the dead letters: failed for good, or refused
     /// because the buffer was full.
     pub failed: u64,
-    /// Records accepted and not yet sent or failed: in the buffer or being
-    /// tried.
+    /// Records accepted and not yet sent or failed: in the buffer, being
+    /// tried, or [taken](SendOutcome::Taken) and not yet settled.
     pub waiting: u64,
 }

@@ -189,7 +189,7 @@ impl StoreDeadLetters {
         }
         let stored = self
             .store
-            .event_by_id(letter.event_id)
+            .read_event(letter.event_id)
             .await?
             .ok_or_else(|| {
                 missing(format!(

@@ -536,7 +536,12 @@ impl Store {
     }
 
     /// The event whose id is `id`, if it is in the log.
-    pub(crate) async fn event_by_id(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Database`] when the database fails,
+    /// [`StoreError::Corrupt`] for a row that is not a record.
+    pub async fn read_event(&self, id: Uuid) -> Result<Option<StoredEvent>, StoreError> {
         let id = crate::row::text(id);
         let action = format!("read event {id}");
         let mut found = self.read(Read::Event { id: &id }, &action).await?;

@@ -1,0 +1,587 @@
+//! Durable deliveries: the table `eventbus_webhook_deliveries` in the
+//! event log's database, one row per webhook still to deliver, and the
+//! scheduler that claims the rows that are due, tries them and writes
+//! back what became of each.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use eventbus_core::{BoxError, EventRecord, SendOutcome};
+use eventbus_store::{Store, StorePool};
+use sqlx::Row as _;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use uuid::Uuid;
+
+use crate::client::Tried;
+use crate::live::{lock, Message};
+use crate::sink::{disabled_why, Inner};
+
+/// Rows claimed and tried at once, at most.
+const IN_FLIGHT: usize = 64;
+
+/// How often the scheduler looks for rows other processes wrote, or that
+/// fell due, when nothing wakes it.
+const POLL: Duration = Duration::from_millis(500);
+
+/// How much longer than a try's timeout a claim lasts: a process that
+/// dies mid-try leaves the row to be tried again after that.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
+
+/// The table's key in PostgreSQL's advisory locks, held while it is
+/// created.
+const CREATE_LOCK: i64 = 1_702_257_155;
+
+const SQLITE_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS eventbus_webhook_deliveries (
+    event_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    last_status INTEGER NULL,
+    PRIMARY KEY (event_id, endpoint)
+);
+CREATE INDEX IF NOT EXISTS eventbus_webhook_deliveries_due
+    ON eventbus_webhook_deliveries (next_attempt_at);
+";
+
+const POSTGRES_TABLE: &str = "
+SELECT pg_advisory_xact_lock(1702257155);
+CREATE TABLE IF NOT EXISTS eventbus_webhook_deliveries (
+    event_id UUID NOT NULL,
+    endpoint TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMPTZ NOT NULL,
+    last_status INTEGER NULL,
+    PRIMARY KEY (event_id, endpoint)
+);
+CREATE INDEX IF NOT EXISTS eventbus_webhook_deliveries_due
+    ON eventbus_webhook_deliveries (next_attempt_at);
+";
+
+/// The durable half of a [`WebhookSink`](crate::WebhookSink).
+pub(crate) struct Durable {
+    store: Store,
+    ready: tokio::sync::OnceCell<()>,
+    /// New rows, a new endpoint, a closing sink: the scheduler looks now.
+    wake: Notify,
+    /// A row is gone: `flush` counts again.
+    finished: Notify,
+    in_flight: AtomicUsize,
+    tries: Mutex<HashMap<u64, AbortHandle>>,
+    next_try: AtomicU64,
+}
+
+/// A claimed row.
+struct Due {
+    event_id: Uuid,
+    endpoint: String,
+    attempts: u32,
+}
+
+impl Durable {
+    pub(crate) fn new(store: Store) -> Self {
+        Self {
+            store,
+            ready: tokio::sync::OnceCell::new(),
+            wake: Notify::new(),
+            finished: Notify::new(),
+            in_flight: AtomicUsize::new(0),
+            tries: Mutex::new(HashMap::new()),
+            next_try: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Creates the table once.
+    async fn ready(&self) -> Result<(), sqlx::Error> {
+        self.ready
+            .get_or_try_init(|| async {
+                match self.store.pool() {
+                    StorePool::Sqlite(pool) => {
+                        sqlx::raw_sql(SQLITE_TABLE).execute(pool).await?;
+                    }
+                    StorePool::Postgres(pool) => {
+                        debug_assert!(POSTGRES_TABLE.contains(&CREATE_LOCK.to_string()));
+                        sqlx::raw_sql(POSTGRES_TABLE).execute(pool).await?;
+                    }
+                    _ => unreachable!("the store has no other database"),
+                }
+                Ok(())
+            })
+            .await
+            .map(|()| ())
+    }
+
+    /// Moves each record's deliveries into the table: sent, as far as
+    /// the bus is concerned, once they are there.
+    pub(crate) async fn take(
+        &self,
+        inner: &Inner,
+        records: &[Arc<EventRecord>],
+    ) -> Vec<SendOutcome> {
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for record in records {
+            let (targets, disabled) = inner.targets(record);
+            for live in disabled {
+                inner.give_up(&live, record, &disabled_why(&live), 0);
+            }
+            let id = record.envelope.id.hyphenated().to_string();
+            rows.extend(
+                targets
+                    .into_iter()
+                    .map(|live| (id.clone(), live.url.clone())),
+            );
+        }
+        if !rows.is_empty() {
+            if let Err(error) = self.insert(&rows).await {
+                let why = format!("the webhook deliveries could not be stored: {error}");
+                return records
+                    .iter()
+                    .map(|_| SendOutcome::Retry(why.clone().into()))
+                    .collect();
+            }
+            self.wake();
+        }
+        records.iter().map(|_| SendOutcome::Sent).collect()
+    }
+
+    async fn insert(&self, rows: &[(String, String)]) -> Result<(), sqlx::Error> {
+        self.ready().await?;
+        let now = stamp(SystemTime::now());
+        match self.store.pool() {
+            StorePool::Sqlite(pool) => {
+                let mut transaction = pool.begin().await?;
+                for chunk in rows.chunks(200) {
+                    let values = vec!["(?, ?, 0, ?)"; chunk.len()].join(", ");
+                    let sql = format!(
+                        "INSERT INTO eventbus_webhook_deliveries \
+                         (event_id, endpoint, attempts, next_attempt_at) VALUES {values} \
+                         ON CONFLICT DO NOTHING"
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for (id, endpoint) in chunk {
+                        query = query.bind(id).bind(endpoint).bind(&now);
+                    }
+                    query.execute(&mut *transaction).await?;
+                }
+                transaction.commit().await?;
+            }
+            StorePool::Postgres(pool) => {
+                let (ids, endpoints): (Vec<&str>, Vec<&str>) = rows
+                    .iter()
+                    .map(|(id, endpoint)| (id.as_str(), endpoint.as_str()))
+                    .unzip();
+                sqlx::query(
+                    "INSERT INTO eventbus_webhook_deliveries \
+                     (event_id, endpoint, attempts, next_attempt_at) \
+                     SELECT id::uuid, endpoint, 0, $3::timestamptz \
+                     FROM unnest($1::text[], $2::text[]) AS rows (id, endpoint) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(ids)
+                .bind(endpoints)
+                .bind(&now)
+                .execute(pool)
+                .await?;
+            }
+            _ => unreachable!("the store has no other database"),
+        }
+        Ok(())
+    }
+
+    /// Claims up to `limit` due rows of `endpoints` until the claim runs
+    /// out.
+    async fn claim(
+        &self,
+        endpoints: &[String],
+        limit: usize,
+        lasts: Duration,
+    ) -> Result<Vec<Due>, sqlx::Error> {
+        self.ready().await?;
+        let now = SystemTime::now();
+        let until = stamp(now + lasts);
+        let now = stamp(now);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match self.store.pool() {
+            StorePool::Sqlite(pool) => {
+                let marks = vec!["?"; endpoints.len()].join(", ");
+                let sql = format!(
+                    "UPDATE eventbus_webhook_deliveries SET next_attempt_at = ? \
+                     WHERE rowid IN (SELECT rowid FROM eventbus_webhook_deliveries \
+                     WHERE next_attempt_at <= ? AND endpoint IN ({marks}) \
+                     ORDER BY next_attempt_at LIMIT ?) \
+                     RETURNING event_id, endpoint, attempts"
+                );
+                let mut query = sqlx::query(&sql).bind(&until).bind(&now);
+                for endpoint in endpoints {
+                    query = query.bind(endpoint);
+                }
+                let rows = query.bind(limit).fetch_all(pool).await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                    .collect::<Result<Vec<(String, String, i64)>, sqlx::Error>>()?
+            }
+            StorePool::Postgres(pool) => {
+                let rows = sqlx::query(
+                    "UPDATE eventbus_webhook_deliveries AS d SET next_attempt_at = $1::timestamptz \
+                     FROM (SELECT event_id, endpoint FROM eventbus_webhook_deliveries \
+                     WHERE next_attempt_at <= $2::timestamptz AND endpoint = ANY($3) \
+                     ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) AS due \
+                     WHERE d.event_id = due.event_id AND d.endpoint = due.endpoint \
+                     RETURNING d.event_id::text, d.endpoint, d.attempts::bigint",
+                )
+                .bind(&until)
+                .bind(&now)
+                .bind(endpoints)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                    .collect::<Result<Vec<(String, String, i64)>, sqlx::Error>>()?
+            }
+            _ => unreachable!("the store has no other database"),
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, endpoint, attempts)| {
+                Some(Due {
+                    event_id: id.parse().ok()?,
+                    endpoint,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// When the next row of `endpoints` falls due, if any is waiting.
+    async fn next_due(&self, endpoints: &[String]) -> Result<Option<SystemTime>, sqlx::Error> {
+        let text: Option<String> = match self.store.pool() {
+            StorePool::Sqlite(pool) => {
+                let marks = vec!["?"; endpoints.len()].join(", ");
+                let sql = format!(
+                    "SELECT MIN(next_attempt_at) FROM eventbus_webhook_deliveries \
+                     WHERE endpoint IN ({marks})"
+                );
+                let mut query = sqlx::query_scalar(&sql);
+                for endpoint in endpoints {
+                    query = query.bind(endpoint);
+                }
+                query.fetch_one(pool).await?
+            }
+            StorePool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT to_char(MIN(next_attempt_at) AT TIME ZONE 'UTC', \
+                     'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+                     FROM eventbus_webhook_deliveries WHERE endpoint = ANY($1)",
+                )
+                .bind(endpoints)
+                .fetch_one(pool)
+                .await?
+            }
+            _ => unreachable!("the store has no other database"),
+        };
+        Ok(text.and_then(|text| {
+            OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(SystemTime::from)
+        }))
+    }
+
+    /// How many rows of `endpoints` wait.
+    async fn waiting(&self, endpoints: &[String]) -> Result<i64, sqlx::Error> {
+        self.ready().await?;
+        match self.store.pool() {
+            StorePool::Sqlite(pool) => {
+                let marks = vec!["?"; endpoints.len()].join(", ");
+                let sql = format!(
+                    "SELECT COUNT(*) FROM eventbus_webhook_deliveries WHERE endpoint IN ({marks})"
+                );
+                let mut query = sqlx::query_scalar(&sql);
+                for endpoint in endpoints {
+                    query = query.bind(endpoint);
+                }
+                query.fetch_one(pool).await
+            }
+            StorePool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM eventbus_webhook_deliveries WHERE endpoint = ANY($1)",
+                )
+                .bind(endpoints)
+                .fetch_one(pool)
+                .await
+            }
+            _ => unreachable!("the store has no other database"),
+        }
+    }
+
+    /// The row is done with: delivered, or failed for good.
+    async fn remove(&self, due: &Due) -> Result<(), sqlx::Error> {
+        let id = due.event_id.hyphenated().to_string();
+        match self.store.pool() {
+            StorePool::Sqlite(pool) => {
+                sqlx::query(
+                    "DELETE FROM eventbus_webhook_deliveries WHERE event_id = ? AND endpoint = ?",
+                )
+                .bind(id)
+                .bind(&due.endpoint)
+                .execute(pool)
+                .await?;
+            }
+            StorePool::Postgres(pool) => {
+                sqlx::query(
+                    "DELETE FROM eventbus_webhook_deliveries \
+                     WHERE event_id = $1::uuid AND endpoint = $2",
+                )
+                .bind(id)
+                .bind(&due.endpoint)
+                .execute(pool)
+                .await?;
+            }
+            _ => unreachable!("the store has no other database"),
+        }
+        self.finished.notify_waiters();
+        Ok(())
+    }
+
+    /// The row is to be tried again at `at`.
+    async fn reschedule(
+        &self,
+        due: &Due,
+        attempts: u32,
+        at: SystemTime,
+        status: Option<u16>,
+    ) -> Result<(), sqlx::Error> {
+        let id = due.event_id.hyphenated().to_string();
+        let at = stamp(at);
+        let attempts = i64::from(attempts);
+        let status = status.map(i64::from);
+        match self.store.pool() {
+            StorePool::Sqlite(pool) => {
+                sqlx::query(
+                    "UPDATE eventbus_webhook_deliveries \
+                     SET attempts = ?, next_attempt_at = ?, last_status = ? \
+                     WHERE event_id = ? AND endpoint = ?",
+                )
+                .bind(attempts)
+                .bind(at)
+                .bind(status)
+                .bind(id)
+                .bind(&due.endpoint)
+                .execute(pool)
+                .await?;
+            }
+            StorePool::Postgres(pool) => {
+                sqlx::query(
+                    "UPDATE eventbus_webhook_deliveries \
+                     SET attempts = $1, next_attempt_at = $2::timestamptz, last_status = $3 \
+                     WHERE event_id = $4::uuid AND endpoint = $5",
+                )
+                .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+                .bind(at)
+                .bind(status.map(|status| i32::try_from(status).unwrap_or(0)))
+                .bind(id)
+                .bind(&due.endpoint)
+                .execute(pool)
+                .await?;
+            }
+            _ => unreachable!("the store has no other database"),
+        }
+        Ok(())
+    }
+
+    /// Waits until no row of a registered endpoint waits.
+    pub(crate) async fn flush(&self, inner: &Inner) -> Result<(), BoxError> {
+        loop {
+            let finished = self.finished.notified();
+            let endpoints = registered(inner);
+            if endpoints.is_empty() || self.waiting(&endpoints).await? == 0 {
+                return Ok(());
+            }
+            let _ = tokio::time::timeout(POLL, finished).await;
+        }
+    }
+
+    /// Stops the scheduler and the tries under way: their rows stay, to
+    /// be tried when their claim runs out.
+    pub(crate) fn close(&self) {
+        self.wake.notify_one();
+        for (_, task) in lock(&self.tries).drain() {
+            task.abort();
+        }
+    }
+}
+
+/// The URLs of the registered endpoints.
+fn registered(inner: &Inner) -> Vec<String> {
+    inner.live().iter().map(|live| live.url.clone()).collect()
+}
+
+/// The scheduler: claims what is due, tries it, sleeps until the next is
+/// due or it is woken, until the sink closes.
+pub(crate) async fn schedule(inner: Arc<Inner>) {
+    let Some(durable) = inner.durable.as_ref() else {
+        return;
+    };
+    let lasts = inner.settings.timeout + CLAIM_MARGIN;
+    while !inner.closed.load(Ordering::Acquire) {
+        let woken = durable.wake.notified();
+        let endpoints = registered(&inner);
+        let room = IN_FLIGHT.saturating_sub(durable.in_flight.load(Ordering::Acquire));
+        let mut nap = POLL;
+        if !endpoints.is_empty() && room > 0 {
+            match durable.claim(&endpoints, room, lasts).await {
+                Ok(claimed) => {
+                    if claimed.len() == room {
+                        nap = Duration::ZERO;
+                    }
+                    for due in claimed {
+                        start_try(&inner, due);
+                    }
+                }
+                Err(error) => tracing::error!(
+                    target: "eventbus",
+                    "the webhook scheduler could not read its deliveries: {error}"
+                ),
+            }
+            if nap > Duration::ZERO {
+                if let Ok(Some(at)) = durable.next_due(&endpoints).await {
+                    let until = at.duration_since(SystemTime::now()).unwrap_or_default();
+                    nap = nap.min(until);
+                }
+            }
+        }
+        if nap > Duration::ZERO {
+            let _ = tokio::time::timeout(nap, woken).await;
+        }
+    }
+}
+
+fn start_try(inner: &Arc<Inner>, due: Due) {
+    let Some(durable) = inner.durable.as_ref() else {
+        return;
+    };
+    durable.in_flight.fetch_add(1, Ordering::AcqRel);
+    let key = durable.next_try.fetch_add(1, Ordering::Relaxed);
+    let mut tries = lock(&durable.tries);
+    let task = tokio::spawn(try_due(Arc::clone(inner), due, key));
+    tries.insert(key, task.abort_handle());
+}
+
+/// Tries one claimed row and writes back what became of it.
+async fn try_due(inner: Arc<Inner>, due: Due, key: u64) {
+    let durable = inner.durable.as_ref().expect("a durable sink");
+    if let Err(error) = try_row(&inner, durable, &due).await {
+        tracing::error!(
+            target: "eventbus",
+            event_id = %due.event_id,
+            endpoint = due.endpoint,
+            "the webhook delivery could not be written back (it is tried again when its claim \
+             runs out): {error}"
+        );
+    }
+    lock(&durable.tries).remove(&key);
+    durable.in_flight.fetch_sub(1, Ordering::AcqRel);
+    durable.wake();
+}
+
+async fn try_row(inner: &Inner, durable: &Durable, due: &Due) -> Result<(), BoxError> {
+    let Some(live) = inner.find(&due.endpoint) else {
+        // Unregistered since it was claimed: it waits for the endpoint.
+        return Ok(());
+    };
+    let Some(stored) = durable.store.read_event(due.event_id).await? else {
+        tracing::error!(
+            target: "eventbus",
+            event_id = %due.event_id,
+            endpoint = due.endpoint,
+            "a webhook delivery names an event the log does not hold; it is dropped"
+        );
+        durable.remove(due).await?;
+        return Ok(());
+    };
+    let record = Arc::new(stored.record);
+    let message = Message::new(Arc::clone(&record), 1);
+    let was_retrying = due.attempts > 0;
+    let finish = |delivered: bool| {
+        if was_retrying {
+            live.retrying(false);
+        }
+        if delivered {
+            live.count_sent();
+        }
+    };
+    let Ok(permit) = live.permits.acquire().await else {
+        return Ok(());
+    };
+    if live.disabled().is_some() {
+        drop(permit);
+        durable.remove(due).await?;
+        finish(false);
+        inner.give_up(&live, &record, &disabled_why(&live), due.attempts);
+        return Ok(());
+    }
+    let endpoint = live.endpoint();
+    let tried = inner
+        .client
+        .try_once(
+            &endpoint,
+            &message.id,
+            message.body(endpoint.format),
+            inner.settings.timeout,
+        )
+        .await;
+    drop(permit);
+    let attempts = due.attempts + 1;
+    let why = match tried {
+        Tried::Delivered => {
+            durable.remove(due).await?;
+            finish(true);
+            return Ok(());
+        }
+        Tried::Retry { status, why, after } => {
+            if let Some(wait) = inner.settings.schedule.wait(attempts + 1, after) {
+                durable
+                    .reschedule(due, attempts, SystemTime::now() + wait, status)
+                    .await?;
+                if !was_retrying {
+                    live.retrying(true);
+                }
+                return Ok(());
+            }
+            why
+        }
+        Tried::Gone { why } => {
+            live.disable(format!("it answered 410 Gone to event {}", message.id));
+            why
+        }
+        Tried::Refused { why } => why,
+    };
+    durable.remove(due).await?;
+    finish(false);
+    inner.give_up(&live, &record, &why, attempts);
+    Ok(())
+}
+
+/// `at` as the table keeps it: RFC 3339 in UTC with microseconds, a fixed
+/// width, so SQLite compares it as text.
+fn stamp(at: SystemTime) -> String {
+    let at = OffsetDateTime::from(at);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.microsecond()
+    )
+}

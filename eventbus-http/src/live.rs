@@ -1,0 +1,201 @@
+//! The registered endpoints at work ([`Live`]): their settings, patterns,
+//! concurrency permits, counters and whether they are disabled; and a
+//! record on its way to them ([`Message`]).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use bytes::Bytes;
+use eventbus_core::{EventRecord, SinkHandle};
+use tokio::sync::Semaphore;
+
+use crate::endpoint::{Endpoint, EndpointStats, Pattern, WebhookFormat};
+
+/// One registered endpoint.
+pub(crate) struct Live {
+    pub(crate) url: String,
+    /// Its settings, replaced whole when it is registered again.
+    endpoint: Mutex<Arc<Endpoint>>,
+    patterns: Mutex<Vec<Pattern>>,
+    /// Tries under way at once, at most.
+    pub(crate) permits: Semaphore,
+    /// Webhooks held for it (in memory): at most the sink's backlog.
+    pub(crate) held: AtomicUsize,
+    sent: AtomicU64,
+    failed: AtomicU64,
+    retrying: AtomicU64,
+    disabled: Mutex<Option<String>>,
+}
+
+impl Live {
+    pub(crate) fn new(endpoint: Endpoint, pattern: Pattern, concurrency: usize) -> Self {
+        Self {
+            url: endpoint.url.clone(),
+            endpoint: Mutex::new(Arc::new(endpoint)),
+            patterns: Mutex::new(vec![pattern]),
+            permits: Semaphore::new(concurrency.max(1)),
+            held: AtomicUsize::new(0),
+            sent: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retrying: AtomicU64::new(0),
+            disabled: Mutex::new(None),
+        }
+    }
+
+    /// Registers it again for `pattern`; an `endpoint` with settings of
+    /// its own replaces the old ones. Enables it.
+    pub(crate) fn again(&self, endpoint: Endpoint, pattern: Pattern) {
+        if endpoint.configured {
+            *lock(&self.endpoint) = Arc::new(endpoint);
+        }
+        let mut patterns = lock(&self.patterns);
+        if !patterns.contains(&pattern) {
+            patterns.push(pattern);
+        }
+        drop(patterns);
+        *lock(&self.disabled) = None;
+    }
+
+    /// Drops `pattern`; whether any is left.
+    pub(crate) fn forget(&self, pattern: &Pattern) -> (bool, bool) {
+        let mut patterns = lock(&self.patterns);
+        let before = patterns.len();
+        patterns.retain(|own| own != pattern);
+        (patterns.len() < before, !patterns.is_empty())
+    }
+
+    pub(crate) fn endpoint(&self) -> Arc<Endpoint> {
+        Arc::clone(&lock(&self.endpoint))
+    }
+
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        lock(&self.patterns)
+            .iter()
+            .any(|pattern| pattern.matches(name))
+    }
+
+    pub(crate) fn disabled(&self) -> Option<String> {
+        lock(&self.disabled).clone()
+    }
+
+    pub(crate) fn disable(&self, why: String) {
+        lock(&self.disabled).get_or_insert(why);
+    }
+
+    pub(crate) fn count_sent(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_failed(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn retrying(&self, more: bool) {
+        if more {
+            self.retrying.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Durable deliveries rescheduled by an earlier process finish
+            // here without having been counted.
+            let _ = self
+                .retrying
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                    now.checked_sub(1)
+                });
+        }
+    }
+
+    pub(crate) fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            url: self.url.clone(),
+            patterns: lock(&self.patterns).iter().map(Pattern::as_text).collect(),
+            sent: self.sent.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            retrying: self.retrying.load(Ordering::Relaxed),
+            disabled: self.disabled(),
+        }
+    }
+}
+
+/// A record on its way to its endpoints: its bodies, written once per
+/// format, and how many endpoints have yet to settle it.
+pub(crate) struct Message {
+    pub(crate) record: Arc<EventRecord>,
+    pub(crate) id: String,
+    record_body: OnceLock<Bytes>,
+    standard_body: OnceLock<Bytes>,
+    /// Endpoints still to deliver it (in memory): when the last one is
+    /// done, the record is settled with the bus.
+    remaining: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl Message {
+    pub(crate) fn new(record: Arc<EventRecord>, endpoints: usize) -> Self {
+        Self {
+            id: record.envelope.id.to_string(),
+            record,
+            record_body: OnceLock::new(),
+            standard_body: OnceLock::new(),
+            remaining: AtomicUsize::new(endpoints),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// The body in `format`.
+    pub(crate) fn body(&self, format: WebhookFormat) -> Bytes {
+        match format {
+            WebhookFormat::Record => self
+                .record_body
+                .get_or_init(|| Bytes::from(self.record.to_json()))
+                .clone(),
+            WebhookFormat::Standard => self
+                .standard_body
+                .get_or_init(|| standard_body(&self.record))
+                .clone(),
+        }
+    }
+
+    /// One endpoint is done with it; the last settles it with the bus:
+    /// sent when every endpoint took it.
+    pub(crate) fn done(&self, delivered: bool, handle: Option<&SinkHandle>) {
+        if !delivered {
+            self.failed.store(true, Ordering::Release);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        if let Some(handle) = handle {
+            if self.failed.load(Ordering::Acquire) {
+                handle.settle_failed();
+            } else {
+                handle.settle_sent();
+            }
+        }
+    }
+}
+
+/// `{"type": name, "timestamp": "<RFC 3339>", "data": <event JSON>}`.
+fn standard_body(record: &EventRecord) -> Bytes {
+    let record_json = record.to_json();
+    // The record's own JSON writes the timestamp as the webhook body
+    // pins it; it is read back from there rather than formatted twice.
+    let value: serde_json::Value =
+        serde_json::from_str(&record_json).expect("a record's JSON is JSON");
+    let timestamp = value.get("timestamp").cloned().unwrap_or_default();
+    let payload = record.payload_str().unwrap_or("null");
+    let mut body = String::with_capacity(payload.len() + 96);
+    body.push_str("{\"type\":");
+    body.push_str(&serde_json::to_string(&*record.name).expect("a name is JSON"));
+    body.push_str(",\"timestamp\":");
+    body.push_str(&timestamp.to_string());
+    body.push_str(",\"data\":");
+    body.push_str(payload);
+    body.push('}');
+    Bytes::from(body)
+}
+
+/// A lock that a panicking holder did not leave unusable: every value
+/// behind these locks is whole between statements.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
