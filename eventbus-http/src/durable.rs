@@ -68,8 +68,6 @@ pub(crate) struct Durable {
     ready: tokio::sync::OnceCell<()>,
     /// New rows, a new endpoint, a closing sink: the scheduler looks now.
     wake: Notify,
-    /// A row is gone: `flush` counts again.
-    finished: Notify,
     in_flight: AtomicUsize,
     tries: Mutex<HashMap<u64, AbortHandle>>,
     next_try: AtomicU64,
@@ -88,7 +86,6 @@ impl Durable {
             store,
             ready: tokio::sync::OnceCell::new(),
             wake: Notify::new(),
-            finished: Notify::new(),
             in_flight: AtomicUsize::new(0),
             tries: Mutex::new(HashMap::new()),
             next_try: AtomicU64::new(0),
@@ -116,7 +113,7 @@ impl Durable {
                 Ok(())
             })
             .await
-            .map(|()| ())
+            .copied()
     }
 
     /// Moves each record's deliveries into the table: sent, as far as
@@ -347,7 +344,6 @@ impl Durable {
             }
             _ => unreachable!("the store has no other database"),
         }
-        self.finished.notify_waiters();
         Ok(())
     }
 
@@ -397,16 +393,13 @@ impl Durable {
         Ok(())
     }
 
-    /// Waits until no row of a registered endpoint waits.
-    pub(crate) async fn flush(&self, inner: &Inner) -> Result<(), BoxError> {
-        loop {
-            let finished = self.finished.notified();
-            let endpoints = registered(inner);
-            if endpoints.is_empty() || self.waiting(&endpoints).await? == 0 {
-                return Ok(());
-            }
-            let _ = tokio::time::timeout(POLL, finished).await;
+    /// How many rows of registered endpoints wait.
+    pub(crate) async fn pending(&self, inner: &Inner) -> Result<u64, sqlx::Error> {
+        let endpoints = registered(inner);
+        if endpoints.is_empty() {
+            return Ok(0);
         }
+        Ok(u64::try_from(self.waiting(&endpoints).await?).unwrap_or(0))
     }
 
     /// Stops the scheduler and the tries under way: their rows stay, to

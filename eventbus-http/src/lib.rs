@@ -10,7 +10,7 @@
 //!   for an endpoint with secrets, `webhook-signature: v1,<base64
 //!   HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`, one per secret,
 //!   separated by spaces. The official verifiers (`standardwebhooks` on
-//!   PyPI and crates.io, the `svix` libraries) accept them.
+//!   `PyPI` and crates.io, the `svix` libraries) accept them.
 //! - The body: `{"event": name, "payload": <event JSON>, "id": "<uuid>",
 //!   "version": n, "timestamp": "<RFC 3339>", "correlation_id": "<uuid>",
 //!   "causation_id": "<uuid>"|null}`, or with [`WebhookFormat::Standard`]

@@ -49,7 +49,10 @@ pub const DEFAULT_BACKLOG: usize = 10_000;
 /// the deliveries, and what is still pending when a shutdown's
 /// `shutdown_timeout` runs out goes to the dead letters as abandoned.
 /// With a [store](WebhookSinkBuilder::store) the deliveries are rows of
-/// `eventbus_webhook_deliveries` that outlive the process.
+/// `eventbus_webhook_deliveries` that outlive the process: the bus counts
+/// a record as sent once its rows are written, `flush` and `shutdown`
+/// wait for no more than that, and [`pending`](WebhookSink::pending)
+/// counts the rows.
 ///
 /// ```no_run
 /// use eventbus_core::Bus;
@@ -94,6 +97,9 @@ struct Pending {
     message: Arc<Message>,
     live: Arc<Live>,
     task: AbortHandle,
+    /// Set while the delivery waits for its next try (and counts in its
+    /// endpoint's `retrying`); whoever clears it uncounts it.
+    waiting: Arc<AtomicBool>,
 }
 
 /// How a sink's webhooks are sent.
@@ -276,6 +282,22 @@ impl WebhookSink {
         removed
     }
 
+    /// How many webhooks wait to be delivered: in memory, those being
+    /// tried or waiting for their next try; with a store, the rows of
+    /// `eventbus_webhook_deliveries` for the registered endpoints (in
+    /// every process that shares the table).
+    ///
+    /// # Errors
+    ///
+    /// With a store, the database's error when it cannot be read.
+    pub async fn pending(&self) -> Result<u64, BoxError> {
+        #[cfg(feature = "store")]
+        if let Some(durable) = &self.inner.durable {
+            return Ok(durable.pending(&self.inner).await?);
+        }
+        Ok(lock(&self.inner.pending).len() as u64)
+    }
+
     /// What became of each endpoint's webhooks, in registration order.
     #[must_use]
     pub fn endpoints(&self) -> Vec<EndpointStats> {
@@ -335,14 +357,15 @@ impl Inner {
             )
             .into()
         };
-        match self.handle.get() {
-            Some(handle) => handle.dead_letter(Arc::clone(record), error, attempts),
-            None => tracing::error!(
+        if let Some(handle) = self.handle.get() {
+            handle.dead_letter(Arc::clone(record), error, attempts);
+        } else {
+            tracing::error!(
                 target: "eventbus",
                 event = &*record.name,
                 event_id = %record.envelope.id,
                 "{error}"
-            ),
+            );
         }
     }
 
@@ -387,12 +410,14 @@ impl Inner {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         // The map's lock is held until the delivery is in it, so the task
         // cannot finish and look for itself before.
+        let waiting = Arc::new(AtomicBool::new(false));
         let mut pending = lock(&self.pending);
         let task = tokio::spawn(deliver(
             Arc::clone(self),
             Arc::clone(message),
             Arc::clone(&live),
             key,
+            Arc::clone(&waiting),
         ));
         pending.insert(
             key,
@@ -400,6 +425,7 @@ impl Inner {
                 message: Arc::clone(message),
                 live,
                 task: task.abort_handle(),
+                waiting,
             },
         );
     }
@@ -421,6 +447,9 @@ impl Inner {
             .collect();
         for pending in pending {
             pending.task.abort();
+            if pending.waiting.swap(false, Ordering::AcqRel) {
+                pending.live.retrying(false);
+            }
             pending.live.held.fetch_sub(1, Ordering::AcqRel);
             pending.live.count_failed();
             let error: BoxError = format!(
@@ -447,7 +476,13 @@ pub(crate) fn disabled_why(live: &Live) -> String {
 
 /// One webhook to one endpoint, in memory: tried on the schedule until
 /// delivered or failed for good.
-async fn deliver(inner: Arc<Inner>, message: Arc<Message>, live: Arc<Live>, key: u64) {
+async fn deliver(
+    inner: Arc<Inner>,
+    message: Arc<Message>,
+    live: Arc<Live>,
+    key: u64,
+    waiting: Arc<AtomicBool>,
+) {
     let settings = &inner.settings;
     let mut attempt = 0;
     let delivered = loop {
@@ -485,9 +520,20 @@ async fn deliver(inner: Arc<Inner>, message: Arc<Message>, live: Arc<Live>, key:
                     inner.give_up(&live, &message.record, &why, attempt);
                     break false;
                 };
-                live.retrying(true);
+                {
+                    // Counted only while a shutdown has not taken the
+                    // delivery: then it uncounts what it finds waiting.
+                    let pending = lock(&inner.pending);
+                    if !pending.contains_key(&key) {
+                        return;
+                    }
+                    live.retrying(true);
+                    waiting.store(true, Ordering::Release);
+                }
                 tokio::time::sleep(wait).await;
-                live.retrying(false);
+                if waiting.swap(false, Ordering::AcqRel) {
+                    live.retrying(false);
+                }
             }
         }
     };
@@ -511,16 +557,6 @@ impl Sink for WebhookSink {
         if self.inner.durable.is_some() {
             tokio::spawn(crate::durable::schedule(Arc::clone(&self.inner)));
         }
-    }
-
-    fn flush(&self) -> BoxFuture<'_, Result<(), BoxError>> {
-        Box::pin(async move {
-            #[cfg(feature = "store")]
-            if let Some(durable) = &self.inner.durable {
-                return durable.flush(&self.inner).await;
-            }
-            Ok(())
-        })
     }
 
     fn close(&self, deadline: Instant) -> BoxFuture<'_, ()> {
