@@ -649,3 +649,155 @@ fn signatures_match_the_specs_test_vector() {
          makes"
     );
 }
+
+/// `cargo run --example webhook_bus --features http -- urls...` with `env`:
+/// its exit code and what it printed.
+fn run_webhook_bus(urls: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--example",
+            "webhook_bus",
+            "--features",
+            "http",
+            "--",
+        ])
+        .args(urls)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs the example");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (output.status.code(), stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_bus_example_reports_each_endpoint_and_exits_1_when_one_failed() {
+    let good = Receiver::answering(200).await;
+    let bad = Receiver::start(|_| Answer::Status(400, "unknown user")).await;
+    let urls = [good.url.clone(), bad.url.clone()];
+    let (status, stdout) = tokio::task::spawn_blocking(move || {
+        run_webhook_bus(
+            &[&urls[0], &urls[1]],
+            &[("EVENTBUS_WEBHOOK_SECRET", SECRET)],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        stdout,
+        format!(
+            "{}: delivered\n{}: failed after 1 try: the endpoint answered 400 Bad Request: \
+             unknown user\n",
+            good.url, bad.url
+        )
+    );
+    assert_eq!(status, Some(1));
+    let hits = good.hits();
+    assert_eq!(hits.len(), 1);
+    let json = hits[0].json();
+    assert_eq!(json["event"], "order_placed");
+    assert_eq!(
+        json["payload"],
+        serde_json::json!({"item": "Python Book", "quantity": 1, "user_id": 42})
+    );
+    standardwebhooks::Webhook::new(SECRET)
+        .unwrap()
+        .verify(&hits[0].body, &hits[0].headers)
+        .unwrap();
+
+    let url = good.url.clone();
+    let (status, stdout) = tokio::task::spawn_blocking(move || run_webhook_bus(&[&url], &[]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, stdout),
+        (Some(0), format!("{}: delivered\n", good.url))
+    );
+    assert!(good.hits()[1].headers.get("webhook-signature").is_none());
+}
+
+/// The README's Python receiver, as a script: the body on stdin, the
+/// headers as JSON in `HEADERS`.
+const PYTHON_RECEIVER: &str = r#"
+import json, os, sys
+from standardwebhooks import Webhook
+
+wh = Webhook(os.environ["EVENTBUS_WEBHOOK_SECRET"])
+body = sys.stdin.buffer.read()
+headers = json.loads(os.environ["HEADERS"])
+event = wh.verify(body, headers)  # raises WebhookVerificationError
+print(event["event"], event["payload"]["item"])
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_standardwebhooks_package_verifies_a_webhook() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let python = Command::new("python3")
+        .args(["-c", "import standardwebhooks"])
+        .output();
+    if !python.is_ok_and(|output| output.status.success()) {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "python3 with the `standardwebhooks` package is needed: \
+             `pip3 install standardwebhooks`"
+        );
+        eprintln!("skipped: python3 with the `standardwebhooks` package is not installed");
+        return;
+    }
+    let receiver = Receiver::answering(200).await;
+    let webhooks = WebhookSink::new();
+    webhooks
+        .register(
+            "order_placed",
+            Endpoint::new(&receiver.url)
+                .unwrap()
+                .secret(SECRET)
+                .unwrap(),
+        )
+        .unwrap();
+    let dead = MemoryDeadLetters::new();
+    let bus = bus(&webhooks, &dead);
+    assert!(bus.publish(order("teapot")).is_ok());
+    bus.flush().await;
+    let hit = receiver.hits().remove(0);
+    let headers: serde_json::Map<String, serde_json::Value> = hit
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().into()))
+        .collect();
+    let run = |body: &[u8]| {
+        let mut child = Command::new("python3")
+            .args(["-c", PYTHON_RECEIVER])
+            .env("EVENTBUS_WEBHOOK_SECRET", SECRET)
+            .env(
+                "HEADERS",
+                serde_json::Value::Object(headers.clone()).to_string(),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(body).unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&hit.body);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout, "order_placed teapot\n");
+    let tampered = String::from_utf8(hit.body.to_vec())
+        .unwrap()
+        .replace("teapot", "kettle");
+    let (ok, _, stderr) = run(tampered.as_bytes());
+    assert!(!ok);
+    assert!(stderr.contains("WebhookVerificationError"), "{stderr}");
+}

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
@@ -13,6 +13,10 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::endpoint::Endpoint;
 use crate::signature::signature_header;
+
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 
 /// How much of a refusing receiver's answer a dead letter quotes.
 const EXCERPT: usize = 256;
@@ -83,13 +87,13 @@ impl Client {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(endpoint.uri.clone())
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(USER_AGENT, self.user_agent.clone())
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp);
+            .header(WEBHOOK_ID, id)
+            .header(WEBHOOK_TIMESTAMP, timestamp);
         if !endpoint.secrets.is_empty() {
             let signature = signature_header(&endpoint.secrets, id, timestamp, &body);
-            request = request.header("webhook-signature", signature);
+            request = request.header(WEBHOOK_SIGNATURE, signature);
         }
         let request = match request.body(Full::new(body)) {
             Ok(request) => request,

@@ -26,6 +26,7 @@ mod durable;
 mod endpoint;
 mod error;
 mod live;
+mod memory;
 mod schedule;
 mod signature;
 mod sink;

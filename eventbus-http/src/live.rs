@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use eventbus_core::{EventRecord, SinkHandle};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::endpoint::{Endpoint, EndpointStats, Pattern, WebhookFormat};
 
@@ -20,11 +20,16 @@ pub(crate) struct Live {
     /// Tries under way at once, at most.
     pub(crate) permits: Semaphore,
     /// Webhooks held for it (in memory): at most the sink's backlog.
-    pub(crate) held: AtomicUsize,
+    held: AtomicUsize,
+    /// Woken when it holds no more than `low` after holding its backlog.
+    room: Notify,
+    low: AtomicUsize,
     sent: AtomicU64,
     failed: AtomicU64,
     retrying: AtomicU64,
     disabled: Mutex<Option<String>>,
+    /// In memory: its queue and workers, started with its first webhook.
+    pub(crate) lane: OnceLock<crate::memory::Lane>,
 }
 
 impl Live {
@@ -35,10 +40,13 @@ impl Live {
             patterns: Mutex::new(vec![pattern]),
             permits: Semaphore::new(concurrency.max(1)),
             held: AtomicUsize::new(0),
+            room: Notify::new(),
+            low: AtomicUsize::new(0),
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             retrying: AtomicU64::new(0),
             disabled: Mutex::new(None),
+            lane: OnceLock::new(),
         }
     }
 
@@ -62,6 +70,45 @@ impl Live {
         let before = patterns.len();
         patterns.retain(|own| own != pattern);
         (patterns.len() < before, !patterns.is_empty())
+    }
+
+    /// Holds one more webhook. At `backlog`, waits while the endpoint is
+    /// healthy (no webhook waits for a retry) until it holds a quarter
+    /// fewer, so the waiter wakes once per many deliveries rather than
+    /// once per delivery. `Err` with how many it holds when it is full
+    /// and failing: then a wait could last hours, and would hold back
+    /// every other endpoint.
+    pub(crate) async fn hold(&self, backlog: usize) -> Result<(), usize> {
+        let held = self.held.fetch_add(1, Ordering::AcqRel);
+        if held < backlog {
+            return Ok(());
+        }
+        self.held.fetch_sub(1, Ordering::AcqRel);
+        let low = low_water(backlog);
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            room.as_mut().enable();
+            let held = self.held.load(Ordering::Acquire);
+            if held <= low {
+                self.held.fetch_add(1, Ordering::AcqRel);
+                return Ok(());
+            }
+            if self.retrying.load(Ordering::Relaxed) > 0 || self.disabled().is_some() {
+                return Err(held);
+            }
+            self.low.store(low, Ordering::Release);
+            room.await;
+        }
+    }
+
+    /// Holds one webhook fewer; wakes a waiter when down to the low water
+    /// mark.
+    pub(crate) fn release(&self) {
+        let held = self.held.fetch_sub(1, Ordering::AcqRel) - 1;
+        if held <= self.low.load(Ordering::Acquire) {
+            self.room.notify_waiters();
+        }
     }
 
     pub(crate) fn endpoint(&self) -> Arc<Endpoint> {
@@ -114,6 +161,12 @@ impl Live {
             disabled: self.disabled(),
         }
     }
+}
+
+/// The number held at which a full endpoint takes more again: a
+/// quarter below `backlog`.
+fn low_water(backlog: usize) -> usize {
+    backlog - (backlog / 4).max(1).min(backlog)
 }
 
 /// A record on its way to its endpoints: its bodies, written once per

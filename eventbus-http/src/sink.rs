@@ -2,19 +2,17 @@
 //! registered at run time per event name or pattern, each webhook signed,
 //! tried on a schedule, and its final failure in the dead letters.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use eventbus_core::layer::BoxFuture;
 use eventbus_core::{BoxError, EventRecord, SendOutcome, Sink, SinkHandle};
-use tokio::task::AbortHandle;
 
-use crate::client::{Client, Tried};
+use crate::client::Client;
 use crate::endpoint::{EndpointStats, IntoEndpoint, Pattern};
 use crate::error::WebhookError;
-use crate::live::{lock, Live, Message};
+use crate::live::Live;
 use crate::schedule::RetrySchedule;
 
 /// How long a try may take by default, the answer included.
@@ -24,7 +22,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// How many webhooks one endpoint may hold in memory by default, waiting
-/// or being tried; past that, more for it go to the dead letters.
+/// or being tried (see [`WebhookSinkBuilder::backlog`]).
 pub const DEFAULT_BACKLOG: usize = 10_000;
 
 /// Sends the records of accepted events as webhooks: the original
@@ -83,23 +81,11 @@ pub(crate) struct Inner {
     endpoints: RwLock<Vec<Arc<Live>>>,
     /// Given by the bus when it starts the sink.
     pub(crate) handle: OnceLock<SinkHandle>,
-    /// In memory: the deliveries under way, so a shutdown can abandon
-    /// them. Whoever takes a delivery out of here settles it.
-    pending: Mutex<HashMap<u64, Pending>>,
-    next_key: AtomicU64,
+    /// In memory: the deliveries not yet settled.
+    pub(crate) memory: crate::memory::Registry,
     pub(crate) closed: AtomicBool,
     #[cfg(feature = "store")]
     pub(crate) durable: Option<crate::durable::Durable>,
-}
-
-/// A delivery under way in memory.
-struct Pending {
-    message: Arc<Message>,
-    live: Arc<Live>,
-    task: AbortHandle,
-    /// Set while the delivery waits for its next try (and counts in its
-    /// endpoint's `retrying`); whoever clears it uncounts it.
-    waiting: Arc<AtomicBool>,
 }
 
 /// How a sink's webhooks are sent.
@@ -143,8 +129,11 @@ impl WebhookSinkBuilder {
     }
 
     /// How many webhooks one endpoint may hold in memory, waiting or
-    /// being tried (default 10,000); past that, more for it go to the
-    /// dead letters at once. Not used with a store.
+    /// being tried (default 10,000). Past that the sink waits for room
+    /// while the endpoint is healthy (the bus's buffer fills, and `emit`
+    /// waits), but sends more for an endpoint that is failing (a webhook
+    /// waits for a retry, or it is disabled) to the dead letters at once,
+    /// so that it holds back no other. Not used with a store.
     pub fn backlog(mut self, webhooks: usize) -> Self {
         self.settings.backlog = webhooks;
         self
@@ -178,8 +167,7 @@ impl WebhookSinkBuilder {
                 client: Client::new(),
                 endpoints: RwLock::new(Vec::new()),
                 handle: OnceLock::new(),
-                pending: Mutex::new(HashMap::new()),
-                next_key: AtomicU64::new(0),
+                memory: crate::memory::Registry::default(),
                 closed: AtomicBool::new(false),
             }),
         }
@@ -295,7 +283,7 @@ impl WebhookSink {
         if let Some(durable) = &self.inner.durable {
             return Ok(durable.pending(&self.inner).await?);
         }
-        Ok(lock(&self.inner.pending).len() as u64)
+        Ok(self.inner.memory.len() as u64)
     }
 
     /// What became of each endpoint's webhooks, in registration order.
@@ -368,102 +356,6 @@ impl Inner {
             );
         }
     }
-
-    /// Takes `records` in memory: each record's deliveries start at once.
-    fn take(self: &Arc<Self>, records: &[Arc<EventRecord>]) -> Vec<SendOutcome> {
-        records
-            .iter()
-            .map(|record| {
-                let (targets, disabled) = self.targets(record);
-                if targets.is_empty() && disabled.is_empty() {
-                    return SendOutcome::Sent;
-                }
-                let message = Arc::new(Message::new(
-                    Arc::clone(record),
-                    targets.len() + disabled.len(),
-                ));
-                for live in disabled {
-                    let why = disabled_why(&live);
-                    self.give_up(&live, record, &why, 0);
-                    message.done(false, self.handle.get());
-                }
-                for live in targets {
-                    self.start_delivery(&message, live);
-                }
-                SendOutcome::Taken
-            })
-            .collect()
-    }
-
-    fn start_delivery(self: &Arc<Self>, message: &Arc<Message>, live: Arc<Live>) {
-        let held = live.held.fetch_add(1, Ordering::AcqRel);
-        if held >= self.settings.backlog {
-            live.held.fetch_sub(1, Ordering::AcqRel);
-            let why = format!(
-                "the endpoint already holds {held} webhooks, its backlog; \
-                 raise `WebhookSinkBuilder::backlog` or give the sink a store"
-            );
-            self.give_up(&live, &message.record, &why, 0);
-            message.done(false, self.handle.get());
-            return;
-        }
-        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        // The map's lock is held until the delivery is in it, so the task
-        // cannot finish and look for itself before.
-        let waiting = Arc::new(AtomicBool::new(false));
-        let mut pending = lock(&self.pending);
-        let task = tokio::spawn(deliver(
-            Arc::clone(self),
-            Arc::clone(message),
-            Arc::clone(&live),
-            key,
-            Arc::clone(&waiting),
-        ));
-        pending.insert(
-            key,
-            Pending {
-                message: Arc::clone(message),
-                live,
-                task: task.abort_handle(),
-                waiting,
-            },
-        );
-    }
-
-    /// Ends a delivery in memory, unless a shutdown took it first.
-    fn end_delivery(&self, key: u64, delivered: bool) {
-        let Some(pending) = lock(&self.pending).remove(&key) else {
-            return;
-        };
-        pending.live.held.fetch_sub(1, Ordering::AcqRel);
-        pending.message.done(delivered, self.handle.get());
-    }
-
-    /// Abandons every delivery still under way in memory.
-    fn abandon(&self) {
-        let pending: Vec<Pending> = lock(&self.pending)
-            .drain()
-            .map(|(_, pending)| pending)
-            .collect();
-        for pending in pending {
-            pending.task.abort();
-            if pending.waiting.swap(false, Ordering::AcqRel) {
-                pending.live.retrying(false);
-            }
-            pending.live.held.fetch_sub(1, Ordering::AcqRel);
-            pending.live.count_failed();
-            let error: BoxError = format!(
-                "the bus shut down before the webhook to {} was delivered \
-                 (its `shutdown_timeout` ran out)",
-                pending.live.url
-            )
-            .into();
-            if let Some(handle) = self.handle.get() {
-                handle.abandon(Arc::clone(&pending.message.record), error, 0);
-            }
-            pending.message.done(false, self.handle.get());
-        }
-    }
 }
 
 /// Why a disabled endpoint takes nothing.
@@ -474,72 +366,6 @@ pub(crate) fn disabled_why(live: &Live) -> String {
     )
 }
 
-/// One webhook to one endpoint, in memory: tried on the schedule until
-/// delivered or failed for good.
-async fn deliver(
-    inner: Arc<Inner>,
-    message: Arc<Message>,
-    live: Arc<Live>,
-    key: u64,
-    waiting: Arc<AtomicBool>,
-) {
-    let settings = &inner.settings;
-    let mut attempt = 0;
-    let delivered = loop {
-        attempt += 1;
-        let Ok(permit) = live.permits.acquire().await else {
-            break false;
-        };
-        if live.disabled().is_some() {
-            inner.give_up(&live, &message.record, &disabled_why(&live), attempt - 1);
-            break false;
-        }
-        let endpoint = live.endpoint();
-        let body = message.body(endpoint.format);
-        let tried = inner
-            .client
-            .try_once(&endpoint, &message.id, body, settings.timeout)
-            .await;
-        drop(permit);
-        match tried {
-            Tried::Delivered => {
-                live.count_sent();
-                break true;
-            }
-            Tried::Gone { why } => {
-                live.disable(format!("it answered 410 Gone to event {}", message.id));
-                inner.give_up(&live, &message.record, &why, attempt);
-                break false;
-            }
-            Tried::Refused { why } => {
-                inner.give_up(&live, &message.record, &why, attempt);
-                break false;
-            }
-            Tried::Retry { why, after, .. } => {
-                let Some(wait) = settings.schedule.wait(attempt + 1, after) else {
-                    inner.give_up(&live, &message.record, &why, attempt);
-                    break false;
-                };
-                {
-                    // Counted only while a shutdown has not taken the
-                    // delivery: then it uncounts what it finds waiting.
-                    let pending = lock(&inner.pending);
-                    if !pending.contains_key(&key) {
-                        return;
-                    }
-                    live.retrying(true);
-                    waiting.store(true, Ordering::Release);
-                }
-                tokio::time::sleep(wait).await;
-                if waiting.swap(false, Ordering::AcqRel) {
-                    live.retrying(false);
-                }
-            }
-        }
-    };
-    inner.end_delivery(key, delivered);
-}
-
 impl Sink for WebhookSink {
     fn send<'a>(&'a self, records: &'a [Arc<EventRecord>]) -> BoxFuture<'a, Vec<SendOutcome>> {
         Box::pin(async move {
@@ -547,7 +373,7 @@ impl Sink for WebhookSink {
             if let Some(durable) = &self.inner.durable {
                 return durable.take(&self.inner, records).await;
             }
-            self.inner.take(records)
+            self.inner.take(records).await
         })
     }
 
