@@ -108,11 +108,11 @@ impl Client {
             let (parts, body) = response.into_parts();
             // The answer is read (to keep the connection reusable), only
             // its start kept.
-            let excerpt = match Limited::new(body, 64 * 1024).collect().await {
-                Ok(collected) => excerpt(&collected.to_bytes()),
-                Err(_) => String::from("(an answer over 64 KiB or cut short)"),
-            };
-            Ok::<_, hyper_util::client::legacy::Error>((parts, excerpt))
+            let answer = Limited::new(body, 64 * 1024)
+                .collect()
+                .await
+                .map(http_body_util::Collected::to_bytes);
+            Ok::<_, hyper_util::client::legacy::Error>((parts, answer))
         };
         match tokio::time::timeout(timeout, exchange).await {
             Err(_) => Tried::Retry {
@@ -125,7 +125,15 @@ impl Client {
                 why: format!("the request failed: {}", chain(&error)),
                 after: None,
             },
-            Ok(Ok((parts, excerpt))) => judge(parts.status, &parts.headers, &excerpt),
+            Ok(Ok((parts, _))) if parts.status.is_success() => Tried::Delivered,
+            Ok(Ok((parts, answer))) => {
+                // Read only for an answer that is not a success.
+                let excerpt = match answer {
+                    Ok(body) => excerpt(&body),
+                    Err(_) => String::from("(an answer over 64 KiB or cut short)"),
+                };
+                judge(parts.status, &parts.headers, &excerpt)
+            }
         }
     }
 }

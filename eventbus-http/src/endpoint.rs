@@ -61,7 +61,7 @@ impl Endpoint {
         };
         let uri: Uri = url
             .parse()
-            .map_err(|error: http::uri::InvalidUri| bad(&error.to_string()))?;
+            .map_err(|error: http::uri::InvalidUri| bad(&format!("it does not parse ({error})")))?;
         match uri.scheme_str() {
             Some("http" | "https") => {}
             Some(other) => return Err(bad(&format!("its scheme is `{other}`"))),
@@ -283,7 +283,11 @@ mod tests {
         };
         assert_eq!(why("ftp://example.com/x"), "its scheme is `ftp`");
         assert_eq!(why("/hooks"), "it has no scheme");
-        assert_eq!(why("http://"), "invalid format");
+        assert_eq!(why("http://"), "it does not parse (empty string)");
+        assert_eq!(
+            why("http://exa mple.com/"),
+            "it does not parse (invalid uri character)"
+        );
         assert!(Endpoint::new("http://127.0.0.1:9/hook").is_ok());
     }
 }

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use eventbus_core::{EventRecord, SinkHandle};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
+#[cfg(feature = "store")]
+use tokio::sync::Semaphore;
 
 use crate::endpoint::{Endpoint, EndpointStats, Pattern, WebhookFormat};
 
@@ -17,7 +19,9 @@ pub(crate) struct Live {
     /// Its settings, replaced whole when it is registered again.
     endpoint: Mutex<Arc<Endpoint>>,
     patterns: Mutex<Vec<Pattern>>,
-    /// Tries under way at once, at most.
+    /// Durable tries under way at once, at most (in memory, the lane's
+    /// workers are as many).
+    #[cfg(feature = "store")]
     pub(crate) permits: Semaphore,
     /// Webhooks held for it (in memory): at most the sink's backlog.
     held: AtomicUsize,
@@ -34,10 +38,12 @@ pub(crate) struct Live {
 
 impl Live {
     pub(crate) fn new(endpoint: Endpoint, pattern: Pattern, concurrency: usize) -> Self {
+        let _ = concurrency;
         Self {
             url: endpoint.url.clone(),
             endpoint: Mutex::new(Arc::new(endpoint)),
             patterns: Mutex::new(vec![pattern]),
+            #[cfg(feature = "store")]
             permits: Semaphore::new(concurrency.max(1)),
             held: AtomicUsize::new(0),
             room: Notify::new(),

@@ -158,6 +158,7 @@ impl WebhookSinkBuilder {
     }
 
     /// The sink.
+    #[must_use]
     pub fn build(self) -> WebhookSink {
         WebhookSink {
             inner: Arc::new(Inner {
