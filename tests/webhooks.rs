@@ -380,8 +380,7 @@ async fn a_slow_endpoint_holds_back_no_other() {
     // All five reach the fast endpoint while the slow one still works on
     // its first (one try at a time, 2 s each).
     let fast_hits = fast.wait_for(5).await;
-    let slow_hits = slow.hits();
-    assert_eq!(slow_hits.len(), 1);
+    let slow_hits = slow.wait_for(1).await;
     let slow_answered = slow_hits[0].at + Duration::from_secs(2);
     assert!(fast_hits[4].at < slow_answered);
 
@@ -800,4 +799,145 @@ async fn the_python_standardwebhooks_package_verifies_a_webhook() {
     let (ok, _, stderr) = run(tampered.as_bytes());
     assert!(!ok);
     assert!(stderr.contains("WebhookVerificationError"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_at_its_backlog_holds_back_no_other() {
+    // Two slow successes, then 503s to be retried in a minute.
+    let failing = Receiver::start(|nth| match nth {
+        0 | 1 => Answer::Slow(Duration::from_millis(300), 200),
+        _ => Answer::Status(503, ""),
+    })
+    .await;
+    let fast = Receiver::answering(200).await;
+    let schedule = RetrySchedule::new([0, 60_000].map(Duration::from_millis)).unwrap();
+    let webhooks = WebhookSink::builder()
+        .retry_schedule(schedule)
+        .concurrency(1)
+        .backlog(4)
+        .build();
+    webhooks.register("order_placed", &failing.url).unwrap();
+    webhooks.register("order_placed", &fast.url).unwrap();
+    let dead = MemoryDeadLetters::new();
+    let bus = Bus::builder()
+        .sink("webhooks", webhooks.clone())
+        .dead_letters(dead.clone())
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    for n in 0..20 {
+        assert!(bus.publish(order(&format!("item {n}"))).is_ok());
+    }
+    // Within the wait, not a minute later.
+    fast.wait_for(20).await;
+    let refused = format!(
+        "sink `webhooks` could not send the record: webhook to {} not sent: the endpoint holds \
+         4 webhooks, its backlog, and is failing; raise `WebhookSinkBuilder::backlog` or give \
+         the sink a store",
+        failing.url
+    );
+    let letters = errors(&dead);
+    assert!(!letters.is_empty());
+    assert!(
+        letters.iter().all(|letter| *letter == refused),
+        "{letters:?}"
+    );
+    bus.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_while_the_sink_waits_for_room_counts_each_record_once() {
+    let slow = Receiver::start(|_| Answer::Slow(Duration::from_secs(3), 200)).await;
+    let webhooks = WebhookSink::builder().concurrency(1).backlog(2).build();
+    webhooks.register("order_placed", &slow.url).unwrap();
+    let dead = MemoryDeadLetters::new();
+    let bus = Bus::builder()
+        .sink("webhooks", webhooks.clone())
+        .dead_letters(dead.clone())
+        .shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    for n in 0..5 {
+        assert!(bus.publish(order(&format!("item {n}"))).is_ok());
+    }
+    slow.wait_for(1).await;
+    bus.shutdown().await;
+
+    assert_eq!(sink_counts(&bus), [("webhooks".to_owned(), 0, 5, 0)]);
+    let mut ids: Vec<_> = dead
+        .letters()
+        .iter()
+        .map(|letter| {
+            assert_eq!(letter.kind, FailureKind::Abandoned);
+            letter.record.as_ref().unwrap().envelope.id
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((dead.len(), ids.len()), (5, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_fails_at_once_the_webhooks_waiting_for_a_retry() {
+    let receiver = Receiver::start(|nth| match nth {
+        0 => Answer::Status(503, ""),
+        _ => Answer::Status(410, ""),
+    })
+    .await;
+    // A retry an hour away: only the 410 ends it early.
+    let schedule = RetrySchedule::new([0, 3_600_000].map(Duration::from_millis)).unwrap();
+    let webhooks = WebhookSink::builder().retry_schedule(schedule).build();
+    webhooks.register("order_placed", &receiver.url).unwrap();
+    let dead = MemoryDeadLetters::new();
+    let bus = bus(&webhooks, &dead);
+    let first = bus.publish(order("first")).event_id();
+    receiver.wait_for(1).await;
+    let second = bus.publish(order("second")).event_id();
+    tokio::time::timeout(Duration::from_secs(10), bus.flush())
+        .await
+        .expect("the waiting webhook fails with the 410, not an hour later");
+
+    assert_eq!(receiver.hits().len(), 2);
+    // The waiting one is failed as the endpoint is disabled, then the one
+    // that met the 410.
+    assert_eq!(
+        errors(&dead),
+        [
+            format!(
+                "sink `webhooks` could not send the record: webhook to {} failed after 1 try: \
+                 the endpoint is disabled (it answered 410 Gone to event {second}); register \
+                 it again to enable it",
+                receiver.url
+            ),
+            format!(
+                "sink `webhooks` could not send the record: webhook to {} failed after 1 try: \
+                 the endpoint answered 410 Gone",
+                receiver.url
+            ),
+        ]
+    );
+    let ids: Vec<_> = dead
+        .letters()
+        .iter()
+        .map(|letter| letter.record.as_ref().unwrap().envelope.id)
+        .collect();
+    assert_eq!(ids, [first, second]);
+    assert_eq!(endpoint_counts(&webhooks), [(0, 2, 0, true)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_wait_of_the_schedule_comes_before_the_first_try() {
+    let receiver = Receiver::answering(200).await;
+    let schedule = RetrySchedule::new([300, 0].map(Duration::from_millis)).unwrap();
+    let webhooks = WebhookSink::builder().retry_schedule(schedule).build();
+    webhooks.register("order_placed", &receiver.url).unwrap();
+    let dead = MemoryDeadLetters::new();
+    let bus = bus(&webhooks, &dead);
+    let published = std::time::Instant::now();
+    assert!(bus.publish(order("patient")).is_ok());
+    bus.flush().await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0].at - published >= Duration::from_millis(300));
+    assert_eq!(endpoint_counts(&webhooks), [(1, 0, 0, false)]);
 }

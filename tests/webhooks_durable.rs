@@ -145,3 +145,65 @@ conformance! {
         bus.shutdown().await;
     }
 }
+
+conformance! {
+    async fn a_slow_endpoint_holds_back_no_other_and_nothing_is_sent_twice(db: &TestDb) {
+        let slow = Receiver::start(|_| Answer::Slow(Duration::from_millis(700), 200)).await;
+        let fast = Receiver::answering(200).await;
+        let store = db.open().await;
+        let webhooks = WebhookSink::builder()
+            .timeout(Duration::from_secs(1))
+            .concurrency(1)
+            .store(&store)
+            .build();
+        webhooks.register("order_placed", &slow.url).unwrap();
+        webhooks.register("order_placed", &fast.url).unwrap();
+        let bus = Bus::builder()
+            .journal(store.clone())
+            .sink("webhooks", webhooks.clone())
+            .build()
+            .unwrap();
+        for n in 0..12 {
+            bus.emit(OrderPlaced { item: format!("item {n}"), quantity: n }).await.unwrap();
+        }
+        // All twelve reach the fast endpoint while the slow one, one try
+        // at a time, has not begun its fourth.
+        let fast_hits = fast.wait_for(12).await;
+        let slow_hits = slow.wait_for(4).await;
+        assert!(fast_hits[11].at < slow_hits[3].at);
+
+        wait_for_rows(db, &[]).await;
+        for receiver in [&slow, &fast] {
+            let hits = receiver.hits();
+            let mut ids: Vec<&str> = hits.iter().map(|hit| hit.header("webhook-id")).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!((hits.len(), ids.len()), (12, 12));
+        }
+        bus.shutdown().await;
+    }
+
+    async fn a_durable_sink_on_a_bus_without_a_journal_says_what_to_do(db: &TestDb) {
+        let receiver = Receiver::answering(200).await;
+        let store = db.open().await;
+        let webhooks = WebhookSink::builder().store(&store).build();
+        webhooks.register("order_placed", &receiver.url).unwrap();
+        let dead = MemoryDeadLetters::new();
+        let bus = Bus::builder()
+            .sink("webhooks", webhooks.clone())
+            .dead_letters(dead.clone())
+            .build()
+            .unwrap();
+        bus.emit(OrderPlaced { item: "lost?".into(), quantity: 1 }).await.unwrap();
+        bus.flush().await;
+        let letters: Vec<String> = dead.letters().into_iter().map(|letter| letter.message).collect();
+        assert_eq!(
+            letters,
+            ["sink `webhooks` could not send the record: a durable WebhookSink reads each record \
+              back from the event log, and this bus has none: give the bus the sink's store as \
+              its journal (`Bus::builder().journal(store.clone())`)"]
+        );
+        assert!(receiver.hits().is_empty());
+        bus.shutdown().await;
+    }
+}

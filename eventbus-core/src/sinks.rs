@@ -439,6 +439,16 @@ impl SinkHandle {
         self.shared.upgrade().map(|shared| Arc::clone(&shared.name))
     }
 
+    /// Whether the bus has a journal: then every record handed to the
+    /// sink is in the log (and is handed again after a restart, until the
+    /// sink has sent it).
+    #[must_use]
+    pub fn journaled(&self) -> bool {
+        self.shared
+            .upgrade()
+            .is_some_and(|shared| shared.keep_pending)
+    }
+
     /// A record the sink took has been sent.
     pub fn settle_sent(&self) {
         if let Some(shared) = self.shared.upgrade() {

@@ -5,23 +5,20 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
-use eventbus_core::{BoxError, EventRecord, SendOutcome};
+use eventbus_core::{BoxError, EventRecord, SendOutcome, SinkHandle};
 use eventbus_store::{Store, StorePool};
 use sqlx::Row as _;
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 use crate::client::Tried;
-use crate::live::{lock, Message};
+use crate::live::{lock, Live, Message};
 use crate::sink::{disabled_why, Inner};
-
-/// Rows claimed and tried at once, at most.
-const IN_FLIGHT: usize = 64;
 
 /// How often the scheduler looks for rows other processes wrote, or that
 /// fell due, when nothing wakes it.
@@ -67,7 +64,7 @@ pub(crate) struct Durable {
     store: Store,
     ready: tokio::sync::OnceCell<()>,
     /// New rows, a new endpoint, a closing sink: the scheduler looks now.
-    wake: Notify,
+    wake: Arc<Notify>,
     in_flight: AtomicUsize,
     tries: Mutex<HashMap<u64, AbortHandle>>,
     next_try: AtomicU64,
@@ -78,6 +75,10 @@ struct Due {
     event_id: Uuid,
     endpoint: String,
     attempts: u32,
+    /// The `next_attempt_at` the claim wrote: the row is still this
+    /// claim's while it reads so (another process that claims it after
+    /// the claim ran out writes its own).
+    claim: String,
 }
 
 impl Durable {
@@ -85,7 +86,7 @@ impl Durable {
         Self {
             store,
             ready: tokio::sync::OnceCell::new(),
-            wake: Notify::new(),
+            wake: Arc::new(Notify::new()),
             in_flight: AtomicUsize::new(0),
             tries: Mutex::new(HashMap::new()),
             next_try: AtomicU64::new(0),
@@ -123,6 +124,15 @@ impl Durable {
         inner: &Inner,
         records: &[Arc<EventRecord>],
     ) -> Vec<SendOutcome> {
+        if !inner.handle.get().is_some_and(SinkHandle::journaled) {
+            let why = "a durable WebhookSink reads each record back from the event log, and \
+                       this bus has none: give the bus the sink's store as its journal \
+                       (`Bus::builder().journal(store.clone())`)";
+            return records
+                .iter()
+                .map(|_| SendOutcome::Failed(why.into()))
+                .collect();
+        }
         let mut rows: Vec<(String, String)> = Vec::new();
         for record in records {
             let (targets, disabled) = inner.targets(record);
@@ -137,7 +147,8 @@ impl Durable {
             );
         }
         if !rows.is_empty() {
-            if let Err(error) = self.insert(&rows).await {
+            let first = inner.settings.schedule.before(1).unwrap_or_default();
+            if let Err(error) = self.insert(&rows, first).await {
                 let why = format!("the webhook deliveries could not be stored: {error}");
                 return records
                     .iter()
@@ -149,9 +160,9 @@ impl Durable {
         records.iter().map(|_| SendOutcome::Sent).collect()
     }
 
-    async fn insert(&self, rows: &[(String, String)]) -> Result<(), sqlx::Error> {
+    async fn insert(&self, rows: &[(String, String)], first: Duration) -> Result<(), sqlx::Error> {
         self.ready().await?;
-        let now = stamp(SystemTime::now());
+        let now = stamp(SystemTime::now() + first);
         match self.store.pool() {
             StorePool::Sqlite(pool) => {
                 let mut transaction = pool.begin().await?;
@@ -193,11 +204,11 @@ impl Durable {
         Ok(())
     }
 
-    /// Claims up to `limit` due rows of `endpoints` until the claim runs
-    /// out.
+    /// Claims up to `limit` due rows of `endpoint` until the claim runs
+    /// out `lasts` from now.
     async fn claim(
         &self,
-        endpoints: &[String],
+        endpoint: &str,
         limit: usize,
         lasts: Duration,
     ) -> Result<Vec<Due>, sqlx::Error> {
@@ -208,51 +219,52 @@ impl Durable {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = match self.store.pool() {
             StorePool::Sqlite(pool) => {
-                let marks = vec!["?"; endpoints.len()].join(", ");
-                let sql = format!(
+                let rows = sqlx::query(
                     "UPDATE eventbus_webhook_deliveries SET next_attempt_at = ? \
                      WHERE rowid IN (SELECT rowid FROM eventbus_webhook_deliveries \
-                     WHERE next_attempt_at <= ? AND endpoint IN ({marks}) \
+                     WHERE endpoint = ? AND next_attempt_at <= ? \
                      ORDER BY next_attempt_at LIMIT ?) \
-                     RETURNING event_id, endpoint, attempts"
-                );
-                let mut query = sqlx::query(&sql).bind(&until).bind(&now);
-                for endpoint in endpoints {
-                    query = query.bind(endpoint);
-                }
-                let rows = query.bind(limit).fetch_all(pool).await?;
-                rows.iter()
-                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
-                    .collect::<Result<Vec<(String, String, i64)>, sqlx::Error>>()?
-            }
-            StorePool::Postgres(pool) => {
-                let rows = sqlx::query(
-                    "UPDATE eventbus_webhook_deliveries AS d SET next_attempt_at = $1::timestamptz \
-                     FROM (SELECT event_id, endpoint FROM eventbus_webhook_deliveries \
-                     WHERE next_attempt_at <= $2::timestamptz AND endpoint = ANY($3) \
-                     ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) AS due \
-                     WHERE d.event_id = due.event_id AND d.endpoint = due.endpoint \
-                     RETURNING d.event_id::text, d.endpoint, d.attempts::bigint",
+                     RETURNING event_id, attempts",
                 )
                 .bind(&until)
+                .bind(endpoint)
                 .bind(&now)
-                .bind(endpoints)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
                 rows.iter()
-                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
-                    .collect::<Result<Vec<(String, String, i64)>, sqlx::Error>>()?
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<Vec<(String, i64)>, sqlx::Error>>()?
+            }
+            StorePool::Postgres(pool) => {
+                let rows = sqlx::query(
+                    "UPDATE eventbus_webhook_deliveries AS d SET next_attempt_at = $1::timestamptz \
+                     FROM (SELECT event_id FROM eventbus_webhook_deliveries \
+                     WHERE endpoint = $2 AND next_attempt_at <= $3::timestamptz \
+                     ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) AS due \
+                     WHERE d.event_id = due.event_id AND d.endpoint = $2 \
+                     RETURNING d.event_id::text, d.attempts::bigint",
+                )
+                .bind(&until)
+                .bind(endpoint)
+                .bind(&now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<Vec<(String, i64)>, sqlx::Error>>()?
             }
             _ => unreachable!("the store has no other database"),
         };
         Ok(rows
             .into_iter()
-            .filter_map(|(id, endpoint, attempts)| {
+            .filter_map(|(id, attempts)| {
                 Some(Due {
                     event_id: id.parse().ok()?,
-                    endpoint,
+                    endpoint: endpoint.to_owned(),
                     attempts: u32::try_from(attempts).unwrap_or(0),
+                    claim: until.clone(),
                 })
             })
             .collect())
@@ -325,20 +337,24 @@ impl Durable {
         match self.store.pool() {
             StorePool::Sqlite(pool) => {
                 sqlx::query(
-                    "DELETE FROM eventbus_webhook_deliveries WHERE event_id = ? AND endpoint = ?",
+                    "DELETE FROM eventbus_webhook_deliveries \
+                     WHERE event_id = ? AND endpoint = ? AND next_attempt_at = ?",
                 )
                 .bind(id)
                 .bind(&due.endpoint)
+                .bind(&due.claim)
                 .execute(pool)
                 .await?;
             }
             StorePool::Postgres(pool) => {
                 sqlx::query(
                     "DELETE FROM eventbus_webhook_deliveries \
-                     WHERE event_id = $1::uuid AND endpoint = $2",
+                     WHERE event_id = $1::uuid AND endpoint = $2 \
+                     AND next_attempt_at = $3::timestamptz",
                 )
                 .bind(id)
                 .bind(&due.endpoint)
+                .bind(&due.claim)
                 .execute(pool)
                 .await?;
             }
@@ -364,13 +380,14 @@ impl Durable {
                 sqlx::query(
                     "UPDATE eventbus_webhook_deliveries \
                      SET attempts = ?, next_attempt_at = ?, last_status = ? \
-                     WHERE event_id = ? AND endpoint = ?",
+                     WHERE event_id = ? AND endpoint = ? AND next_attempt_at = ?",
                 )
                 .bind(attempts)
                 .bind(at)
                 .bind(status)
                 .bind(id)
                 .bind(&due.endpoint)
+                .bind(&due.claim)
                 .execute(pool)
                 .await?;
             }
@@ -378,13 +395,15 @@ impl Durable {
                 sqlx::query(
                     "UPDATE eventbus_webhook_deliveries \
                      SET attempts = $1, next_attempt_at = $2::timestamptz, last_status = $3 \
-                     WHERE event_id = $4::uuid AND endpoint = $5",
+                     WHERE event_id = $4::uuid AND endpoint = $5 \
+                     AND next_attempt_at = $6::timestamptz",
                 )
                 .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
                 .bind(at)
                 .bind(status.map(|status| i32::try_from(status).unwrap_or(0)))
                 .bind(id)
                 .bind(&due.endpoint)
+                .bind(&due.claim)
                 .execute(pool)
                 .await?;
             }
@@ -395,83 +414,108 @@ impl Durable {
 
     /// How many rows of registered endpoints wait.
     pub(crate) async fn pending(&self, inner: &Inner) -> Result<u64, sqlx::Error> {
-        let endpoints = registered(inner);
+        let endpoints: Vec<String> = inner.live().iter().map(|live| live.url.clone()).collect();
         if endpoints.is_empty() {
             return Ok(0);
         }
         Ok(u64::try_from(self.waiting(&endpoints).await?).unwrap_or(0))
     }
 
-    /// Stops the scheduler and the tries under way: their rows stay, to
-    /// be tried when their claim runs out.
-    pub(crate) fn close(&self) {
+    /// Stops the scheduler; lets the tries under way finish until
+    /// `deadline`, then stops them too: their rows stay, to be tried
+    /// again when their claim runs out (a webhook cut off in the middle
+    /// may so arrive twice, under the same `webhook-id`).
+    pub(crate) async fn close(&self, deadline: Instant) {
         self.wake.notify_one();
+        let deadline = tokio::time::Instant::from_std(deadline);
+        while self.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            let _ = tokio::time::timeout_at(deadline, tokio::time::sleep(Duration::from_millis(5)))
+                .await;
+        }
         for (_, task) in lock(&self.tries).drain() {
             task.abort();
         }
     }
 }
 
-/// The URLs of the registered endpoints.
-fn registered(inner: &Inner) -> Vec<String> {
-    inner.live().iter().map(|live| live.url.clone()).collect()
-}
-
-/// The scheduler: claims what is due, tries it, sleeps until the next is
-/// due or it is woken, until the sink closes.
-pub(crate) async fn schedule(inner: Arc<Inner>) {
-    let Some(durable) = inner.durable.as_ref() else {
-        return;
-    };
-    let lasts = inner.settings.timeout + CLAIM_MARGIN;
-    while !inner.closed.load(Ordering::Acquire) {
-        let woken = durable.wake.notified();
-        let endpoints = registered(&inner);
-        let room = IN_FLIGHT.saturating_sub(durable.in_flight.load(Ordering::Acquire));
+/// The scheduler: claims what is due for each endpoint, as many rows as
+/// the endpoint has tries free (so a claim never waits for a try, and a
+/// slow endpoint holds back no other), tries them, sleeps until the next
+/// is due or it is woken; until the sink closes or is dropped.
+pub(crate) async fn schedule(inner: Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if strong.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(durable) = strong.durable.as_ref() else {
+            return;
+        };
+        let wake = Arc::clone(&durable.wake);
+        let woken = wake.notified();
+        let lasts = strong.settings.timeout + CLAIM_MARGIN;
+        let endpoints = strong.live();
         let mut nap = POLL;
-        if !endpoints.is_empty() && room > 0 {
-            match durable.claim(&endpoints, room, lasts).await {
+        for live in &endpoints {
+            let free = live.permits.available_permits();
+            if free == 0 {
+                continue;
+            }
+            match durable.claim(&live.url, free, lasts).await {
                 Ok(claimed) => {
-                    if claimed.len() == room {
-                        nap = Duration::ZERO;
+                    if claimed.len() == free {
+                        // More may be due: look again once tries end.
+                        nap = nap.min(Duration::from_millis(1));
                     }
                     for due in claimed {
-                        start_try(&inner, due);
+                        let Ok(permit) = Arc::clone(&live.permits).try_acquire_owned() else {
+                            break;
+                        };
+                        start_try(&strong, Arc::clone(live), due, permit);
                     }
                 }
                 Err(error) => tracing::error!(
                     target: "eventbus",
-                    "the webhook scheduler could not read its deliveries: {error}"
+                    endpoint = live.url,
+                    "the webhook scheduler could not claim deliveries: {error}"
                 ),
             }
-            if nap > Duration::ZERO {
-                if let Ok(Some(at)) = durable.next_due(&endpoints).await {
-                    let until = at.duration_since(SystemTime::now()).unwrap_or_default();
-                    nap = nap.min(until);
-                }
+        }
+        if nap == POLL && !endpoints.is_empty() {
+            let urls: Vec<String> = endpoints.iter().map(|live| live.url.clone()).collect();
+            if let Ok(Some(at)) = durable.next_due(&urls).await {
+                nap = nap.min(at.duration_since(SystemTime::now()).unwrap_or_default());
             }
         }
-        if nap > Duration::ZERO {
-            let _ = tokio::time::timeout(nap, woken).await;
-        }
+        drop(endpoints);
+        drop(strong);
+        let _ = tokio::time::timeout(nap, woken).await;
     }
 }
 
-fn start_try(inner: &Arc<Inner>, due: Due) {
+fn start_try(inner: &Arc<Inner>, live: Arc<Live>, due: Due, permit: OwnedSemaphorePermit) {
     let Some(durable) = inner.durable.as_ref() else {
         return;
     };
     durable.in_flight.fetch_add(1, Ordering::AcqRel);
     let key = durable.next_try.fetch_add(1, Ordering::Relaxed);
     let mut tries = lock(&durable.tries);
-    let task = tokio::spawn(try_due(Arc::clone(inner), due, key));
+    let task = tokio::spawn(try_due(Arc::clone(inner), live, due, key, permit));
     tries.insert(key, task.abort_handle());
 }
 
 /// Tries one claimed row and writes back what became of it.
-async fn try_due(inner: Arc<Inner>, due: Due, key: u64) {
+async fn try_due(
+    inner: Arc<Inner>,
+    live: Arc<Live>,
+    due: Due,
+    key: u64,
+    permit: OwnedSemaphorePermit,
+) {
     let durable = inner.durable.as_ref().expect("a durable sink");
-    if let Err(error) = try_row(&inner, durable, &due).await {
+    if let Err(error) = try_row(&inner, durable, &live, &due).await {
         tracing::error!(
             target: "eventbus",
             event_id = %due.event_id,
@@ -480,22 +524,20 @@ async fn try_due(inner: Arc<Inner>, due: Due, key: u64) {
              runs out): {error}"
         );
     }
+    drop(permit);
     lock(&durable.tries).remove(&key);
     durable.in_flight.fetch_sub(1, Ordering::AcqRel);
     durable.wake();
 }
 
-async fn try_row(inner: &Inner, durable: &Durable, due: &Due) -> Result<(), BoxError> {
-    let Some(live) = inner.find(&due.endpoint) else {
-        // Unregistered since it was claimed: it waits for the endpoint.
-        return Ok(());
-    };
+async fn try_row(inner: &Inner, durable: &Durable, live: &Live, due: &Due) -> Result<(), BoxError> {
     let Some(stored) = durable.store.read_event(due.event_id).await? else {
         tracing::error!(
             target: "eventbus",
             event_id = %due.event_id,
             endpoint = due.endpoint,
-            "a webhook delivery names an event the log does not hold; it is dropped"
+            "a webhook delivery names an event the log does not hold (give the bus the \
+             sink's store as its journal); it is dropped"
         );
         durable.remove(due).await?;
         return Ok(());
@@ -511,14 +553,10 @@ async fn try_row(inner: &Inner, durable: &Durable, due: &Due) -> Result<(), BoxE
             live.count_sent();
         }
     };
-    let Ok(permit) = live.permits.acquire().await else {
-        return Ok(());
-    };
     if live.disabled().is_some() {
-        drop(permit);
+        inner.give_up(live, &record, &disabled_why(live), due.attempts);
         durable.remove(due).await?;
         finish(false);
-        inner.give_up(&live, &record, &disabled_why(&live), due.attempts);
         return Ok(());
     }
     let endpoint = live.endpoint();
@@ -531,7 +569,6 @@ async fn try_row(inner: &Inner, durable: &Durable, due: &Due) -> Result<(), BoxE
             inner.settings.timeout,
         )
         .await;
-    drop(permit);
     let attempts = due.attempts + 1;
     let why = match tried {
         Tried::Delivered => {
@@ -557,9 +594,11 @@ async fn try_row(inner: &Inner, durable: &Durable, due: &Due) -> Result<(), BoxE
         }
         Tried::Refused { why } => why,
     };
-    durable.remove(due).await?;
+    // Reported before the row goes, so that whoever sees the table empty
+    // finds the dead letter.
     finish(false);
-    inner.give_up(&live, &record, &why, attempts);
+    inner.give_up(live, &record, &why, attempts);
+    durable.remove(due).await?;
     Ok(())
 }
 

@@ -22,7 +22,7 @@ pub(crate) struct Live {
     /// Durable tries under way at once, at most (in memory, the lane's
     /// workers are as many).
     #[cfg(feature = "store")]
-    pub(crate) permits: Semaphore,
+    pub(crate) permits: Arc<Semaphore>,
     /// Webhooks held for it (in memory): at most the sink's backlog.
     held: AtomicUsize,
     /// Woken when it holds no more than `low` after holding its backlog.
@@ -44,7 +44,7 @@ impl Live {
             endpoint: Mutex::new(Arc::new(endpoint)),
             patterns: Mutex::new(vec![pattern]),
             #[cfg(feature = "store")]
-            permits: Semaphore::new(concurrency.max(1)),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
             held: AtomicUsize::new(0),
             room: Notify::new(),
             low: AtomicUsize::new(0),
@@ -133,6 +133,8 @@ impl Live {
 
     pub(crate) fn disable(&self, why: String) {
         lock(&self.disabled).get_or_insert(why);
+        // A `hold` waiting for room gives up now.
+        self.room.notify_waiters();
     }
 
     pub(crate) fn count_sent(&self) {
@@ -146,6 +148,8 @@ impl Live {
     pub(crate) fn retrying(&self, more: bool) {
         if more {
             self.retrying.fetch_add(1, Ordering::Relaxed);
+            // A `hold` waiting for room gives up now: the endpoint fails.
+            self.room.notify_waiters();
         } else {
             // Durable deliveries rescheduled by an earlier process finish
             // here without having been counted.
@@ -182,10 +186,14 @@ pub(crate) struct Message {
     pub(crate) id: String,
     record_body: OnceLock<Bytes>,
     standard_body: OnceLock<Bytes>,
-    /// Endpoints still to deliver it (in memory): when the last one is
-    /// done, the record is settled with the bus.
+    /// Endpoints still to deliver it (in memory), plus one while the
+    /// sink's `send` is still taking it: when the last is done, the
+    /// record is settled with the bus.
     remaining: AtomicUsize,
     failed: AtomicBool,
+    /// The bus stopped the `send` that was taking it, and counted it as
+    /// abandoned itself: it is never settled, nor reported, here.
+    orphaned: AtomicBool,
 }
 
 impl Message {
@@ -195,9 +203,26 @@ impl Message {
             record,
             record_body: OnceLock::new(),
             standard_body: OnceLock::new(),
-            remaining: AtomicUsize::new(endpoints),
+            remaining: AtomicUsize::new(endpoints + 1),
             failed: AtomicBool::new(false),
+            orphaned: AtomicBool::new(false),
         }
+    }
+
+    /// The sink's `send` has taken it: once every endpoint is done, it is
+    /// settled with the bus.
+    pub(crate) fn taken(&self, handle: Option<&SinkHandle>) {
+        self.finish_one(handle);
+    }
+
+    /// The bus dropped the `send` that was taking it.
+    pub(crate) fn orphan(&self) {
+        self.orphaned.store(true, Ordering::Release);
+    }
+
+    /// Whether the bus counted it as abandoned already.
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.orphaned.load(Ordering::Acquire)
     }
 
     /// The body in `format`.
@@ -220,7 +245,11 @@ impl Message {
         if !delivered {
             self.failed.store(true, Ordering::Release);
         }
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+        self.finish_one(handle);
+    }
+
+    fn finish_one(&self, handle: Option<&SinkHandle>) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 || self.is_orphaned() {
             return;
         }
         if let Some(handle) = handle {

@@ -15,6 +15,19 @@ use crate::client::Tried;
 use crate::live::{lock, Live, Message};
 use crate::sink::{disabled_why, Inner};
 
+/// The records a `take` has queued and not yet handed to the bus as
+/// taken; dropped with them (the bus dropped the `take`), it orphans
+/// them.
+struct Taking(Vec<Arc<Message>>);
+
+impl Drop for Taking {
+    fn drop(&mut self) {
+        for message in &self.0 {
+            message.orphan();
+        }
+    }
+}
+
 /// One webhook to one endpoint.
 struct Job {
     key: u64,
@@ -41,6 +54,8 @@ struct Pending {
     live: Arc<Live>,
     /// The timer of a webhook waiting for its next try.
     timer: Option<AbortHandle>,
+    /// Tries so far, as of its last wait.
+    tried: u32,
     /// Set while it waits for its next try (and counts in its endpoint's
     /// `retrying`); whoever clears it uncounts it.
     waiting: Arc<AtomicBool>,
@@ -56,7 +71,12 @@ impl Registry {
 impl Inner {
     /// Takes `records`: each record's deliveries are queued at once (after
     /// waiting for room at a healthy endpoint that holds its backlog).
+    ///
+    /// The bus may drop this future part way (a shutdown whose time is
+    /// up) and count the whole batch as abandoned itself: the records
+    /// queued by then are orphaned, so that none is counted twice.
     pub(crate) async fn take(self: &Arc<Self>, records: &[Arc<EventRecord>]) -> Vec<SendOutcome> {
+        let mut taking = Taking(Vec::with_capacity(records.len()));
         let mut outcomes = Vec::with_capacity(records.len());
         for record in records {
             let (targets, disabled) = self.targets(record);
@@ -68,6 +88,7 @@ impl Inner {
                 Arc::clone(record),
                 targets.len() + disabled.len(),
             ));
+            taking.0.push(Arc::clone(&message));
             for live in disabled {
                 let why = disabled_why(&live);
                 self.give_up(&live, record, &why, 0);
@@ -77,6 +98,9 @@ impl Inner {
                 self.queue(&message, live).await;
             }
             outcomes.push(SendOutcome::Taken);
+        }
+        for message in std::mem::take(&mut taking.0) {
+            message.taken(self.handle.get());
         }
         outcomes
     }
@@ -98,6 +122,7 @@ impl Inner {
                 message: Arc::clone(message),
                 live: Arc::clone(&live),
                 timer: None,
+                tried: 0,
                 waiting: Arc::new(AtomicBool::new(false)),
             },
         );
@@ -107,7 +132,10 @@ impl Inner {
             message: Arc::clone(message),
             tried: 0,
         };
-        if lane.sender.send(job).is_err() {
+        let first = self.settings.schedule.before(1).unwrap_or_default();
+        if !first.is_zero() {
+            self.later(&live, job, first, false);
+        } else if lane.sender.send(job).is_err() {
             let why = "its workers stopped with the runtime that ran them";
             self.settle(key, Some((why, 0)));
         }
@@ -135,8 +163,12 @@ impl Inner {
         let Some(pending) = lock(&self.memory.pending).remove(&key) else {
             return;
         };
-        if let Some((why, tried)) = failed {
-            self.give_up(&pending.live, &pending.message.record, why, tried);
+        match failed {
+            Some((why, tried)) if !pending.message.is_orphaned() => {
+                self.give_up(&pending.live, &pending.message.record, why, tried);
+            }
+            Some(_) => pending.live.count_failed(),
+            None => {}
         }
         pending.live.release();
         pending.message.done(failed.is_none(), self.handle.get());
@@ -147,9 +179,9 @@ impl Inner {
         lock(&self.memory.pending).contains_key(&key)
     }
 
-    /// Puts `job` back in its queue after `wait`, counted as retrying
-    /// meanwhile.
-    fn retry_later(self: &Arc<Self>, live: &Arc<Live>, job: Job, wait: std::time::Duration) {
+    /// Puts `job` in its queue after `wait`, counted as retrying
+    /// meanwhile when it is a `retry`.
+    fn later(self: &Arc<Self>, live: &Arc<Live>, job: Job, wait: std::time::Duration, retry: bool) {
         let Some(lane) = live.lane.get() else {
             return;
         };
@@ -157,8 +189,11 @@ impl Inner {
         let Some(entry) = pending.get_mut(&job.key) else {
             return;
         };
-        live.retrying(true);
-        entry.waiting.store(true, Ordering::Release);
+        entry.tried = job.tried;
+        if retry {
+            live.retrying(true);
+            entry.waiting.store(true, Ordering::Release);
+        }
         let waiting = Arc::clone(&entry.waiting);
         let sender = lane.sender.clone();
         let live = Arc::clone(live);
@@ -170,6 +205,30 @@ impl Inner {
             let _ = sender.send(job);
         });
         entry.timer = Some(timer.abort_handle());
+    }
+
+    /// Fails at once the webhooks for `live` (disabled) that wait for a
+    /// later try, rather than when their timers run out.
+    fn fail_waiting(&self, live: &Arc<Live>) {
+        let waiting: Vec<(u64, u32)> = {
+            let mut pending = lock(&self.memory.pending);
+            pending
+                .iter_mut()
+                .filter(|(_, entry)| Arc::ptr_eq(&entry.live, live))
+                .filter_map(|(key, entry)| {
+                    let timer = entry.timer.take()?;
+                    timer.abort();
+                    if entry.waiting.swap(false, Ordering::AcqRel) {
+                        live.retrying(false);
+                    }
+                    Some((*key, entry.tried))
+                })
+                .collect()
+        };
+        let why = disabled_why(live);
+        for (key, tried) in waiting {
+            self.settle(key, Some((&why, tried)));
+        }
     }
 
     /// Abandons every delivery not yet settled: a shutdown's time is up.
@@ -187,6 +246,9 @@ impl Inner {
             }
             pending.live.release();
             pending.live.count_failed();
+            if pending.message.is_orphaned() {
+                continue;
+            }
             let error: BoxError = format!(
                 "the bus shut down before the webhook to {} was delivered \
                  (its `shutdown_timeout` ran out)",
@@ -194,7 +256,7 @@ impl Inner {
             )
             .into();
             if let Some(handle) = self.handle.get() {
-                handle.abandon(Arc::clone(&pending.message.record), error, 0);
+                handle.abandon(Arc::clone(&pending.message.record), error, pending.tried);
             }
             pending.message.done(false, self.handle.get());
         }
@@ -245,13 +307,14 @@ async fn try_job(inner: &Arc<Inner>, live: &Arc<Live>, mut job: Job) {
         }
         Tried::Retry { why, after, .. } => {
             if let Some(wait) = inner.settings.schedule.wait(job.tried + 1, after) {
-                inner.retry_later(live, job, wait);
+                inner.later(live, job, wait, true);
                 return;
             }
             why
         }
         Tried::Gone { why } => {
             live.disable(format!("it answered 410 Gone to event {}", job.message.id));
+            inner.fail_waiting(live);
             why
         }
         Tried::Refused { why } => why,

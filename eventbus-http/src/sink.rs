@@ -303,17 +303,6 @@ impl Inner {
             .clone()
     }
 
-    /// The registered endpoint at `url`.
-    #[cfg(feature = "store")]
-    pub(crate) fn find(&self, url: &str) -> Option<Arc<Live>> {
-        self.endpoints
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .find(|live| live.url == url)
-            .cloned()
-    }
-
     /// The endpoints that take `record`: registered for its name, and
     /// enabled. A disabled one that would take it is reported as a
     /// failure of the record for it.
@@ -382,18 +371,20 @@ impl Sink for WebhookSink {
         let _ = self.inner.handle.set(handle);
         #[cfg(feature = "store")]
         if self.inner.durable.is_some() {
-            tokio::spawn(crate::durable::schedule(Arc::clone(&self.inner)));
+            tokio::spawn(crate::durable::schedule(Arc::downgrade(&self.inner)));
         }
     }
 
     fn close(&self, deadline: Instant) -> BoxFuture<'_, ()> {
-        let _ = deadline;
         self.inner.closed.store(true, Ordering::Release);
-        #[cfg(feature = "store")]
-        if let Some(durable) = &self.inner.durable {
-            durable.close();
-        }
+        // In memory, the bus's flush waited until `deadline` already.
         self.inner.abandon();
-        Box::pin(async {})
+        Box::pin(async move {
+            #[cfg(feature = "store")]
+            if let Some(durable) = &self.inner.durable {
+                durable.close(deadline).await;
+            }
+            let _ = deadline;
+        })
     }
 }
