@@ -27,7 +27,8 @@ pub(crate) struct Live {
     held: AtomicUsize,
     /// Woken when it holds no more than `low` after holding its backlog.
     room: Notify,
-    low: AtomicUsize,
+    /// A quarter below the backlog: where a full endpoint takes more.
+    low: usize,
     sent: AtomicU64,
     failed: AtomicU64,
     retrying: AtomicU64,
@@ -37,7 +38,12 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    pub(crate) fn new(endpoint: Endpoint, pattern: Pattern, concurrency: usize) -> Self {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        pattern: Pattern,
+        concurrency: usize,
+        backlog: usize,
+    ) -> Self {
         let _ = concurrency;
         Self {
             url: endpoint.url.clone(),
@@ -47,7 +53,7 @@ impl Live {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             held: AtomicUsize::new(0),
             room: Notify::new(),
-            low: AtomicUsize::new(0),
+            low: low_water(backlog),
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             retrying: AtomicU64::new(0),
@@ -90,7 +96,7 @@ impl Live {
             return Ok(());
         }
         self.held.fetch_sub(1, Ordering::AcqRel);
-        let low = low_water(backlog);
+        let low = self.low;
         loop {
             let room = self.room.notified();
             let mut room = std::pin::pin!(room);
@@ -103,7 +109,6 @@ impl Live {
             if self.retrying.load(Ordering::Relaxed) > 0 || self.disabled().is_some() {
                 return Err(held);
             }
-            self.low.store(low, Ordering::Release);
             room.await;
         }
     }
@@ -112,7 +117,7 @@ impl Live {
     /// mark.
     pub(crate) fn release(&self) {
         let held = self.held.fetch_sub(1, Ordering::AcqRel) - 1;
-        if held <= self.low.load(Ordering::Acquire) {
+        if held <= self.low {
             self.room.notify_waiters();
         }
     }

@@ -237,8 +237,13 @@ impl WebhookSink {
         if let Some(live) = endpoints.iter().find(|live| live.url == endpoint.url) {
             live.again(endpoint, pattern);
         } else {
-            let concurrency = self.inner.settings.concurrency;
-            endpoints.push(Arc::new(Live::new(endpoint, pattern, concurrency)));
+            let settings = &self.inner.settings;
+            endpoints.push(Arc::new(Live::new(
+                endpoint,
+                pattern,
+                settings.concurrency,
+                settings.backlog,
+            )));
         }
         drop(endpoints);
         #[cfg(feature = "store")]
