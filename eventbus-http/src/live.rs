@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use bytes::Bytes;
 use eventbus_core::{EventRecord, SinkHandle};
-use tokio::sync::Notify;
-#[cfg(feature = "store")]
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::endpoint::{Endpoint, EndpointStats, Pattern, WebhookFormat};
 
@@ -23,12 +21,12 @@ pub(crate) struct Live {
     /// workers are as many).
     #[cfg(feature = "store")]
     pub(crate) permits: Arc<Semaphore>,
-    /// Webhooks held for it (in memory): at most the sink's backlog.
-    held: AtomicUsize,
-    /// Woken when it holds no more than `low` after holding its backlog.
-    room: Notify,
-    /// A quarter below the backlog: where a full endpoint takes more.
-    low: usize,
+    /// Room for the webhooks it holds in memory: one permit per webhook
+    /// held, the sink's backlog in all.
+    room: Arc<Semaphore>,
+    backlog: usize,
+    /// Woken when it starts failing: a wait for room gives up.
+    failing: Notify,
     sent: AtomicU64,
     failed: AtomicU64,
     retrying: AtomicU64,
@@ -51,9 +49,9 @@ impl Live {
             patterns: Mutex::new(vec![pattern]),
             #[cfg(feature = "store")]
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            held: AtomicUsize::new(0),
-            room: Notify::new(),
-            low: low_water(backlog),
+            room: Arc::new(Semaphore::new(backlog.max(1))),
+            backlog: backlog.max(1),
+            failing: Notify::new(),
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             retrying: AtomicU64::new(0),
@@ -84,41 +82,27 @@ impl Live {
         (patterns.len() < before, !patterns.is_empty())
     }
 
-    /// Holds one more webhook. At `backlog`, waits while the endpoint is
-    /// healthy (no webhook waits for a retry) until it holds a quarter
-    /// fewer, so the waiter wakes once per many deliveries rather than
-    /// once per delivery. `Err` with how many it holds when it is full
-    /// and failing: then a wait could last hours, and would hold back
-    /// every other endpoint.
-    pub(crate) async fn hold(&self, backlog: usize) -> Result<(), usize> {
-        let held = self.held.fetch_add(1, Ordering::AcqRel);
-        if held < backlog {
-            return Ok(());
+    /// Room for one more webhook, waiting for it while the endpoint is
+    /// healthy (no webhook waits for a retry, not disabled). `Err` with
+    /// how many it holds when it is full and failing: then a wait could
+    /// last hours, and would hold back every other endpoint.
+    pub(crate) async fn hold(&self) -> Result<OwnedSemaphorePermit, usize> {
+        if let Ok(permit) = Arc::clone(&self.room).try_acquire_owned() {
+            return Ok(permit);
         }
-        self.held.fetch_sub(1, Ordering::AcqRel);
-        let low = self.low;
         loop {
-            let room = self.room.notified();
-            let mut room = std::pin::pin!(room);
-            room.as_mut().enable();
-            let held = self.held.load(Ordering::Acquire);
-            if held <= low {
-                self.held.fetch_add(1, Ordering::AcqRel);
-                return Ok(());
+            let failing = self.failing.notified();
+            let mut failing = std::pin::pin!(failing);
+            failing.as_mut().enable();
+            if self.retrying.load(Ordering::Acquire) > 0 || self.disabled().is_some() {
+                return Err(self.backlog - self.room.available_permits());
             }
-            if self.retrying.load(Ordering::Relaxed) > 0 || self.disabled().is_some() {
-                return Err(held);
+            tokio::select! {
+                permit = Arc::clone(&self.room).acquire_owned() => {
+                    return Ok(permit.expect("the room is never closed"));
+                }
+                () = &mut failing => {}
             }
-            room.await;
-        }
-    }
-
-    /// Holds one webhook fewer; wakes a waiter when down to the low water
-    /// mark.
-    pub(crate) fn release(&self) {
-        let held = self.held.fetch_sub(1, Ordering::AcqRel) - 1;
-        if held <= self.low {
-            self.room.notify_waiters();
         }
     }
 
@@ -139,7 +123,7 @@ impl Live {
     pub(crate) fn disable(&self, why: String) {
         lock(&self.disabled).get_or_insert(why);
         // A `hold` waiting for room gives up now.
-        self.room.notify_waiters();
+        self.failing.notify_waiters();
     }
 
     pub(crate) fn count_sent(&self) {
@@ -152,9 +136,9 @@ impl Live {
 
     pub(crate) fn retrying(&self, more: bool) {
         if more {
-            self.retrying.fetch_add(1, Ordering::Relaxed);
+            self.retrying.fetch_add(1, Ordering::AcqRel);
             // A `hold` waiting for room gives up now: the endpoint fails.
-            self.room.notify_waiters();
+            self.failing.notify_waiters();
         } else {
             // Durable deliveries rescheduled by an earlier process finish
             // here without having been counted.
@@ -176,12 +160,6 @@ impl Live {
             disabled: self.disabled(),
         }
     }
-}
-
-/// The number held at which a full endpoint takes more again: a
-/// quarter below `backlog`.
-fn low_water(backlog: usize) -> usize {
-    backlog - (backlog / 4).max(1).min(backlog)
 }
 
 /// A record on its way to its endpoints: its bodies, written once per

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use eventbus_core::{BoxError, EventRecord, SendOutcome};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tokio::task::AbortHandle;
 
 use crate::client::Tried;
@@ -52,6 +52,8 @@ pub(crate) struct Registry {
 struct Pending {
     message: Arc<Message>,
     live: Arc<Live>,
+    /// Its room in the endpoint's backlog, given back when it is dropped.
+    _room: OwnedSemaphorePermit,
     /// The timer of a webhook waiting for its next try.
     timer: Option<AbortHandle>,
     /// Tries so far, as of its last wait.
@@ -106,21 +108,25 @@ impl Inner {
     }
 
     async fn queue(self: &Arc<Self>, message: &Arc<Message>, live: Arc<Live>) {
-        if let Err(held) = live.hold(self.settings.backlog).await {
-            let why = format!(
-                "the endpoint holds {held} webhooks, its backlog, and is failing; \
+        let room = match live.hold().await {
+            Ok(room) => room,
+            Err(held) => {
+                let why = format!(
+                    "the endpoint holds {held} webhooks, its backlog, and is failing; \
                  raise `WebhookSinkBuilder::backlog` or give the sink a store"
-            );
-            self.give_up(&live, &message.record, &why, 0);
-            message.done(false, self.handle.get());
-            return;
-        }
+                );
+                self.give_up(&live, &message.record, &why, 0);
+                message.done(false, self.handle.get());
+                return;
+            }
+        };
         let key = self.memory.next_key.fetch_add(1, Ordering::Relaxed);
         lock(&self.memory.pending).insert(
             key,
             Pending {
                 message: Arc::clone(message),
                 live: Arc::clone(&live),
+                _room: room,
                 timer: None,
                 tried: 0,
                 waiting: Arc::new(AtomicBool::new(false)),
@@ -170,7 +176,6 @@ impl Inner {
             Some(_) => pending.live.count_failed(),
             None => {}
         }
-        pending.live.release();
         pending.message.done(failed.is_none(), self.handle.get());
     }
 
@@ -244,7 +249,6 @@ impl Inner {
             if pending.waiting.swap(false, Ordering::AcqRel) {
                 pending.live.retrying(false);
             }
-            pending.live.release();
             pending.live.count_failed();
             if pending.message.is_orphaned() {
                 continue;
