@@ -30,7 +30,7 @@ pub const DEFAULT_BACKLOG: usize = 10_000;
 ///
 /// Add it to a bus with [`BusBuilder::sink`](eventbus_core::BusBuilder::sink)
 /// and keep a clone to [`register`](Self::register) endpoints at run
-/// time. It wants every non-local event type and picks each record's
+/// time (a sink serves one bus: give each bus a sink of its own). It wants every non-local event type and picks each record's
 /// endpoints by their patterns when it sends.
 ///
 /// Each endpoint gets each webhook on its own: tries run at most
@@ -373,7 +373,15 @@ impl Sink for WebhookSink {
     }
 
     fn start(&self, handle: SinkHandle) {
-        let _ = self.inner.handle.set(handle);
+        if let Err(second) = self.inner.handle.set(handle) {
+            tracing::error!(
+                target: "eventbus",
+                sink = second.name().as_deref().unwrap_or_default(),
+                "a WebhookSink serves one bus, and this one was given to a second: its records \
+                 are settled with the first; give each bus a WebhookSink of its own"
+            );
+            return;
+        }
         #[cfg(feature = "store")]
         if self.inner.durable.is_some() {
             tokio::spawn(crate::durable::schedule(Arc::downgrade(&self.inner)));
