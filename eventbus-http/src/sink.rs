@@ -46,7 +46,7 @@ pub const DEFAULT_BACKLOG: usize = 10_000;
 /// endpoint has it, so [`Bus::flush`](eventbus_core::Bus::flush) waits for
 /// the deliveries, and what is still pending when a shutdown's
 /// `shutdown_timeout` runs out goes to the dead letters as abandoned.
-/// With a [store](WebhookSinkBuilder::store) the deliveries are rows of
+/// With a store (`WebhookSinkBuilder::store`, feature `store`) the deliveries are rows of
 /// `eventbus_webhook_deliveries` that outlive the process: the bus counts
 /// a record as sent once its rows are written, `flush` and `shutdown`
 /// wait for no more than that, and [`pending`](WebhookSink::pending)
