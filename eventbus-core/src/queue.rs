@@ -761,6 +761,15 @@ impl Bus {
         sinks.flush().await;
     }
 
+    /// Whether the bus has a journal
+    /// ([`BusBuilder::journal`](crate::BusBuilder::journal)): then
+    /// [`deliver_async`](Bus::deliver_async) returns once the record is
+    /// committed to it.
+    #[must_use]
+    pub fn has_journal(&self) -> bool {
+        self.dispatcher.journaling.is_some()
+    }
+
     /// What each sink of the bus has sent, failed and still holds, in the
     /// order the sinks were added; empty without sinks. Counted whether or
     /// not the metrics layer is installed.

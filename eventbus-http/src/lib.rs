@@ -25,6 +25,7 @@ mod client;
 mod durable;
 mod endpoint;
 mod error;
+mod ingress;
 mod live;
 mod memory;
 mod schedule;
@@ -36,6 +37,7 @@ pub use error::{VerifyError, WebhookError};
 /// The header map [`verify`] reads (the `http` crate's, as axum and hyper
 /// use).
 pub use http::HeaderMap;
+pub use ingress::{router, Ingress, DEFAULT_BODY_LIMIT};
 pub use schedule::RetrySchedule;
 pub use signature::{verify, Secret, DEFAULT_TOLERANCE};
 pub use sink::{

@@ -380,11 +380,11 @@ impl Sink for WebhookSink {
                 "a WebhookSink serves one bus, and this one was given to a second: its records \
                  are settled with the first; give each bus a WebhookSink of its own"
             );
-            return;
-        }
-        #[cfg(feature = "store")]
-        if self.inner.durable.is_some() {
-            tokio::spawn(crate::durable::schedule(Arc::downgrade(&self.inner)));
+        } else {
+            #[cfg(feature = "store")]
+            if self.inner.durable.is_some() {
+                tokio::spawn(crate::durable::schedule(Arc::downgrade(&self.inner)));
+            }
         }
     }
 

@@ -1,0 +1,314 @@
+//! The HTTP ingress (`eventbus::http::router`) on a free port of
+//! 127.0.0.1: events in by name and in the original `WebhookBus`'s body,
+//! every refusal with its status and exact JSON body and nothing
+//! delivered, signed webhooks from a `WebhookSink`, many clients at once,
+//! and what the bus knows of its handlers.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use eventbus::http::{Endpoint, Ingress, WebhookSink};
+use eventbus::prelude::*;
+use eventbus::{Origin, Uuid};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(name = "ingress.order_placed")]
+struct OrderPlaced {
+    item: String,
+    quantity: u32,
+}
+
+/// An order the handler saw: its item, id, origin and source.
+type Seen = (String, Uuid, Origin, Option<String>);
+
+/// Each order the handler saw.
+static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+
+#[subscribe]
+fn on_order(order: &OrderPlaced, ctx: &Context) {
+    let envelope = ctx.envelope();
+    SEEN.lock().unwrap().push((
+        order.item.clone(),
+        envelope.id,
+        envelope.origin,
+        envelope.source.as_deref().map(str::to_owned),
+    ));
+}
+
+/// The tests share `SEEN`: each picks its own items.
+fn seen(prefix: &str) -> Vec<Seen> {
+    SEEN.lock()
+        .unwrap()
+        .iter()
+        .filter(|(item, ..)| item.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// Serves `ingress` on a free port; its base URL.
+async fn serve(ingress: Ingress) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, ingress.router()).await.unwrap() });
+    format!("http://{address}")
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// `method` `url` with `body` as `content_type`: the status and the body.
+async fn call(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut request = axum::http::Request::builder().method(method).uri(url);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn post_json(client: &HttpClient, url: &str, body: &str) -> (u16, Value) {
+    let (status, body) = call(client, "POST", url, Some("application/json"), body).await;
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_posted_by_name_is_delivered_as_remote_from_http() {
+    let bus = Bus::new();
+    let base = serve(Ingress::new(bus.clone())).await;
+    let client = client();
+    let (status, body) = post_json(
+        &client,
+        &format!("{base}/events/ingress.order_placed"),
+        r#"{"item":"named book","quantity":1}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(body, json!({ "id": id.to_string() }));
+    assert_eq!(
+        seen("named"),
+        [(
+            "named book".to_owned(),
+            id,
+            Origin::Remote,
+            Some("http".to_owned())
+        )]
+    );
+
+    let (status, body) = post_json(
+        &client,
+        &format!("{base}/events/ingress.order_placed?wait=true"),
+        r#"{"item":"named pen","quantity":1}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let id = seen("named pen")[0].1;
+    assert_eq!(
+        body,
+        json!({ "id": id.to_string(), "handled": 1, "failures": [] })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_webhook_bus_body_is_taken_at_events() {
+    let bus = Bus::new();
+    let base = serve(Ingress::new(bus.clone())).await;
+    let (status, body) = post_json(
+        &client(),
+        &format!("{base}/events"),
+        r#"{"event": "ingress.order_placed", "payload": {"item": "original lamp", "quantity": 2}}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let seen = seen("original");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(body, json!({ "id": seen[0].1.to_string() }));
+    assert_eq!(
+        (seen[0].2, seen[0].3.as_deref()),
+        (Origin::Remote, Some("http"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_has_its_status_and_body_and_delivers_nothing() {
+    let bus = Bus::new();
+    let client = client();
+    let base = serve(Ingress::new(bus.clone()).body_limit(64)).await;
+    let named = format!("{base}/events/ingress.order_placed");
+
+    let (status, body) =
+        post_json(&client, &format!("{base}/events/ingress.order_placd"), "{}").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        json!({
+            "error": "no event type is registered under the name `ingress.order_placd`; did you mean `ingress.order_placed`?",
+            "did_you_mean": ["ingress.order_placed"],
+        })
+    );
+    let (status, body) = post_json(&client, &named, r#"{"item":"refused 1"}"#).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body,
+        json!({ "error": "the JSON for event `ingress.order_placed` does not decode into `ingress::OrderPlaced`: missing field `quantity` at line 1 column 20" })
+    );
+    let (status, body) = post_json(&client, &format!("{base}/events"), r#"{"payload":{}}"#).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        body,
+        json!({ "error": "the body is not `{\"event\": name, \"payload\": {...}}`: missing field `event` at line 1 column 14" })
+    );
+    let long = format!(r#"{{"item":"refused {}","quantity":1}}"#, "x".repeat(64));
+    let (status, body) = post_json(&client, &named, &long).await;
+    assert_eq!(status, 413);
+    assert_eq!(
+        body,
+        json!({ "error": "the body is over the limit of 64 bytes" })
+    );
+    let (status, body) = call(&client, "POST", &named, Some("text/plain"), "item=refused").await;
+    assert_eq!(status, 415);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({ "error": "the body must be JSON: send it with `content-type: application/json`" })
+    );
+
+    let signed = serve(Ingress::new(bus.clone()).secret(SECRET).unwrap()).await;
+    let (status, body) = post_json(
+        &client,
+        &format!("{signed}/events/ingress.order_placed"),
+        r#"{"item":"refused unsigned","quantity":1}"#,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        json!({ "error": "the signature is refused: the `webhook-id` header is missing: the request is not a signed webhook" })
+    );
+
+    bus.shutdown().await;
+    let (status, body) =
+        post_json(&client, &named, r#"{"item":"refused late","quantity":1}"#).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        json!({ "error": "the bus is shut down: nothing was delivered; try another instance or later" })
+    );
+    assert_eq!(seen("refused"), []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_webhooks_from_a_webhook_sink_are_taken_under_their_ids() {
+    let receiving = Bus::new();
+    let base = serve(Ingress::new(receiving.clone()).secret(SECRET).unwrap()).await;
+    let webhooks = WebhookSink::new();
+    let endpoint = Endpoint::new(&format!("{base}/events"))
+        .unwrap()
+        .secret(SECRET)
+        .unwrap();
+    webhooks.register("ingress.order_placed", endpoint).unwrap();
+    // The sending bus has no handler of its own for this run: its
+    // handlers would run too, so its orders are told apart by item.
+    let sending = Bus::builder()
+        .sink("webhooks", webhooks.clone())
+        .build()
+        .unwrap();
+    let id = sending
+        .publish(OrderPlaced {
+            item: "signed chair".into(),
+            quantity: 1,
+        })
+        .event_id();
+    sending.flush().await;
+    assert_eq!(webhooks.endpoints()[0].sent, 1);
+    let seen = seen("signed");
+    // Once by the sending bus's own handler (local), once through HTTP.
+    let mut origins: Vec<_> = seen
+        .iter()
+        .map(|(_, seen_id, origin, source)| (*seen_id, *origin, source.clone()))
+        .collect();
+    origins.sort_by_key(|(_, origin, _)| *origin == Origin::Remote);
+    assert_eq!(
+        origins,
+        [
+            (id, Origin::Local, None),
+            (id, Origin::Remote, Some("http".to_owned()))
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_requests_from_sixteen_clients_are_each_delivered_once() {
+    let bus = Bus::new();
+    let base = serve(Ingress::new(bus.clone())).await;
+    let url = format!("{base}/events/ingress.order_placed");
+    let mut clients = Vec::new();
+    for worker in 0..16 {
+        let url = url.clone();
+        clients.push(tokio::spawn(async move {
+            let client = client();
+            let mut ids = Vec::new();
+            for n in 0..625 {
+                let body = format!(r#"{{"item":"load {worker}-{n}","quantity":1}}"#);
+                let (status, body) = post_json(&client, &url, &body).await;
+                assert_eq!(status, 202);
+                ids.push(body["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+            }
+            ids
+        }));
+    }
+    let mut accepted = HashSet::new();
+    for client in clients {
+        accepted.extend(client.await.unwrap());
+    }
+    assert_eq!(accepted.len(), 10_000);
+    let seen = seen("load");
+    assert_eq!(seen.len(), 10_000);
+    let delivered: HashSet<Uuid> = seen.iter().map(|(_, id, ..)| *id).collect();
+    assert_eq!(delivered, accepted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_graph_and_health_say_what_the_bus_knows() {
+    let bus = Bus::new();
+    let base = serve(Ingress::new(bus.clone())).await;
+    let client = client();
+    let (status, body) = call(&client, "GET", &format!("{base}/handlers"), None, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!([{
+            "event": "ingress.order_placed",
+            "handler": "ingress::on_order",
+            "priority": 0,
+            "mode": "inline",
+            "group": null,
+        }])
+    );
+    let (status, body) = call(&client, "GET", &format!("{base}/graph"), None, "").await;
+    assert_eq!((status, body), (200, bus.graph()));
+    assert!(bus.graph().starts_with("flowchart LR\n"));
+    let (status, body) = call(&client, "GET", &format!("{base}/health"), None, "").await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+}
