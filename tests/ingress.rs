@@ -4,11 +4,14 @@
 //! delivered, signed webhooks from a `WebhookSink`, many clients at once,
 //! and what the bus knows of its handlers.
 
+#[path = "common/sse.rs"]
+mod sse;
+
 use std::collections::HashSet;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use eventbus::http::{Endpoint, Ingress, WebhookSink};
+use eventbus::http::{Endpoint, EventStream, Ingress, WebhookSink};
 use eventbus::prelude::*;
 use eventbus::{Origin, Uuid};
 use http_body_util::{BodyExt, Full};
@@ -49,6 +52,12 @@ fn seen(prefix: &str) -> Vec<Seen> {
         .filter(|(item, ..)| item.starts_with(prefix))
         .cloned()
         .collect()
+}
+
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(name = "ingress.cart_emptied")]
+struct CartEmptied {
+    cart: u32,
 }
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -164,8 +173,8 @@ async fn every_refusal_has_its_status_and_body_and_delivers_nothing() {
     assert_eq!(
         body,
         json!({
-            "error": "no event type is registered under the name `ingress.order_placd`; did you mean `ingress.order_placed`?",
-            "did_you_mean": ["ingress.order_placed"],
+            "error": "no event type is registered under the name `ingress.order_placd`; did you mean `ingress.order_placed` or `ingress.cart_emptied`?",
+            "did_you_mean": ["ingress.order_placed", "ingress.cart_emptied"],
         })
     );
     let (status, body) = post_json(&client, &named, r#"{"item":"refused 1"}"#).await;
@@ -311,4 +320,64 @@ async fn handlers_graph_and_health_say_what_the_bus_knows() {
     assert!(bus.graph().starts_with("flowchart LR\n"));
     let (status, body) = call(&client, "GET", &format!("{base}/health"), None, "").await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sends_events_published_after_connecting_and_filters_by_name() {
+    let events = EventStream::new();
+    let bus = Bus::builder().sink("sse", events.clone()).build().unwrap();
+    let base = serve(Ingress::new(bus.clone()).stream(events)).await;
+    let mut all = sse::SseClient::connect(&format!("{base}/events/stream"), None).await;
+    let mut carts = sse::SseClient::connect(
+        &format!("{base}/events/stream?names=ingress.cart_emptied"),
+        None,
+    )
+    .await;
+
+    let order = bus
+        .publish(OrderPlaced {
+            item: "streamed kettle".into(),
+            quantity: 1,
+        })
+        .event_id();
+    let cart = bus.publish(CartEmptied { cart: 7 }).event_id();
+
+    let first = all.next().await.unwrap();
+    assert_eq!(
+        (first.event.as_str(), first.id.clone()),
+        ("ingress.order_placed", order.to_string())
+    );
+    let body: Value = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(
+        body["payload"],
+        json!({"item": "streamed kettle", "quantity": 1})
+    );
+    assert_eq!(body["id"], order.to_string());
+    let second = all.next().await.unwrap();
+    assert_eq!(
+        (second.event.as_str(), second.id),
+        ("ingress.cart_emptied", cart.to_string())
+    );
+    let only = carts.next().await.unwrap();
+    assert_eq!(
+        (only.event.as_str(), only.id),
+        ("ingress.cart_emptied", cart.to_string())
+    );
+
+    // A shutdown ends every stream.
+    bus.shutdown().await;
+    assert!(all.ends().await);
+    assert!(carts.ends().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_event_stream_the_route_says_what_to_add() {
+    let bus = Bus::new();
+    let base = serve(Ingress::new(bus)).await;
+    let (status, body) = call(&client(), "GET", &format!("{base}/events/stream"), None, "").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({ "error": "this ingress has no event stream: add an `EventStream` to the bus as a sink and give it to `Ingress::stream`" })
+    );
 }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::error::WebhookError;
 use crate::signature::{verify, Secret, DEFAULT_TOLERANCE};
+use crate::stream::EventStream;
 
 /// The largest body the ingress reads by default: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -48,6 +49,8 @@ pub fn router(bus: Bus) -> Router {
 ///   a body that is not `application/json`, `401` for a missing or wrong
 ///   signature when the ingress has a secret, `503` once the bus is shut
 ///   down.
+/// - `GET /events/stream`: the bus's events as server-sent events, when
+///   given an [`EventStream`](Ingress::stream).
 /// - `GET /handlers` (a JSON array: `event`, `handler`, `priority`,
 ///   `mode`, `group`), `GET /graph` (Mermaid), `GET /health` (`200`).
 #[derive(Clone)]
@@ -57,6 +60,7 @@ pub struct Ingress {
     secret: Option<String>,
     body_limit: usize,
     tolerance: Duration,
+    stream: Option<EventStream>,
 }
 
 impl std::fmt::Debug for Ingress {
@@ -76,7 +80,16 @@ impl Ingress {
             secret: None,
             body_limit: DEFAULT_BODY_LIMIT,
             tolerance: DEFAULT_TOLERANCE,
+            stream: None,
         }
+    }
+
+    /// Serves `GET /events/stream` from `events`, a sink of the same bus
+    /// (see [`EventStream`]); without one that route answers `404` and
+    /// says so.
+    pub fn stream(mut self, events: EventStream) -> Self {
+        self.stream = Some(events);
+        self
     }
 
     /// Takes only events signed with `secret` (`whsec_<base64>`), as
@@ -101,6 +114,7 @@ impl Ingress {
     pub fn router(self) -> Router {
         Router::new()
             .route("/events", post(post_record))
+            .route("/events/stream", get(stream))
             .route("/events/{name}", post(post_named))
             .route("/handlers", get(handlers))
             .route("/graph", get(graph))
@@ -293,6 +307,35 @@ fn report_json(id: eventbus_core::Uuid, report: &Report) -> Value {
         "handled": report.handled(),
         "failures": failures,
     })
+}
+
+/// `GET /events/stream`: server-sent events, `?names=a,b` to filter,
+/// `Last-Event-ID` to resume.
+async fn stream(State(ingress): State<Ingress>, uri: Uri, headers: HeaderMap) -> Response {
+    let Some(events) = &ingress.stream else {
+        return Refusal::new(
+            StatusCode::NOT_FOUND,
+            "this ingress has no event stream: add an `EventStream` to the bus as a sink and \
+             give it to `Ingress::stream`",
+        )
+        .into_response();
+    };
+    let names = uri.query().and_then(|query| {
+        query.split('&').find_map(|pair| {
+            let names = pair.strip_prefix("names=")?;
+            Some(
+                names
+                    .split(',')
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )
+        })
+    });
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok());
+    events.respond(last_id, names).into_response()
 }
 
 /// `GET /handlers`.

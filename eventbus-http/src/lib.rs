@@ -31,6 +31,7 @@ mod memory;
 mod schedule;
 mod signature;
 mod sink;
+mod stream;
 
 pub use endpoint::{Endpoint, EndpointStats, IntoEndpoint, WebhookFormat};
 pub use error::{VerifyError, WebhookError};
@@ -43,3 +44,4 @@ pub use signature::{verify, Secret, DEFAULT_TOLERANCE};
 pub use sink::{
     WebhookSink, WebhookSinkBuilder, DEFAULT_BACKLOG, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT,
 };
+pub use stream::EventStream;
