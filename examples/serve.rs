@@ -8,9 +8,10 @@
 //!      -H 'content-type: application/json' -d '{"item":"Book","quantity":1}'
 //! ```
 //!
-//! Ctrl-C shuts it down: intake stops, the handlers drain, then the
+//! The event console is at <http://127.0.0.1:3000/>. Ctrl-C shuts it down: intake stops, the handlers drain, then the
 //! server ends.
 
+use eventbus::http::{EventStream, Ingress};
 use eventbus::prelude::*;
 
 #[derive(Event, Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -35,10 +36,18 @@ fn send_notification(order: &OrderPlaced) {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::var("EVENTBUS_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
-    let bus = Bus::new();
+    // The console's live events come from this sink.
+    let events = EventStream::new();
+    let bus = Bus::builder()
+        .sink("console", events.clone())
+        .build()
+        .expect("the bus builds");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    let router = eventbus::http::router(bus.clone());
+    eprintln!(
+        "listening on http://{} (the console is at /)",
+        listener.local_addr()?
+    );
+    let router = Ingress::new(bus.clone()).stream(events).router();
     let stopping = bus.clone();
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {

@@ -51,6 +51,9 @@ pub fn router(bus: Bus) -> Router {
 ///   down.
 /// - `GET /events/stream`: the bus's events as server-sent events, when
 ///   given an [`EventStream`](Ingress::stream).
+/// - `GET /`: the event console, a page with the handlers, the event
+///   graph drawn, and live events by correlation chain (with an
+///   [`EventStream`](Ingress::stream)).
 /// - `GET /handlers` (a JSON array: `event`, `handler`, `priority`,
 ///   `mode`, `group`), `GET /graph` (Mermaid), `GET /health` (`200`).
 #[derive(Clone)]
@@ -116,6 +119,7 @@ impl Ingress {
             .route("/events", post(post_record))
             .route("/events/stream", get(stream))
             .route("/events/{name}", post(post_named))
+            .route("/", get(console))
             .route("/handlers", get(handlers))
             .route("/graph", get(graph))
             .route("/health", get(health))
@@ -336,6 +340,15 @@ async fn stream(State(ingress): State<Ingress>, uri: Uri, headers: HeaderMap) ->
         .get("last-event-id")
         .and_then(|value| value.to_str().ok());
     events.respond(last_id, names).into_response()
+}
+
+/// `GET /`: the event console, one page with nothing from another host.
+async fn console() -> Response {
+    (
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("console.html"),
+    )
+        .into_response()
 }
 
 /// `GET /handlers`.
