@@ -1,5 +1,5 @@
 //! The event console (`GET /`) in headless Chromium, driven through
-//! chromedriver's WebDriver protocol: the page loads, lists the
+//! chromedriver's `WebDriver` protocol: the page loads, lists the
 //! handlers, draws the event graph, and shows an event published after it
 //! opened. Needs the Debian packages `chromium` and `chromium-driver`:
 //! without them the test says so and passes, except under `CI=true`.
