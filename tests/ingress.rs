@@ -381,3 +381,63 @@ async fn without_an_event_stream_the_route_says_what_to_add() {
         json!({ "error": "this ingress has no event stream: add an `EventStream` to the bus as a sink and give it to `Ingress::stream`" })
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_example_prints_the_original_lines_and_stops_on_ctrl_c_with_a_stream_open() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", "serve", "--features", "http"])
+        .env("EVENTBUS_ADDR", format!("127.0.0.1:{port}"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cargo runs the example");
+    // It says where it listens once it does.
+    let stderr = child.stderr.take().unwrap();
+    let listening = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        lines.next().unwrap().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        listening,
+        format!("listening on http://127.0.0.1:{port} (the console is at /)")
+    );
+
+    let base = format!("http://127.0.0.1:{port}");
+    let mut stream = sse::SseClient::connect(&format!("{base}/events/stream"), None).await;
+    let (status, _) = post_json(
+        &client(),
+        &format!("{base}/events/order_placed"),
+        r#"{"item":"Book","quantity":1}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(stream.next().await.unwrap().event, "order_placed");
+
+    // Ctrl-C, with the stream still open: the example ends, and so does
+    // the stream.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "Order placed: Book. Updating inventory...\nSending notification for order: Book\n"
+    );
+    assert!(stream.ends().await);
+}
