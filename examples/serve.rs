@@ -49,13 +49,21 @@ async fn main() -> std::io::Result<()> {
     );
     let router = Ingress::new(bus.clone()).stream(events).router();
     let stopping = bus.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            // Intake stops first (the ingress answers 503), the handlers
-            // drain; then the server stops taking connections.
-            stopping.shutdown().await;
-        })
-        .await?;
+    let (stopped, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        // Intake stops first (the ingress answers 503), the handlers
+        // drain and the event streams end; then the server stops taking
+        // connections and waits for the open ones.
+        stopping.shutdown().await;
+        let _ = stopped.send(());
+    });
+    tokio::select! {
+        result = server => result?,
+        () = async {
+            let _ = stopped_rx.await;
+            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        } => eprintln!("clients still connected 10 s after shutdown: stopping anyway"),
+    }
     Ok(())
 }

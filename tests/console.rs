@@ -29,6 +29,13 @@ struct OrderShipped {
     item: String,
 }
 
+/// No handler takes it: the console shows it all the same.
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(name = "console.note_left")]
+struct NoteLeft {
+    text: String,
+}
+
 #[subscribe]
 fn reserve_stock(_: &OrderPlaced) {}
 
@@ -156,23 +163,7 @@ async fn the_console_lists_handlers_draws_the_graph_and_shows_live_events() {
     let router = Ingress::new(bus.clone()).stream(events).router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let session = driver
-        .call(
-            "POST",
-            "/session",
-            Some(json!({ "capabilities": { "alwaysMatch": {
-                "goog:chromeOptions": { "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"] }
-            }}})),
-        )
-        .await;
-    let session = session["value"]["sessionId"].as_str().unwrap().to_owned();
-    driver
-        .call(
-            "POST",
-            &format!("/session/{session}/url"),
-            Some(json!({ "url": format!("http://{address}/") })),
-        )
-        .await;
+    let session = open(&driver, &format!("http://{address}/")).await;
 
     let handlers = wait_for(
         &driver,
@@ -236,6 +227,52 @@ async fn the_console_lists_handlers_draws_the_graph_and_shows_live_events() {
     assert!(chain.contains(&format!("caused by {id}")), "{chain}");
     assert!(chain.contains("a console lamp"), "{chain}");
 
+    // An event no handler takes, its payload holding markup: shown, as
+    // text.
+    assert!(bus
+        .publish(NoteLeft {
+            text: "<img src=x onerror=alert(1)><b>bold</b>".into(),
+        })
+        .is_ok());
+    let note = wait_for(
+        &driver,
+        &session,
+        "const chains = [...document.querySelectorAll('#chains .chain')]; \
+         const note = chains.find(c => c.innerText.includes('console.note_left')); \
+         return note ? [note.innerText.includes('<b>bold</b>'), note.querySelectorAll('b, img').length] : null;",
+    )
+    .await;
+    assert_eq!(note, json!([true, 0]));
+
+    close(&driver, &session).await;
+    bus.shutdown().await;
+}
+
+/// A headless Chromium session on `url`; its id.
+async fn open(driver: &Driver, url: &str) -> String {
+    let session = driver
+        .call(
+            "POST",
+            "/session",
+            Some(json!({ "capabilities": { "alwaysMatch": {
+                "goog:chromeOptions": { "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"] }
+            }}})),
+        )
+        .await;
+    let session = session["value"]["sessionId"].as_str().unwrap().to_owned();
+    driver
+        .call(
+            "POST",
+            &format!("/session/{session}/url"),
+            Some(json!({ "url": url })),
+        )
+        .await;
+    session
+}
+
+/// Saves a screenshot when `EVENTBUS_CONSOLE_SCREENSHOT` names a file (the
+/// README's), then ends the session.
+async fn close(driver: &Driver, session: &str) {
     if let Ok(path) = std::env::var("EVENTBUS_CONSOLE_SCREENSHOT") {
         let shot = driver
             .call("GET", &format!("/session/{session}/screenshot"), None)
@@ -248,5 +285,4 @@ async fn the_console_lists_handlers_draws_the_graph_and_shows_live_events() {
     driver
         .call("DELETE", &format!("/session/{session}"), None)
         .await;
-    bus.shutdown().await;
 }

@@ -441,3 +441,106 @@ async fn the_serve_example_prints_the_original_lines_and_stops_on_ctrl_c_with_a_
     );
     assert!(stream.ends().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_signature_a_refused_commit_and_a_shut_bus_are_refused() {
+    let journal = eventbus::MemoryJournal::new();
+    let bus = Bus::builder().journal(journal.clone()).build().unwrap();
+    let client = client();
+    let base = serve(Ingress::new(bus.clone())).await;
+
+    journal.fail_appends(true);
+    let (status, body) = post_json(
+        &client,
+        &format!("{base}/events/ingress.order_placed"),
+        r#"{"item":"uncommitted","quantity":1}"#,
+    )
+    .await;
+    assert_eq!(status, 500);
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the event was not accepted: the journal did not store the event: "),
+        "{error}"
+    );
+    assert_eq!(body["id"].as_str().unwrap().len(), 36);
+    journal.fail_appends(false);
+
+    let signed = serve(Ingress::new(bus.clone()).secret(SECRET).unwrap()).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let other: eventbus::http::Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
+    let body = r#"{"item":"wrongly signed","quantity":1}"#;
+    let signature = other.sign("msg_1", now.parse().unwrap(), body.as_bytes());
+    let request = axum::http::Request::post(format!("{signed}/events/ingress.order_placed"))
+        .header("content-type", "application/json")
+        .header("webhook-id", "msg_1")
+        .header("webhook-timestamp", &now)
+        .header("webhook-signature", signature)
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let answer: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        answer,
+        json!({ "error": "the signature is refused: no signature in `webhook-signature` matches the body under this secret: the body was changed, or it was signed with another secret" })
+    );
+
+    bus.shutdown().await;
+    let (status, body) = post_json(
+        &client,
+        &format!("{base}/events"),
+        r#"{"event":"ingress.order_placed","payload":{"item":"refused after","quantity":1}}"#,
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        json!({ "error": "the bus is shut down: nothing was delivered; try another instance or later" })
+    );
+    assert_eq!(
+        seen("uncommitted").len(),
+        1,
+        "the inline handler ran before the commit failed"
+    );
+    assert_eq!(seen("wrongly"), []);
+    assert_eq!(seen("refused after"), []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_ids_are_log_positions_with_any_journal_and_resume_from_them() {
+    let journal = eventbus::MemoryJournal::new();
+    let events = EventStream::journal(journal.clone());
+    let bus = Bus::builder()
+        .journal(journal.clone())
+        .sink("sse", events.clone())
+        .build()
+        .unwrap();
+    let base = serve(Ingress::new(bus.clone()).stream(events)).await;
+    let url = format!("{base}/events/stream");
+    let mut live = sse::SseClient::connect(&url, None).await;
+    for cart in 1..=3 {
+        bus.emit(CartEmptied { cart }).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(live.next().await.unwrap().id);
+    }
+    assert_eq!(ids, ["1", "2", "3"]);
+    bus.emit(CartEmptied { cart: 4 }).await.unwrap();
+    assert_eq!(live.next().await.unwrap().id, "4");
+
+    let mut resumed = sse::SseClient::connect(&url, Some("2")).await;
+    assert_eq!(resumed.next().await.unwrap().id, "3");
+    assert_eq!(resumed.next().await.unwrap().id, "4");
+    // An id past the end of the log (a log reset since) goes live.
+    let mut ahead = sse::SseClient::connect(&url, Some("99")).await;
+    bus.emit(CartEmptied { cart: 5 }).await.unwrap();
+    assert_eq!(resumed.next().await.unwrap().id, "5");
+    assert_eq!(ahead.next().await.unwrap().id, "5");
+    bus.shutdown().await;
+}

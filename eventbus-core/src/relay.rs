@@ -223,7 +223,10 @@ async fn sink_relay(dispatcher: Weak<Dispatcher>, at: usize, lease: &mut Lease) 
                 lost = true;
                 break;
             }
-            let record = logged.record;
+            let mut record = logged.record;
+            // A sink fed from the log sees each record's log position as
+            // its sequence, whichever journal kept it.
+            record.envelope.sequence = logged.position;
             let meta = crate::record_json::find_event(&record.name).ok();
             let takes = meta.is_some_and(|meta| {
                 record.envelope.origin != crate::envelope::Origin::Replay

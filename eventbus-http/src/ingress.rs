@@ -50,7 +50,9 @@ pub fn router(bus: Bus) -> Router {
 ///   signature when the ingress has a secret, `503` once the bus is shut
 ///   down.
 /// - `GET /events/stream`: the bus's events as server-sent events, when
-///   given an [`EventStream`](Ingress::stream).
+///   given an [`EventStream`](Ingress::stream). It is not behind the
+///   secret, nor are the routes below: put the ingress behind your own
+///   authentication where its events are private.
 /// - `GET /`: the event console, a page with the handlers, the event
 ///   graph drawn, and live events by correlation chain (with an
 ///   [`EventStream`](Ingress::stream)).
@@ -272,8 +274,8 @@ impl Ingress {
         } else {
             self.bus.deliver(record)?
         };
-        if delivered
-            .failures()
+        let failures = delivered.failures();
+        if failures
             .iter()
             .any(|failure| failure.kind() == eventbus_core::FailureKind::ShutDown)
         {
@@ -281,6 +283,21 @@ impl Ingress {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the bus is shut down: nothing was delivered; try another instance or later",
             ));
+        }
+        // A failure of no handler with the record: the journal did not
+        // store it, so it is not accepted.
+        if let Some(unstored) = failures.iter().find(|failure| {
+            failure.kind() == eventbus_core::FailureKind::Abandoned
+                && failure.handler().is_none()
+                && failure.record().is_some()
+        }) {
+            return Err(Refusal {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                body: json!({
+                    "error": format!("the event was not accepted: {}", unstored.message()),
+                    "id": id.to_string(),
+                }),
+            });
         }
         if report {
             return Ok((StatusCode::OK, axum::Json(report_json(id, &delivered))).into_response());
@@ -339,16 +356,33 @@ async fn stream(State(ingress): State<Ingress>, uri: Uri, headers: HeaderMap) ->
     let last_id = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok());
-    events.respond(last_id, names).into_response()
+    // `?unnamed=true`: every event as a plain `message` (its name is in
+    // the data), for a reader that cannot know every name in advance.
+    let unnamed = uri
+        .query()
+        .is_some_and(|query| query.split('&').any(|pair| pair == "unnamed=true"));
+    events.respond(last_id, names, unnamed).into_response()
 }
 
 /// `GET /`: the event console, one page with nothing from another host.
-async fn console() -> Response {
+async fn console(State(ingress): State<Ingress>) -> Response {
     (
         [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        include_str!("console.html"),
+        console_page(ingress.stream.is_some()),
     )
         .into_response()
+}
+
+/// The console page, told whether the ingress has an event stream.
+fn console_page(streams: bool) -> String {
+    include_str!("console.html").replace(
+        "const HAS_STREAM = true;",
+        if streams {
+            "const HAS_STREAM = true;"
+        } else {
+            "const HAS_STREAM = false;"
+        },
+    )
 }
 
 /// `GET /handlers`.

@@ -29,8 +29,17 @@ const PAGE: usize = 500;
 /// - with a [journal](EventStream::journal) (the bus's own), a client
 ///   that reconnects with `Last-Event-ID: <position>` is sent what it
 ///   missed from the log first, with nothing skipped and nothing twice;
+///   an id past the end of the log (a log reset since) goes live;
+/// - `?unnamed=true` sends every event as a plain `message` (the name is
+///   in the data), for a reader that cannot list every name;
 /// - keep-alive comments every 15 s; every stream ends when the bus shuts
-///   down, so a server's graceful shutdown does not wait for its clients.
+///   down, so a server's graceful shutdown does not wait for its clients
+///   (bound it anyway: a client that stops reading holds its connection).
+///
+/// With a journal shared by several processes, one process's sink relay
+/// feeds the log to its sinks at a time: a stream serves live events in
+/// the process that holds the relay (the others' clients get them on
+/// reconnecting, from the log).
 ///
 /// ```no_run
 /// use eventbus_core::Bus;
@@ -53,6 +62,9 @@ struct Inner {
     sender: broadcast::Sender<Arc<EventRecord>>,
     closed: watch::Sender<bool>,
     journal: Option<Arc<dyn Journal>>,
+    /// Its name as the bus's sink: what came in through it is not sent
+    /// back, live or read from the log.
+    name: std::sync::OnceLock<Arc<str>>,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -94,6 +106,7 @@ impl EventStream {
                 sender,
                 closed,
                 journal,
+                name: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -104,6 +117,7 @@ impl EventStream {
         &self,
         last_id: Option<&str>,
         names: Option<HashSet<String>>,
+        unnamed: bool,
     ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
         let journal = self.inner.journal.clone();
         let after = last_id.and_then(|id| id.trim().parse::<u64>().ok());
@@ -115,6 +129,9 @@ impl EventStream {
             journal,
             backlog: VecDeque::new(),
             names,
+            unnamed,
+            resumed: after.is_some(),
+            own_name: self.inner.name.get().cloned(),
         };
         let stream = futures_util::stream::unfold(reader, |mut reader| async move {
             let event = reader.next().await?;
@@ -135,6 +152,11 @@ struct Reader {
     last: u64,
     backlog: VecDeque<Arc<EventRecord>>,
     names: Option<HashSet<String>>,
+    /// Events go out as plain `message`s.
+    unnamed: bool,
+    /// The first page of a resume is still to be read.
+    resumed: bool,
+    own_name: Option<Arc<str>>,
 }
 
 impl Reader {
@@ -194,12 +216,28 @@ impl Reader {
                 return None;
             }
         };
+        if std::mem::take(&mut self.resumed) && page.is_empty() && self.last > 0 {
+            // Nothing after the id: at the end of the log, or past it (a
+            // log reset since). Past it, every event would look sent
+            // already: go live from here.
+            let before = journal.read_after(self.last - 1, 1).await.ok()?;
+            if before.is_empty() {
+                self.last = 0;
+            }
+        }
         if page.len() < PAGE {
             self.catching_up = false;
         }
         for logged in page {
             let mut record = logged.record;
             record.envelope.sequence = logged.position;
+            if self.own_name.is_some()
+                && record.envelope.source.as_deref() == self.own_name.as_deref()
+            {
+                // Came in through this sink: a live reader never sees it.
+                self.last = logged.position;
+                continue;
+            }
             self.backlog.push_back(Arc::new(record));
         }
         Some(())
@@ -223,12 +261,12 @@ impl Reader {
                 return None;
             }
         }
-        Some(
-            SseEvent::default()
-                .event(&*record.name)
-                .id(id)
-                .data(record.to_json()),
-        )
+        let event = SseEvent::default().id(id).data(record.to_json());
+        Some(if self.unnamed {
+            event
+        } else {
+            event.event(&*record.name)
+        })
     }
 }
 
@@ -241,6 +279,19 @@ impl Sink for EventStream {
             }
             records.iter().map(|_| SendOutcome::Sent).collect()
         })
+    }
+
+    fn start(&self, handle: eventbus_core::SinkHandle) {
+        if let Some(name) = handle.name() {
+            let _ = self.inner.name.set(name);
+        }
+        if self.inner.journal.is_some() && !handle.journaled() {
+            tracing::error!(
+                target: "eventbus",
+                "an EventStream over a journal was given to a bus without one: its ids are not \
+                 log positions, and Last-Event-ID cannot resume; give the bus the same journal"
+            );
+        }
     }
 
     fn close(&self, deadline: Instant) -> BoxFuture<'_, ()> {
