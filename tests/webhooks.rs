@@ -42,6 +42,11 @@ fn order(item: &str) -> OrderPlaced {
     }
 }
 
+/// An endpoint at `url` signed with `SECRET`.
+fn signed(url: &str) -> Endpoint {
+    Endpoint::new(url).unwrap().secret(SECRET).unwrap()
+}
+
 /// Tries 50 ms apart, three in all.
 fn quick() -> RetrySchedule {
     RetrySchedule::new([0, 50, 50].map(Duration::from_millis)).unwrap()
@@ -114,13 +119,7 @@ async fn a_webhook_carries_the_pinned_body_and_headers_and_verifies_with_the_off
     let receiver = Receiver::answering(204).await;
     let webhooks = WebhookSink::new();
     webhooks
-        .register(
-            "order_placed",
-            Endpoint::new(&receiver.url)
-                .unwrap()
-                .secret(SECRET)
-                .unwrap(),
-        )
+        .register("order_placed", signed(&receiver.url))
         .unwrap();
     let dead = MemoryDeadLetters::new();
     let bus = bus(&webhooks, &dead);
@@ -397,13 +396,7 @@ async fn while_keys_rotate_each_webhook_carries_both_signatures() {
     let receiver = Receiver::answering(200).await;
     let webhooks = WebhookSink::new();
     webhooks
-        .register(
-            "order_placed",
-            Endpoint::new(&receiver.url)
-                .unwrap()
-                .secret(SECRET)
-                .unwrap(),
-        )
+        .register("order_placed", signed(&receiver.url))
         .unwrap();
     let dead = MemoryDeadLetters::new();
     let bus = bus(&webhooks, &dead);
@@ -411,12 +404,7 @@ async fn while_keys_rotate_each_webhook_carries_both_signatures() {
     bus.flush().await;
 
     // Rotation: both keys, then only the new one.
-    let both = Endpoint::new(&receiver.url)
-        .unwrap()
-        .secret(SECRET)
-        .unwrap()
-        .secret(OTHER_SECRET)
-        .unwrap();
+    let both = signed(&receiver.url).secret(OTHER_SECRET).unwrap();
     webhooks.register("order_placed", both).unwrap();
     assert!(bus.publish(order("during")).is_ok());
     bus.flush().await;
@@ -751,13 +739,7 @@ async fn the_python_standardwebhooks_package_verifies_a_webhook() {
     let receiver = Receiver::answering(200).await;
     let webhooks = WebhookSink::new();
     webhooks
-        .register(
-            "order_placed",
-            Endpoint::new(&receiver.url)
-                .unwrap()
-                .secret(SECRET)
-                .unwrap(),
-        )
+        .register("order_placed", signed(&receiver.url))
         .unwrap();
     let dead = MemoryDeadLetters::new();
     let bus = bus(&webhooks, &dead);

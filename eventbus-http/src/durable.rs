@@ -605,15 +605,11 @@ async fn try_row(inner: &Inner, durable: &Durable, live: &Live, due: &Due) -> Re
 /// `at` as the table keeps it: RFC 3339 in UTC with microseconds, a fixed
 /// width, so SQLite compares it as text.
 fn stamp(at: SystemTime) -> String {
-    let at = OffsetDateTime::from(at);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.microsecond()
+    let format = time::format_description::parse_borrowed::<1>(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z",
     )
+    .expect("the format is valid");
+    OffsetDateTime::from(at)
+        .format(&format)
+        .expect("a time near now formats")
 }
