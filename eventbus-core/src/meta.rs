@@ -89,19 +89,6 @@ impl EventMeta {
         }
     }
 
-    /// The non-local event type registered under `name` in this program,
-    /// as a transport needs it to read a payload sent under that name.
-    ///
-    /// # Errors
-    ///
-    /// [`PublishError::UnknownEvent`](crate::PublishError::UnknownEvent)
-    /// with the closest registered names, or
-    /// [`PublishError::LocalEvent`](crate::PublishError::LocalEvent) for an
-    /// `#[event(local)]` type.
-    pub fn find(name: &str) -> Result<&'static EventMeta, crate::PublishError> {
-        crate::record_json::find_event(name)
-    }
-
     /// The event's registered name ([`Event::NAME`](crate::Event::NAME)).
     #[must_use]
     pub fn name(&self) -> &'static str {

@@ -109,6 +109,19 @@ impl AnyEvent<'_> {
     }
 }
 
+impl EventMeta {
+    /// The non-local event type registered under `name` in this program,
+    /// as a transport needs it to read a payload sent under that name.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError::UnknownEvent`] with the closest registered names,
+    /// or [`PublishError::LocalEvent`] for an `#[event(local)]` type.
+    pub fn find(name: &str) -> Result<&'static EventMeta, PublishError> {
+        find_event(name)
+    }
+}
+
 /// The non-local event type registered under `name`.
 pub(crate) fn find_event(name: &str) -> Result<&'static EventMeta, PublishError> {
     let registry = Registry::get();

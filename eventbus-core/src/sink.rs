@@ -8,8 +8,6 @@ use crate::handler::BoxError;
 use crate::layer::BoxFuture;
 use crate::meta::EventMeta;
 use crate::record::EventRecord;
-#[cfg(feature = "tokio")]
-pub use crate::sinks::SinkHandle;
 
 /// Takes the records of accepted events out of the process. Add one with
 /// [`BusBuilder::sink`](crate::BusBuilder::sink).
@@ -176,4 +174,126 @@ pub struct SinkStats {
     /// Records accepted and not yet sent or failed: in the buffer, being
     /// tried, or [taken](SendOutcome::Taken) and not yet settled.
     pub waiting: u64,
+}
+
+/// What a [`SinkHandle`] reaches in the bus; implemented by the sinks at
+/// work.
+#[cfg(feature = "tokio")]
+pub(crate) trait SinkSide: Send + Sync {
+    fn name(&self) -> Arc<str>;
+    fn journaled(&self) -> bool;
+    /// A taken record is settled: sent, or failed for good.
+    fn settle(&self, sent: bool);
+    fn report(
+        &self,
+        kind: crate::report::FailureKind,
+        record: Arc<EventRecord>,
+        error: BoxError,
+        attempts: u32,
+    );
+}
+
+/// What a [`Sink`] holds to settle the records it
+/// [took](SendOutcome::Taken) and to report failures found after
+/// [`Sink::send`] returned; given to [`Sink::start`]. Cheap to clone.
+/// After the bus is dropped its calls do nothing.
+#[cfg(feature = "tokio")]
+#[derive(Clone)]
+pub struct SinkHandle {
+    side: std::sync::Weak<dyn SinkSide>,
+}
+
+#[cfg(feature = "tokio")]
+impl std::fmt::Debug for SinkHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkHandle")
+            .field("sink", &self.name())
+            .finish()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl SinkHandle {
+    pub(crate) fn new(side: std::sync::Weak<dyn SinkSide>) -> Self {
+        Self { side }
+    }
+
+    /// The name the sink was given in
+    /// [`BusBuilder::sink`](crate::BusBuilder::sink); `None` once the bus
+    /// is dropped.
+    #[must_use]
+    pub fn name(&self) -> Option<Arc<str>> {
+        self.side.upgrade().map(|side| side.name())
+    }
+
+    /// Whether the bus has a journal: then every record handed to the
+    /// sink is in the log (and is handed again after a restart, until the
+    /// sink has sent it).
+    #[must_use]
+    pub fn journaled(&self) -> bool {
+        self.side.upgrade().is_some_and(|side| side.journaled())
+    }
+
+    /// A record the sink took has been sent.
+    pub fn settle_sent(&self) {
+        if let Some(side) = self.side.upgrade() {
+            side.settle(true);
+        }
+    }
+
+    /// A record the sink took has failed for good; report why first with
+    /// [`dead_letter`](Self::dead_letter) (once per receiver that refused
+    /// it, say).
+    pub fn settle_failed(&self) {
+        if let Some(side) = self.side.upgrade() {
+            side.settle(false);
+        }
+    }
+
+    /// Reports that `record` will not be sent, after `attempts` tries,
+    /// because of `error`: a
+    /// [`FailureKind::SinkFailed`](crate::FailureKind::SinkFailed) failure,
+    /// with the record and the sink's name, to the dead letters and
+    /// `on_error`. Counts nothing: settle a taken record as well.
+    pub fn dead_letter(&self, record: Arc<EventRecord>, error: BoxError, attempts: u32) {
+        self.report(
+            crate::report::FailureKind::SinkFailed,
+            record,
+            error,
+            attempts,
+        );
+    }
+
+    /// Reports that the sink gave `record` up unsent at shutdown (its
+    /// `shutdown_timeout` ran out): a
+    /// [`FailureKind::Abandoned`](crate::FailureKind::Abandoned) failure,
+    /// to the dead letters and `on_error`. Counts nothing: settle a taken
+    /// record as well.
+    pub fn abandon(&self, record: Arc<EventRecord>, error: BoxError, attempts: u32) {
+        self.report(
+            crate::report::FailureKind::Abandoned,
+            record,
+            error,
+            attempts,
+        );
+    }
+
+    fn report(
+        &self,
+        kind: crate::report::FailureKind,
+        record: Arc<EventRecord>,
+        error: BoxError,
+        attempts: u32,
+    ) {
+        let Some(side) = self.side.upgrade() else {
+            tracing::error!(
+                target: "eventbus",
+                event = &*record.name,
+                event_id = %record.envelope.id,
+                "a sink could not send a record after its bus was dropped: {error}"
+            );
+            return;
+        };
+        side.report(kind, record, error, attempts);
+    }
 }

@@ -16,7 +16,7 @@ use crate::hooks::Hooks;
 use crate::meta::EventMeta;
 use crate::record::EventRecord;
 use crate::report::{take_panic, FailureKind, HandlerFailure};
-use crate::sink::{SendOutcome, Sink, SinkRetry, SinkStats};
+use crate::sink::{SendOutcome, Sink, SinkHandle, SinkRetry, SinkSide, SinkStats};
 use crate::tally::Tally;
 
 /// How many records a worker hands its sink at once, at most.
@@ -94,9 +94,8 @@ impl Sinks {
                     keep_pending: settings.journaled,
                 });
                 runtime.spawn(run(Arc::clone(&shared), receiver));
-                let handle = SinkHandle {
-                    shared: Arc::downgrade(&shared),
-                };
+                let side: Arc<dyn SinkSide> = Arc::clone(&shared) as Arc<dyn SinkSide>;
+                let handle = SinkHandle::new(Arc::downgrade(&side));
                 let _entered = runtime.enter();
                 shared.sink.start(handle);
                 Outlet { sender, shared }
@@ -414,85 +413,26 @@ impl Shared {
     }
 }
 
-/// What a [`Sink`] holds to settle the records it
-/// [took](SendOutcome::Taken) and to report failures found after
-/// [`Sink::send`] returned; given to [`Sink::start`]. Cheap to clone.
-/// After the bus is dropped its calls do nothing.
-#[derive(Clone)]
-pub struct SinkHandle {
-    shared: std::sync::Weak<Shared>,
-}
-
-impl std::fmt::Debug for SinkHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = self.shared.upgrade().map(|shared| Arc::clone(&shared.name));
-        f.debug_struct("SinkHandle").field("sink", &name).finish()
-    }
-}
-
-impl SinkHandle {
-    /// The name the sink was given in
-    /// [`BusBuilder::sink`](crate::BusBuilder::sink); `None` once the bus
-    /// is dropped.
-    #[must_use]
-    pub fn name(&self) -> Option<Arc<str>> {
-        self.shared.upgrade().map(|shared| Arc::clone(&shared.name))
+/// What a [`SinkHandle`] reaches: the sink's counts and hooks.
+impl SinkSide for Shared {
+    fn name(&self) -> Arc<str> {
+        Arc::clone(&self.name)
     }
 
-    /// Whether the bus has a journal: then every record handed to the
-    /// sink is in the log (and is handed again after a restart, until the
-    /// sink has sent it).
-    #[must_use]
-    pub fn journaled(&self) -> bool {
-        self.shared
-            .upgrade()
-            .is_some_and(|shared| shared.keep_pending)
+    fn journaled(&self) -> bool {
+        self.keep_pending
     }
 
-    /// A record the sink took has been sent.
-    pub fn settle_sent(&self) {
-        if let Some(shared) = self.shared.upgrade() {
-            shared.tally.sent();
-            shared.tally.wake();
+    fn settle(&self, sent: bool) {
+        if sent {
+            self.tally.sent();
+        } else {
+            self.tally.failed();
         }
-    }
-
-    /// A record the sink took has failed for good; report why first with
-    /// [`dead_letter`](Self::dead_letter) (once per receiver that refused
-    /// it, say).
-    pub fn settle_failed(&self) {
-        if let Some(shared) = self.shared.upgrade() {
-            shared.tally.failed();
-            shared.tally.wake();
-        }
-    }
-
-    /// Reports that `record` will not be sent, after `attempts` tries,
-    /// because of `error`: a [`FailureKind::SinkFailed`] failure, with the
-    /// record and the sink's name, to the dead letters and `on_error`.
-    /// Counts nothing: settle a taken record as well.
-    pub fn dead_letter(&self, record: Arc<EventRecord>, error: BoxError, attempts: u32) {
-        self.report(FailureKind::SinkFailed, record, error, attempts);
-    }
-
-    /// Reports that the sink gave `record` up unsent at shutdown (its
-    /// `shutdown_timeout` ran out): a [`FailureKind::Abandoned`] failure,
-    /// to the dead letters and `on_error`. Counts nothing: settle a taken
-    /// record as well.
-    pub fn abandon(&self, record: Arc<EventRecord>, error: BoxError, attempts: u32) {
-        self.report(FailureKind::Abandoned, record, error, attempts);
+        self.tally.wake();
     }
 
     fn report(&self, kind: FailureKind, record: Arc<EventRecord>, error: BoxError, attempts: u32) {
-        let Some(shared) = self.shared.upgrade() else {
-            tracing::error!(
-                target: "eventbus",
-                event = &*record.name,
-                event_id = %record.envelope.id,
-                "a sink could not send a record after its bus was dropped: {error}"
-            );
-            return;
-        };
         // Failures name their event by the registered type's name.
         let event = crate::record_json::find_event(&record.name)
             .map_or("(an event type this program does not know)", |meta| {
@@ -501,12 +441,12 @@ impl SinkHandle {
         let failure = HandlerFailure::of_sink(
             kind,
             record,
-            Arc::clone(&shared.name),
+            Arc::clone(&self.name),
             event,
             Some(error),
             attempts,
         );
-        shared.hooks.report(std::slice::from_ref(&failure), true);
+        self.hooks.report(std::slice::from_ref(&failure), true);
     }
 }
 
