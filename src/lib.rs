@@ -37,13 +37,13 @@
 #![forbid(unsafe_code)]
 
 pub use eventbus_core::{
-    layer, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent, DeadLetter,
-    DeadLetters, EmitError, EmitErrorKind, Envelope, Event, EventMeta, EventRecord, Extension,
-    Extensions, FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind, Inbound,
-    IntoHandlerResult, IntoUpcastResult, Journal, JournalEntry, Layer, Logged, MemoryDeadLetters,
-    MemoryJournal, Mode, Needs, Origin, PublishError, RecordError, Report, SendOutcome, Sink,
-    SinkRetry, SinkStats, SourceLocation, State, Subscription, UpcastError, Uuid,
-    DEFAULT_DEAD_LETTER_CAPACITY, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
+    layer, linked_handlers, AnyEvent, BoxError, BuildError, Bus, BusBuilder, Context, DeadEvent,
+    DeadLetter, DeadLetters, EmitError, EmitErrorKind, Envelope, Event, EventMeta, EventRecord,
+    Extension, Extensions, FailureKind, FromContext, HandlerFailure, HandlerInfo, HandlerKind,
+    Inbound, IntoHandlerResult, IntoUpcastResult, Journal, JournalEntry, Layer, Logged,
+    MemoryDeadLetters, MemoryJournal, Mode, Needs, Origin, PublishError, RecordError, Report,
+    SendOutcome, Sink, SinkRetry, SinkStats, SourceLocation, State, Subscription, UpcastError,
+    Uuid, DEFAULT_DEAD_LETTER_CAPACITY, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by
@@ -263,6 +263,13 @@ pub use eventbus_store as store;
 /// schedule; [`http::verify`] checks them on the receiving side.
 #[cfg(feature = "http")]
 pub use eventbus_http as http;
+
+/// Many processes on RabbitMQ (feature `rabbitmq`): [`rabbitmq::RabbitMq`]
+/// publishes every event to the broker with publisher confirms and runs a
+/// consumer group's handlers on what arrives, with retry tiers, a dead
+/// queue and reconnects.
+#[cfg(feature = "rabbitmq")]
+pub use eventbus_rabbitmq as rabbitmq;
 
 /// The names most programs need: `use eventbus::prelude::*;`.
 pub mod prelude {

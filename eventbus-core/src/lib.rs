@@ -82,6 +82,7 @@ pub use journal::{Journal, JournalEntry, Logged, MemoryJournal};
 pub use layer::Layer;
 pub use meta::EventMeta;
 pub use record::EventRecord;
+pub use registry::linked_handlers;
 pub use report::{FailureKind, HandlerFailure, Report};
 #[cfg(feature = "tokio")]
 pub use sink::SinkHandle;

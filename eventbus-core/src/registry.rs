@@ -233,6 +233,37 @@ pub(crate) enum Resolved {
     Dead,
 }
 
+/// Every handler linked into the program, in dispatch order, whichever
+/// bus runs it: what a transport reads to declare its topology (a broker
+/// queue per [`group`](HandlerInfo::group)) before any bus exists, or in a
+/// process whose bus leaves those groups to other processes.
+///
+/// ```
+/// use eventbus::prelude::*;
+///
+/// #[derive(Event)]
+/// #[event(name = "doc.invoice_sent")]
+/// struct InvoiceSent;
+///
+/// #[subscribe(group = "doc_billing")]
+/// fn file_invoice(_: &InvoiceSent) {}
+///
+/// let billing: Vec<_> = eventbus::linked_handlers()
+///     .into_iter()
+///     .filter(|handler| handler.group() == Some("doc_billing"))
+///     .map(|handler| handler.event_name())
+///     .collect();
+/// assert_eq!(billing, ["doc.invoice_sent"]);
+/// ```
+#[must_use]
+pub fn linked_handlers() -> Vec<HandlerInfo> {
+    Registry::get()
+        .handlers
+        .iter()
+        .map(|handler| handler.info.clone())
+        .collect()
+}
+
 /// One registered handler, resolved.
 #[derive(Clone)]
 pub(crate) struct RegisteredHandler {

@@ -1,0 +1,165 @@
+//! A connection and channel to the broker, opened with backoff, and the
+//! topology declared on it.
+
+use std::time::Duration;
+
+use lapin::options::{
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+
+use crate::error::RabbitError;
+use crate::names::{short, Queues};
+use crate::Settings;
+
+/// One connection with one channel in confirm mode.
+pub(crate) struct Link {
+    pub(crate) connection: Connection,
+    pub(crate) channel: Channel,
+}
+
+impl Link {
+    /// Connects, opens a channel, turns on publisher confirms and declares
+    /// the exchange.
+    pub(crate) async fn open(settings: &Settings) -> Result<Self, RabbitError> {
+        let connection = Connection::connect(&settings.url, ConnectionProperties::default())
+            .await
+            .map_err(|source| RabbitError::Connect {
+                url: settings.shown_url(),
+                source,
+            })?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|source| RabbitError::broker("open a channel", source))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|source| RabbitError::broker("turn on publisher confirms", source))?;
+        let link = Self {
+            connection,
+            channel,
+        };
+        link.declare_exchange(settings).await?;
+        Ok(link)
+    }
+
+    /// Opens a link, waiting between tries (doubling from the first delay
+    /// up to the longest) until one opens, `give_up` says to stop, or the
+    /// error cannot pass by waiting (a mismatched queue).
+    pub(crate) async fn open_with_backoff(
+        settings: &Settings,
+        groups: &[(Queues, Vec<String>)],
+        mut give_up: impl FnMut() -> bool,
+    ) -> Result<Self, RabbitError> {
+        let mut delay = settings.reconnect.0;
+        loop {
+            let opened = async {
+                let link = Self::open(settings).await?;
+                for (queues, events) in groups {
+                    link.declare_group(settings, queues, events).await?;
+                }
+                Ok(link)
+            }
+            .await;
+            match opened {
+                Ok(link) => return Ok(link),
+                Err(error @ RabbitError::Mismatch { .. }) => return Err(error),
+                Err(error) if give_up() => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?delay, "cannot reach RabbitMQ");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(settings.reconnect.1);
+                }
+            }
+        }
+    }
+
+    async fn declare_exchange(&self, settings: &Settings) -> Result<(), RabbitError> {
+        self.channel
+            .exchange_declare(
+                short(&settings.prefix),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|source| mismatch("exchange", &settings.prefix, source))
+    }
+
+    /// Declares a group's queues and binds its main queue with `events`
+    /// (`#` for a handler of every event), idempotently.
+    pub(crate) async fn declare_group(
+        &self,
+        settings: &Settings,
+        queues: &Queues,
+        events: &[String],
+    ) -> Result<(), RabbitError> {
+        self.declare_queue(&queues.main, queues.main_arguments())
+            .await?;
+        for (queue, delay) in queues.retries.iter().zip(&settings.retry_tiers) {
+            self.declare_queue(queue, queues.retry_arguments(*delay))
+                .await?;
+        }
+        self.declare_queue(&queues.dead, FieldTable::default())
+            .await?;
+        for event in events {
+            self.channel
+                .queue_bind(
+                    short(&queues.main),
+                    short(&settings.prefix),
+                    short(event),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|source| {
+                    RabbitError::broker(format!("bind `{}` to `{event}`", queues.main), source)
+                })?;
+        }
+        Ok(())
+    }
+
+    async fn declare_queue(&self, name: &str, arguments: FieldTable) -> Result<(), RabbitError> {
+        self.channel
+            .queue_declare(
+                short(name),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await
+            .map(drop)
+            .map_err(|source| mismatch("queue", name, source))
+    }
+
+    /// Closes the channel and the connection, for at most `within`.
+    pub(crate) async fn close(&self, within: Duration) {
+        let closing = async {
+            let _ = self.channel.close(200, short("bye")).await;
+            let _ = self.connection.close(200, short("bye")).await;
+        };
+        let _ = tokio::time::timeout(within, closing).await;
+    }
+}
+
+/// A declare the broker refused: a mismatch when it says the arguments
+/// differ (406 PRECONDITION_FAILED), else the broker's error.
+fn mismatch(what: &'static str, name: &str, source: lapin::Error) -> RabbitError {
+    if let lapin::ErrorKind::ProtocolError(error) = source.kind() {
+        if error.get_id() == 406 {
+            return RabbitError::Mismatch {
+                what,
+                name: name.to_owned(),
+                difference: error.get_message().to_string(),
+            };
+        }
+    }
+    RabbitError::broker(format!("declare {what} `{name}`"), source)
+}
