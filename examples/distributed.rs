@@ -8,7 +8,8 @@
 //!
 //! The `billing` workers share the orders between them; the `shipping`
 //! worker gets every one. `AMQP_URL` names the broker (default
-//! `amqp://guest:guest@127.0.0.1:5672/%2f`).
+//! `amqp://guest:guest@127.0.0.1:5672/%2f`); `EVENTBUS_RABBITMQ_PREFIX` the
+//! prefix of the exchange and queues (default `eventbus`).
 
 use std::process::ExitCode;
 

@@ -873,3 +873,233 @@ async fn bad_settings_are_errors_that_say_what_to_write() {
          and about 24 days"
     );
 }
+
+/// The README's walk-through: three `billing` workers and a `shipping`
+/// worker of `examples/distributed.rs`, then `publish 1000`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_distributed_example_shares_the_work_as_the_readme_shows() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let Some(broker) = Broker::find().await else {
+        return;
+    };
+    let root = env!("CARGO_MANIFEST_DIR");
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "distributed",
+            "--features",
+            "rabbitmq",
+        ])
+        .current_dir(root)
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{root}/target"));
+    let program = format!("{target}/debug/examples/distributed");
+    let run = |args: &[&str]| {
+        Command::new(&program)
+            .args(args)
+            .env("AMQP_URL", rabbit::url())
+            .env("EVENTBUS_RABBITMQ_PREFIX", &broker.prefix)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    };
+
+    // Each worker's lines, read as they come.
+    let mut workers = Vec::new();
+    for group in ["billing", "billing", "billing", "shipping"] {
+        let mut child = run(&["worker", group]);
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reader = {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    lines.lock().unwrap().push(line.unwrap());
+                }
+            })
+        };
+        workers.push((group, child, lines, reader));
+    }
+    for (group, _, lines, _) in &workers {
+        until(Duration::from_secs(30), "the workers to start", || {
+            lines.lock().unwrap().len() == 1
+        })
+        .await;
+        let first = lines.lock().unwrap()[0].clone();
+        assert!(
+            first.starts_with(&format!("[{group} "))
+                && first.ends_with(&format!(
+                    "] waiting for orders on `{}.{group}`; ctrl-c to stop",
+                    broker.prefix
+                )),
+            "{first}"
+        );
+    }
+
+    let publish = run(&["publish", "1000"]).wait_with_output().unwrap();
+    assert!(publish.status.success());
+    assert_eq!(
+        String::from_utf8(publish.stdout).unwrap(),
+        "published 1000 orders to RabbitMQ\n"
+    );
+    let count = |lines: &Arc<Mutex<Vec<String>>>| lines.lock().unwrap().len() - 1;
+    until(
+        Duration::from_secs(60),
+        "every order billed and shipped",
+        || {
+            (0..3).map(|at| count(&workers[at].2)).sum::<usize>() >= 1000
+                && count(&workers[3].2) >= 1000
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut billed = BTreeSet::new();
+    let mut shares = Vec::new();
+    let mut shipped = BTreeSet::new();
+    for (group, mut child, lines, reader) in workers {
+        let interrupted = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(interrupted.success());
+        assert!(
+            child.wait().unwrap().success(),
+            "ctrl-c ends a worker cleanly"
+        );
+        reader.join().unwrap();
+        let lines = lines.lock().unwrap();
+        // "[billing 1234] invoice for 3 x order-17 (user 17)"
+        let items: Vec<String> = lines[1..]
+            .iter()
+            .map(|line| {
+                let item = line.split(" x ").nth(1).unwrap();
+                item.split(' ').next().unwrap().to_owned()
+            })
+            .collect();
+        if group == "billing" {
+            shares.push(items.len());
+            billed.extend(items);
+        } else {
+            assert_eq!(items.len(), 1000);
+            shipped.extend(items);
+        }
+    }
+    assert_eq!(shares.iter().sum::<usize>(), 1000, "each order billed once");
+    assert!(
+        shares.iter().all(|share| *share > 0),
+        "every billing worker took a share: {shares:?}"
+    );
+    assert_eq!(billed.len(), 1000);
+    assert_eq!(shipped, billed);
+    assert!(billed.contains("order-1") && billed.contains("order-1000"));
+    broker.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_a_journal_the_sink_is_fed_from_the_log() {
+    let Some(broker) = Broker::find().await else {
+        return;
+    };
+    let rabbit = broker.rabbit();
+    let probe = Arc::new(Probe::default());
+    let journal = eventbus::MemoryJournal::new();
+    let publishing = Bus::builder()
+        .state(Worker {
+            name: "publisher".into(),
+            probe: Arc::clone(&probe),
+            hang: false,
+        })
+        .remote_groups(["billing", "shipping", "flaky", "slow"])
+        .journal(journal.clone())
+        .sink("rabbitmq", rabbit.sink().unwrap())
+        .build()
+        .unwrap();
+    for n in 0..3 {
+        publishing.emit(Placed { n }).await.unwrap();
+    }
+    publishing.flush().await;
+    assert_eq!(journal.records().len(), 3);
+    let queue = rabbit.queues("billing").main;
+    assert_eq!(broker.ready(&queue).await, 3);
+    let mut ids = Vec::new();
+    while let Some(message) = broker.take(&queue).await {
+        ids.push(
+            message
+                .properties
+                .message_id()
+                .as_ref()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let logged: Vec<String> = journal
+        .records()
+        .iter()
+        .map(|logged| logged.record.envelope.id.to_string())
+        .collect();
+    assert_eq!(ids, logged);
+    publishing.shutdown().await;
+    broker.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_that_crash_loops_its_consumers_stops_at_the_delivery_limit() {
+    use lapin::options::{BasicGetOptions, BasicNackOptions};
+
+    let Some(broker) = Broker::find().await else {
+        return;
+    };
+    let rabbit = broker.rabbit();
+    let probe = Arc::new(Probe::default());
+    let publishing = publisher(&rabbit, &probe);
+    publishing.emit(Placed { n: 1 }).await.unwrap();
+    publishing.flush().await;
+    // A consumer that dies on the message every time: handed back
+    // without an ack, again and again.
+    let queues = rabbit.queues("billing");
+    let mut deliveries = 0;
+    while let Some(message) = broker
+        .channel
+        .basic_get(
+            queues.main.as_str().into(),
+            BasicGetOptions { no_ack: false },
+        )
+        .await
+        .unwrap()
+    {
+        deliveries += 1;
+        message
+            .delivery
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                multiple: false,
+            })
+            .await
+            .unwrap();
+        assert!(deliveries <= 100, "the delivery limit never stopped it");
+    }
+    assert_eq!(deliveries, eventbus::rabbitmq::DELIVERY_LIMIT + 1);
+    let mut dead = None;
+    for _ in 0..100 {
+        dead = broker.take(&queues.dead).await;
+        if dead.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        dead.expect("the message in the dead queue").data,
+        br#"{"n":1}"#
+    );
+    publishing.shutdown().await;
+    broker.clean().await;
+}

@@ -203,10 +203,16 @@ impl RabbitMq {
     }
 
     /// The transport for the broker in the environment variable `AMQP_URL`,
-    /// else [`DEFAULT_URL`].
+    /// else [`DEFAULT_URL`], under the prefix in `EVENTBUS_RABBITMQ_PREFIX`,
+    /// else [`DEFAULT_PREFIX`] (one broker, several environments).
     #[must_use]
     pub fn from_env() -> Self {
-        Self::new(std::env::var("AMQP_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()))
+        let rabbit =
+            Self::new(std::env::var("AMQP_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned()));
+        match std::env::var("EVENTBUS_RABBITMQ_PREFIX") {
+            Ok(prefix) => rabbit.prefix(prefix),
+            Err(_) => rabbit,
+        }
     }
 
     fn with(mut self, change: impl FnOnce(&mut Settings)) -> Self {
