@@ -150,7 +150,7 @@ impl Link {
 }
 
 /// A declare the broker refused: a mismatch when it says the arguments
-/// differ (406 PRECONDITION_FAILED), else the broker's error.
+/// differ (406, `PRECONDITION_FAILED`), else the broker's error.
 fn mismatch(what: &'static str, name: &str, source: lapin::Error) -> RabbitError {
     if let lapin::ErrorKind::ProtocolError(error) = source.kind() {
         if error.get_id() == 406 {

@@ -1,8 +1,8 @@
 //! What a broker consumer decides for each message, apart from the broker:
 //! run the group's handlers (or the one a retry is for), then ack, hand
-//! back, retry at the next tier or dead-letter. RabbitMQ implements
+//! back, retry at the next tier or dead-letter. `RabbitMQ` implements
 //! [`Delivery`] and settles each [`Verdict`]; another broker (NATS
-//! JetStream) implements the same and passes the same conformance tests.
+//! `JetStream`) implements the same and passes the same conformance tests.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};

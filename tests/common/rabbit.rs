@@ -2,6 +2,9 @@
 //! local one), a prefix of its own per test, and a plain AMQP client to
 //! look at the queues as another program would.
 
+// Each test binary that includes this uses a part of it.
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 use eventbus::rabbitmq::{RabbitMq, DEFAULT_URL};
