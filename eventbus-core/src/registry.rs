@@ -241,7 +241,7 @@ pub(crate) enum Resolved {
 /// ```
 /// use eventbus::prelude::*;
 ///
-/// #[derive(Event)]
+/// #[derive(Event, serde::Serialize, serde::Deserialize)]
 /// #[event(name = "doc.invoice_sent")]
 /// struct InvoiceSent;
 ///
