@@ -50,6 +50,10 @@ const USAGE: &str = "usage: distributed publish N | distributed worker GROUP (bi
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Reconnects, retries and dead letters are logged on stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rabbit = RabbitMq::from_env();
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {

@@ -125,6 +125,9 @@ async fn slow_work(slow: &Slow, worker: State<Worker>, ctx: &Context) {
     worker.record("slow_done", slow.n, ctx);
 }
 
+#[subscribe(group = "background", mode = "background")]
+async fn in_background(_: &Placed) {}
+
 fn bus(name: &str, probe: &Arc<Probe>) -> Bus {
     worker_bus(name, probe, false)
 }
@@ -136,7 +139,7 @@ fn worker_bus(name: &str, probe: &Arc<Probe>, hang: bool) -> Bus {
             probe: Arc::clone(probe),
             hang,
         })
-        .remote_groups(["billing", "shipping", "flaky", "slow"])
+        .remote_groups(["billing", "shipping", "flaky", "slow", "background"])
         .build()
         .unwrap()
 }
@@ -447,34 +450,31 @@ async fn a_message_id_handled_once_runs_once() {
     let rabbit = broker.rabbit();
     let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
-    let consumer = rabbit
-        .consume(&worker)
-        .group("billing")
-        .start()
-        .await
-        .unwrap();
+    // An async handler, so the copies are in hand at the same time.
+    let consumer = rabbit.consume(&worker).group("slow").start().await.unwrap();
     let id = Uuid::now_v7();
     let properties = BasicProperties::default()
         .with_message_id(id.to_string().into())
-        .with_type("rmq.placed".into());
+        .with_type("rmq.slow".into());
     for _ in 0..3 {
         broker
             .publish(
                 &broker.prefix,
-                "rmq.placed",
+                "rmq.slow",
                 br#"{"n":1}"#,
                 properties.clone(),
             )
             .await;
     }
-    until(Duration::from_secs(10), "three messages settled", || {
+    until(Duration::from_secs(10), "three copies settled", || {
         let stats = consumer.stats();
         stats.acked + stats.duplicates == 3
     })
     .await;
-    assert_eq!(probe.count("bill"), 1);
+    assert_eq!(probe.count("slow_started"), 1);
+    assert_eq!(probe.count("slow_done"), 1);
     let stats = consumer.stats();
-    assert_eq!((stats.acked, stats.duplicates), (1, 2));
+    assert_eq!((stats.acked, stats.duplicates, stats.dead), (1, 2, 0));
     consumer.shutdown().await;
     broker.clean().await;
 }
@@ -644,21 +644,49 @@ async fn the_sink_publishes_the_pinned_format_and_never_echoes() {
         id.to_string()
     );
     assert_eq!(properties.kind().as_ref().unwrap().as_str(), "rmq.placed");
-    let now = std::time::SystemTime::now()
+    let envelope = probe
+        .runs("audit")
+        .into_iter()
+        .find(|run| run.n == 5)
+        .unwrap()
+        .envelope;
+    let seconds = envelope
+        .timestamp
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    assert!(properties.timestamp().unwrap().abs_diff(now) < 60);
+    assert_eq!(*properties.timestamp(), Some(seconds));
     assert_eq!(
         header(&message, "eventbus-version"),
         Some(AMQPValue::LongLongInt(1))
     );
     assert_eq!(header(&message, "eventbus-causation-id"), None);
-    let stamp = text(header(&message, "eventbus-timestamp"));
-    assert_eq!(stamp.len(), "2026-12-07T08:09:10.123456Z".len(), "{stamp}");
-    assert!(stamp.ends_with('Z'));
-    // Every group's queue got it; one nobody consumes waits.
-    assert_eq!(broker.ready(&rabbit.queues("shipping").main).await, 1);
+    assert_eq!(
+        text(header(&message, "eventbus-timestamp")),
+        eventbus::rabbitmq::wire::rfc3339(envelope.timestamp)
+    );
+    assert_eq!(
+        text(header(&message, "eventbus-timestamp")).len(),
+        "2026-12-07T08:09:10.123456Z".len()
+    );
+    // A follow-up names its cause.
+    let cause = Uuid::now_v7();
+    let follow_up = EventRecord::new(
+        "rmq.placed",
+        1,
+        br#"{"n":7}"#.to_vec(),
+        Envelope::generate().with_causation_id(Some(cause)),
+    );
+    assert!(publishing.deliver(follow_up).unwrap().is_ok());
+    publishing.flush().await;
+    let message = broker.take(&queue).await.unwrap();
+    assert_eq!(message.data, br#"{"n":7}"#);
+    assert_eq!(
+        text(header(&message, "eventbus-causation-id")),
+        cause.to_string()
+    );
+    // Every group's queue got them; one nobody consumes waits.
+    assert_eq!(broker.ready(&rabbit.queues("shipping").main).await, 2);
     assert_eq!(broker.ready(&rabbit.queues("flaky").main).await, 0);
     publishing.shutdown().await;
     broker.clean().await;
@@ -737,12 +765,20 @@ async fn a_shut_down_bus_hands_messages_back() {
         publishing.emit(Placed { n }).await.unwrap();
     }
     publishing.flush().await;
-    until(Duration::from_secs(10), "messages handed back", || {
-        consumer.stats().requeued >= 5
+    until(Duration::from_secs(10), "a message handed back", || {
+        consumer.stats().requeued >= 1
     })
     .await;
+    // The consumer stopped fetching at the first: no hot loop of
+    // redeliveries towards the delivery limit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let requeued = consumer.stats().requeued;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(consumer.stats().requeued, requeued);
+    assert!(requeued <= 5, "{requeued}");
     consumer.shutdown().await;
     assert_eq!(probe.count("bill"), 0);
+    assert_eq!(broker.ready(&rabbit.queues("billing").dead).await, 0);
     // Nothing lost: all five wait for another consumer.
     let queue = rabbit.queues("billing").main;
     let mut ready = 0;
@@ -813,7 +849,7 @@ async fn bad_settings_are_errors_that_say_what_to_write() {
     assert_eq!(
         unknown.to_string(),
         "no handler is in group `biling`, so a consumer of it would run nothing; groups with \
-         handlers: billing, flaky, shipping, slow; add `#[subscribe(group = \"biling\")]` to a \
+         handlers: background, billing, flaky, shipping, slow; add `#[subscribe(group = \"biling\")]` to a \
          handler, link the crate that has it (`use my_handlers as _;`), or consume another group"
     );
     let local = Bus::builder()
@@ -844,6 +880,19 @@ async fn bad_settings_are_errors_that_say_what_to_write() {
     assert_eq!(
         no_group.to_string(),
         "a consumer serves one group: write `.consume(&bus).group(\"billing\")`"
+    );
+    let background = RabbitMq::new(rabbit::url())
+        .consume(&worker)
+        .group("background")
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        background.to_string(),
+        "`rabbitmq::in_background` in group `background` runs in the background (`mode = \
+         \"background\"`): nobody waits for it, so its message would be acked before it ran \
+         and its failures never retried; leave the mode out (an async handler is awaited) or \
+         move it out of the group"
     );
     let url = RabbitMq::new("http://guest:secret@127.0.0.1/")
         .sink()

@@ -87,7 +87,7 @@ async fn ten_thousand_events_survive_a_broker_restart() {
         tokio::spawn(async move {
             for n in 0..10_000 {
                 publishing.emit(Tick { n }).await.unwrap();
-                if n % 100 == 0 {
+                if n % 20 == 0 {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
@@ -97,6 +97,12 @@ async fn ten_thousand_events_survive_a_broker_restart() {
         seen.0.lock().unwrap().len() >= 2000
     })
     .await;
+    // Stopped while events are still being published.
+    let sent_before = publishing.sinks()[0].sent;
+    assert!(
+        sent_before < 10_000,
+        "{sent_before} sent before the broker stopped"
+    );
     let start_again = StartAgain;
     tokio::task::spawn_blocking(|| rabbitmqctl("stop_app"))
         .await

@@ -23,6 +23,10 @@ use crate::transport::{Delivery, Failed, Judge, Next, Verdict};
 use crate::wire::{self, ATTEMPTS, ERROR, HANDLER};
 use crate::Settings;
 
+/// How long a consumer's shutdown waits for the messages in hand, unless
+/// [`ConsumerBuilder::shutdown_timeout`] says otherwise.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sets up a [`Consumer`]; made by [`RabbitMq::consume`](crate::RabbitMq::consume).
 #[derive(Debug)]
 #[must_use = "a consumer starts with `start().await`"]
@@ -31,6 +35,7 @@ pub struct ConsumerBuilder {
     bus: Bus,
     group: Option<String>,
     prefetch: u16,
+    shutdown_timeout: Duration,
 }
 
 impl ConsumerBuilder {
@@ -41,6 +46,7 @@ impl ConsumerBuilder {
             bus,
             group: None,
             prefetch,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 
@@ -53,10 +59,20 @@ impl ConsumerBuilder {
     }
 
     /// How many messages the broker hands this consumer before it acks
-    /// (default [`RabbitMq::prefetch`](crate::RabbitMq::prefetch), 32);
-    /// up to this many are handled at once.
+    /// (default [`RabbitMq::prefetch`](crate::RabbitMq::prefetch), 32).
+    /// Up to this many are in hand at once: async handlers of different
+    /// messages overlap; sync handlers run one after another on the
+    /// consumer's task.
     pub fn prefetch(mut self, messages: u16) -> Self {
         self.prefetch = messages;
+        self
+    }
+
+    /// How long [`Consumer::shutdown`] waits for the messages in hand
+    /// (default 30 s); what is not finished by then goes back to the queue
+    /// unacked, for another consumer.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
         self
     }
 
@@ -72,6 +88,7 @@ impl ConsumerBuilder {
     /// (later losses are reconnected), [`RabbitError::Mismatch`] when a
     /// queue exists with other arguments.
     pub async fn start(self) -> Result<Consumer, RabbitError> {
+        self.settings.check()?;
         let Some(group) = self.group else {
             return Err(RabbitError::Config(
                 "a consumer serves one group: write `.consume(&bus).group(\"billing\")`".into(),
@@ -100,6 +117,18 @@ impl ConsumerBuilder {
                 },
             });
         }
+        if let Some(background) = self.bus.handlers().iter().find(|handler| {
+            handler.group() == Some(group.as_str())
+                && handler.mode() == eventbus_core::Mode::Background
+        }) {
+            return Err(RabbitError::Config(format!(
+                "`{}` in group `{group}` runs in the background (`mode = \"background\"`): \
+                 nobody waits for it, so its message would be acked before it ran and its \
+                 failures never retried; leave the mode out (an async handler is awaited) \
+                 or move it out of the group",
+                background.handler_name()
+            )));
+        }
         let queues = self.settings.queues(&group);
         let topology = vec![(queues, events)];
         let link = Link::open(&self.settings).await?;
@@ -118,6 +147,7 @@ impl ConsumerBuilder {
             topology,
             tag,
             prefetch: self.prefetch,
+            shutdown_timeout: self.shutdown_timeout,
             counts: Counts::default(),
         });
         let (stop, stopped) = watch::channel(false);
@@ -253,13 +283,27 @@ struct Shared {
     topology: Vec<(Queues, Vec<String>)>,
     tag: String,
     prefetch: u16,
+    shutdown_timeout: Duration,
     counts: Counts,
 }
 
 /// How a session on one connection ended.
 enum Ended {
+    /// Told to stop.
     Stopped,
+    /// The bus takes nothing more.
+    BusClosed(String),
+    /// The connection is gone, or no longer answers.
     Lost(String),
+}
+
+/// How one message was settled.
+enum Settled {
+    Done,
+    /// Handed back because the bus takes nothing more.
+    BusClosed(String),
+    /// The broker did not answer in time: the channel is not to be trusted.
+    NoAnswer,
 }
 
 async fn run(
@@ -274,8 +318,18 @@ async fn run(
                 link.close(Duration::from_secs(5)).await;
                 return;
             }
+            Ended::BusClosed(why) => {
+                tracing::info!(
+                    group = shared.judge.group(),
+                    %why,
+                    "the bus takes nothing more; the consumer stops fetching"
+                );
+                link.close(Duration::from_secs(5)).await;
+                return;
+            }
             Ended::Lost(why) => {
                 tracing::warn!(group = shared.judge.group(), %why, "lost RabbitMQ; reconnecting");
+                link.close(Duration::from_secs(1)).await;
             }
         }
         loop {
@@ -297,7 +351,10 @@ async fn run(
                     }
                     Err(error) => {
                         tracing::error!(group = shared.judge.group(), %error, "cannot consume");
-                        tokio::time::sleep(shared.settings.reconnect.1).await;
+                        tokio::select! {
+                            () = until_stopped(&mut stopped) => return,
+                            () = tokio::time::sleep(shared.settings.reconnect.1) => {}
+                        }
                     }
                 },
             }
@@ -310,8 +367,8 @@ async fn until_stopped(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Consumes on one connection until it is lost or the consumer stops;
-/// then finishes the messages in hand.
+/// Consumes on one connection until it is lost, the bus closes, or the
+/// consumer stops; then finishes the messages in hand.
 async fn session(
     shared: &Arc<Shared>,
     link: &Link,
@@ -324,7 +381,11 @@ async fn session(
         tokio::select! {
             biased;
             () = until_stopped(stopped) => break Ended::Stopped,
-            Some(()) = in_hand.next(), if !in_hand.is_empty() => {}
+            Some(settled) = in_hand.next(), if !in_hand.is_empty() => match settled {
+                Settled::Done => {}
+                Settled::BusClosed(why) => break Ended::BusClosed(why),
+                Settled::NoAnswer => break Ended::Lost("RabbitMQ did not answer an ack in time".into()),
+            },
             next = stream.next(), if in_hand.len() < limit => match next {
                 Some(Ok(delivery)) => {
                     in_hand.push(handle(Arc::clone(shared), link.channel.clone(), delivery));
@@ -335,14 +396,26 @@ async fn session(
         }
     };
     match ended {
-        Ended::Stopped => {
+        Ended::Stopped | Ended::BusClosed(_) => {
             // Stop fetching; what the broker sent ahead goes back to it
-            // when the channel closes. Then finish and ack what is in hand.
-            let _ = link
-                .channel
-                .basic_cancel(short(&shared.tag), BasicCancelOptions::default())
-                .await;
-            while in_hand.next().await.is_some() {}
+            // when the channel closes. Then finish and ack what is in
+            // hand, for as long as the shutdown allows: what is left goes
+            // back unacked with the channel.
+            let deadline = tokio::time::Instant::now() + shared.shutdown_timeout;
+            let finishing = async {
+                let _ = link
+                    .channel
+                    .basic_cancel(short(&shared.tag), BasicCancelOptions::default())
+                    .await;
+                while in_hand.next().await.is_some() {}
+            };
+            if tokio::time::timeout_at(deadline, finishing).await.is_err() {
+                tracing::warn!(
+                    group = shared.judge.group(),
+                    timeout = ?shared.shutdown_timeout,
+                    "messages still in hand at the shutdown timeout go back to the queue"
+                );
+            }
         }
         Ended::Lost(_) => {
             // The handlers in hand finish on their own (their ids are
@@ -403,11 +476,20 @@ impl Delivery for Message {
     }
 }
 
-async fn handle(shared: Arc<Shared>, channel: Channel, delivery: lapin::message::Delivery) {
+async fn handle(
+    shared: Arc<Shared>,
+    channel: Channel,
+    delivery: lapin::message::Delivery,
+) -> Settled {
     let message = Message::read(delivery);
     let verdict = shared.judge.judge(&message).await;
     let counts = &shared.counts;
     let acker = &message.delivery.acker;
+    let requeue = BasicNackOptions {
+        requeue: true,
+        multiple: false,
+    };
+    let mut closed = None;
     let settling = async {
         match verdict {
             Verdict::Ack { duplicate } => {
@@ -422,12 +504,12 @@ async fn handle(shared: Arc<Shared>, channel: Channel, delivery: lapin::message:
             Verdict::Requeue(why) => {
                 tracing::debug!(%why, "handing a message back to RabbitMQ");
                 counts.requeued.fetch_add(1, Ordering::Relaxed);
-                acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await
+                acker.nack(requeue).await
+            }
+            Verdict::Closed(why) => {
+                counts.requeued.fetch_add(1, Ordering::Relaxed);
+                closed = Some(why);
+                acker.nack(requeue).await
             }
             Verdict::Failed(failures) => {
                 match forward(&shared, &channel, &message, &failures).await {
@@ -435,27 +517,73 @@ async fn handle(shared: Arc<Shared>, channel: Channel, delivery: lapin::message:
                     Err(error) => {
                         tracing::warn!(%error, "cannot move a failed message on; handing it back");
                         counts.requeued.fetch_add(1, Ordering::Relaxed);
-                        acker
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                multiple: false,
-                            })
-                            .await
+                        acker.nack(requeue).await
                     }
                 }
             }
         }
     };
     // A connection lost halfway may leave an ack or a confirm unanswered:
-    // bounded, so the consumer's shutdown never hangs on one.
-    let settled = tokio::time::timeout(SETTLE_TIMEOUT, settling)
-        .await
-        .map_err(|_| "no answer from RabbitMQ".to_owned())
-        .map(|settled| settled.map_err(|error| error.to_string()));
-    if let Err(error) = settled.and_then(|settled| settled) {
-        // The channel is gone: the broker hands the message out again.
-        tracing::debug!(%error, "cannot settle a message; the broker redelivers it");
+    // bounded, and the session then counts the connection as lost (an
+    // unanswered delivery would hold a prefetch slot for good).
+    match tokio::time::timeout(SETTLE_TIMEOUT, settling).await {
+        Err(_) => Settled::NoAnswer,
+        Ok(settled) => {
+            if let Err(error) = settled {
+                // The channel is gone: the broker hands the message out again.
+                tracing::debug!(%error, "cannot settle a message; the broker redelivers it");
+            }
+            closed.map_or(Settled::Done, Settled::BusClosed)
+        }
     }
+}
+
+/// `properties` without a per-message TTL.
+fn without_expiration(properties: lapin::BasicProperties) -> lapin::BasicProperties {
+    if properties.expiration().is_none() {
+        return properties;
+    }
+    let mut kept = lapin::BasicProperties::default();
+    if let Some(value) = properties.content_type() {
+        kept = kept.with_content_type(value.clone());
+    }
+    if let Some(value) = properties.content_encoding() {
+        kept = kept.with_content_encoding(value.clone());
+    }
+    if let Some(value) = properties.headers() {
+        kept = kept.with_headers(value.clone());
+    }
+    if let Some(value) = properties.delivery_mode() {
+        kept = kept.with_delivery_mode(*value);
+    }
+    if let Some(value) = properties.priority() {
+        kept = kept.with_priority(*value);
+    }
+    if let Some(value) = properties.correlation_id() {
+        kept = kept.with_correlation_id(value.clone());
+    }
+    if let Some(value) = properties.reply_to() {
+        kept = kept.with_reply_to(value.clone());
+    }
+    if let Some(value) = properties.message_id() {
+        kept = kept.with_message_id(value.clone());
+    }
+    if let Some(value) = properties.timestamp() {
+        kept = kept.with_timestamp(*value);
+    }
+    if let Some(value) = properties.kind() {
+        kept = kept.with_type(value.clone());
+    }
+    if let Some(value) = properties.user_id() {
+        kept = kept.with_user_id(value.clone());
+    }
+    if let Some(value) = properties.app_id() {
+        kept = kept.with_app_id(value.clone());
+    }
+    if let Some(value) = properties.cluster_id() {
+        kept = kept.with_cluster_id(value.clone());
+    }
+    kept
 }
 
 /// Sends one copy of the message per failure to its retry tier or the
@@ -471,7 +599,12 @@ async fn forward(
     let record = &message.record;
     // Retries come back through the default exchange under the queue's
     // name: keep what the routing key and a missing id told.
-    let mut properties = message.delivery.properties.clone();
+    // Kept on disk, never expiring, and without the broker's own
+    // dead-letter history (it would take a later trip through a tier back
+    // to the queue for a cycle, and drop the message).
+    let mut properties = wire::with_headers(&message.delivery.properties, &[], wire::DEATH_HEADERS)
+        .with_delivery_mode(2);
+    properties = without_expiration(properties);
     if properties.kind().is_none() {
         properties = properties.with_type(short(&record.name));
     }

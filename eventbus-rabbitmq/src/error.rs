@@ -25,8 +25,8 @@ pub enum RabbitError {
     /// program declares.
     #[error(
         "{what} `{name}` exists with other arguments: {difference}; delete it \
-         (`rabbitmqctl delete_queue {name}`, after moving what it holds) or \
-         use another prefix (`RabbitMq::prefix`)"
+         ({}, after moving what it holds) or use another prefix (`RabbitMq::prefix`)",
+        removal(what, name)
     )]
     Mismatch {
         /// `queue` or `exchange`.
@@ -77,6 +77,15 @@ pub enum RabbitError {
         /// The exchange or queue it was sent to.
         to: String,
     },
+}
+
+/// The command that deletes a queue or an exchange.
+fn removal(what: &str, name: &str) -> String {
+    if what == "queue" {
+        format!("`rabbitmqctl delete_queue {name}`")
+    } else {
+        format!("`rabbitmqadmin delete exchange name={name}`")
+    }
 }
 
 impl RabbitError {

@@ -131,6 +131,9 @@ pub(crate) struct Settings {
     pub(crate) reconnect: (Duration, Duration),
     /// How many message ids handled ok a consumer remembers.
     pub(crate) remember: usize,
+    /// Whether links declare the retry tiers (consumers do, the sink
+    /// does not).
+    pub(crate) declares_tiers: bool,
 }
 
 impl Settings {
@@ -198,6 +201,7 @@ impl RabbitMq {
                 retry_tiers: DEFAULT_RETRY_TIERS.to_vec(),
                 reconnect: (Duration::from_millis(100), Duration::from_secs(5)),
                 remember: 100_000,
+                declares_tiers: true,
             }),
         }
     }
@@ -308,7 +312,9 @@ impl RabbitMq {
             .into_iter()
             .map(|(group, events)| (self.settings.queues(&group), events))
             .collect();
-        Ok(RabbitSink::new(Arc::clone(&self.settings), groups))
+        let mut settings = Settings::clone(&self.settings);
+        settings.declares_tiers = false;
+        Ok(RabbitSink::new(Arc::new(settings), groups))
     }
 
     /// Sets up a consumer running `bus`'s handlers of one group:
@@ -365,8 +371,9 @@ impl RabbitMq {
                 break;
             };
             let delivery = message.delivery;
-            let properties =
-                wire::with_headers(&delivery.properties, &[], &[wire::ERROR, wire::ATTEMPTS]);
+            let mut remove = vec![wire::ERROR, wire::ATTEMPTS];
+            remove.extend_from_slice(wire::DEATH_HEADERS);
+            let properties = wire::with_headers(&delivery.properties, &[], &remove);
             let published = async {
                 link.channel
                     .basic_publish(

@@ -91,8 +91,9 @@ impl Link {
             .map_err(|source| mismatch("exchange", &settings.prefix, source))
     }
 
-    /// Declares a group's queues and binds its main queue with `events`
-    /// (`#` for a handler of every event), idempotently.
+    /// Declares a group's queues (the retry tiers only when `settings`
+    /// says so) and binds its main queue with `events` (`#` for a handler
+    /// of every event), idempotently.
     pub(crate) async fn declare_group(
         &self,
         settings: &Settings,
@@ -101,12 +102,16 @@ impl Link {
     ) -> Result<(), RabbitError> {
         self.declare_queue(&queues.main, queues.main_arguments())
             .await?;
-        for (queue, delay) in queues.retries.iter().zip(&settings.retry_tiers) {
-            self.declare_queue(queue, queues.retry_arguments(*delay))
-                .await?;
-        }
         self.declare_queue(&queues.dead, FieldTable::default())
             .await?;
+        // The tiers are the consumers' concern: a publisher with other
+        // delays must not clash with them.
+        if settings.declares_tiers {
+            for (queue, delay) in queues.retries.iter().zip(&settings.retry_tiers) {
+                self.declare_queue(queue, queues.retry_arguments(*delay))
+                    .await?;
+            }
+        }
         for event in events {
             self.channel
                 .queue_bind(

@@ -17,6 +17,18 @@ use crate::names::{short, Queues};
 use crate::wire::{self, SOURCE};
 use crate::Settings;
 
+/// Publishes that fail in a row on connections just opened before the
+/// records go back to the bus's retries.
+const REFUSALS: u32 = 3;
+
+/// Every outcome, the missing ones made by `missing`.
+fn fill(outcomes: Vec<Option<SendOutcome>>, missing: impl Fn() -> SendOutcome) -> Vec<SendOutcome> {
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(&missing))
+        .collect()
+}
+
 /// How long the sink waits for one confirm before it takes the connection
 /// for lost.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,8 +48,12 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 ///   may reach the broker twice after a reconnect (its confirm was lost):
 ///   consumers skip a `message_id` they handled.
 /// - At connect it declares the exchange and, for every consumer group
-///   that has handlers linked into the program, the group's queues and
-///   bindings, so events published before any worker runs wait for it.
+///   that has handlers linked into the program, the group's queue, its
+///   dead queue and its bindings, so events published before any worker
+///   runs wait for it (the retry tiers are left to the consumers).
+/// - A publish that fails on a connection just opened, three times in a
+///   row (the broker refuses the message itself), is left to the bus's
+///   retries and dead letters instead of being tried for ever.
 /// - Records that came from RabbitMQ (source `"rabbitmq"`) are not
 ///   published back.
 pub struct RabbitSink {
@@ -120,6 +136,8 @@ impl Sink for RabbitSink {
                 })
                 .collect();
             let mut link = self.link.lock().await;
+            let mut refused = 0;
+            let mut delay = self.settings.reconnect.0;
             while outcomes.iter().any(Option::is_none) {
                 let open = match link.take() {
                     Some(open) if open.channel.status().connected() => open,
@@ -130,22 +148,29 @@ impl Sink for RabbitSink {
                             // A mismatched queue: waiting does not help.
                             Err(error) => {
                                 let error = error.to_string();
-                                return outcomes
-                                    .into_iter()
-                                    .map(|outcome| {
-                                        outcome.unwrap_or_else(|| {
-                                            SendOutcome::Failed(error.clone().into())
-                                        })
-                                    })
-                                    .collect();
+                                return fill(outcomes, || {
+                                    SendOutcome::Failed(error.clone().into())
+                                });
                             }
                         }
                     }
                 };
                 match self.publish(&open, records, &mut outcomes).await {
                     Ok(()) => *link = Some(open),
+                    Err(error) if refused == REFUSALS => {
+                        tracing::warn!(%error, "RabbitMQ refuses to take these records");
+                        let error = format!("RabbitMQ refused the publish: {error}");
+                        return fill(outcomes, || SendOutcome::Retry(error.clone().into()));
+                    }
                     Err(error) => {
-                        tracing::warn!(%error, "lost RabbitMQ while publishing; reconnecting");
+                        refused += 1;
+                        tracing::warn!(
+                            %error,
+                            retry_in = ?delay,
+                            "lost RabbitMQ while publishing; reconnecting"
+                        );
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(self.settings.reconnect.1);
                     }
                 }
             }

@@ -27,9 +27,12 @@ pub enum Verdict {
         /// The message id was handled ok before: nothing ran.
         duplicate: bool,
     },
-    /// The bus could not take it (shut down, no runtime): hand it back to
-    /// the broker for another consumer (nack with requeue).
+    /// Not handled now: hand it back to the broker (nack with requeue),
+    /// for later or another consumer (the journal refused it).
     Requeue(String),
+    /// The bus takes nothing more (shut down, no runtime): hand it back,
+    /// and stop fetching.
+    Closed(String),
     /// Handlers failed, or the message cannot be read: each entry goes to
     /// the next retry tier or the dead queue; then the message is acked.
     Failed(Vec<Failed>),
@@ -93,10 +96,29 @@ impl Judge {
         let record = delivery.record();
         let handler = delivery.handler();
         let key = (record.envelope.id, handler.map(Arc::<str>::from));
-        if self.recent.contains(&key) {
-            return Verdict::Ack { duplicate: true };
+        match self.recent.begin(&key) {
+            Begin::Fresh => {}
+            Begin::Done => return Verdict::Ack { duplicate: true },
+            // A second copy while the first runs: it waits for the first
+            // (handing it back at once would bring it straight back, again
+            // and again, up to the queue's delivery limit).
+            Begin::Running => loop {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                match self.recent.begin(&key) {
+                    Begin::Running => {}
+                    Begin::Done => return Verdict::Ack { duplicate: true },
+                    Begin::Fresh => break,
+                }
+            },
         }
-        let tries = delivery.tries().saturating_add(1);
+        let verdict = self.run(record, handler, delivery.tries()).await;
+        self.recent
+            .finish(key, matches!(verdict, Verdict::Ack { .. }));
+        verdict
+    }
+
+    async fn run(&self, record: &EventRecord, handler: Option<&str>, tries: u32) -> Verdict {
+        let tries = tries.saturating_add(1);
         let inbound = self.bus.inbound(record.clone());
         let inbound = match handler {
             Some(handler) => inbound.handler(handler),
@@ -113,21 +135,25 @@ impl Judge {
                 }]);
             }
         };
-        let mut failed = Vec::new();
+        let mut failed: Vec<Failed> = Vec::new();
+        let id = record.envelope.id;
         for failure in report.failures() {
             match (failure.kind(), failure.handler()) {
                 (FailureKind::ShutDown | FailureKind::NoRuntime, _) => {
-                    return Verdict::Requeue(failure.message().to_owned());
+                    return Verdict::Closed(failure.message().to_owned());
                 }
-                (_, Some(info)) => {
+                // A failed handler of this event (a follow-up event's
+                // failures belong to it: the bus reports them to
+                // `on_error` and the dead letters).
+                (_, Some(info)) if failure.event_id() == id => {
                     let name = info.handler_name();
                     if failed
                         .iter()
-                        .any(|seen: &Failed| seen.handler.as_deref() == Some(name))
+                        .any(|seen| seen.handler.as_deref() == Some(name))
                     {
                         continue;
                     }
-                    let next = if usize::try_from(tries).unwrap_or(usize::MAX) <= self.tiers {
+                    let next = if usize::try_from(tries).is_ok_and(|tries| tries <= self.tiers) {
                         Next::Retry(tries as usize)
                     } else {
                         Next::Dead
@@ -139,13 +165,19 @@ impl Judge {
                         next,
                     });
                 }
-                // A failure of no handler (the journal refused the
-                // record): not accepted, so handed back.
-                (_, None) => return Verdict::Requeue(failure.message().to_owned()),
+                // The journal refused this event: not accepted, so handed
+                // back.
+                (FailureKind::Abandoned, None)
+                    if failure
+                        .record()
+                        .is_some_and(|refused| refused.envelope.id == id) =>
+                {
+                    return Verdict::Requeue(failure.message().to_owned());
+                }
+                _ => {}
             }
         }
         if failed.is_empty() {
-            self.recent.insert(key);
             Verdict::Ack { duplicate: false }
         } else {
             Verdict::Failed(failed)
@@ -166,6 +198,15 @@ struct RecentInner {
     capacity: usize,
     set: HashSet<Key>,
     order: VecDeque<Key>,
+    /// Being handled now.
+    running: HashSet<Key>,
+}
+
+/// What [`Recent::begin`] found.
+enum Begin {
+    Fresh,
+    Done,
+    Running,
 }
 
 impl Recent {
@@ -175,6 +216,7 @@ impl Recent {
                 capacity,
                 set: HashSet::new(),
                 order: VecDeque::new(),
+                running: HashSet::new(),
             })),
         }
     }
@@ -185,8 +227,25 @@ impl Recent {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn contains(&self, key: &Key) -> bool {
-        self.lock().set.contains(key)
+    /// Marks `key` as being handled, unless it was handled ok or is being
+    /// handled.
+    fn begin(&self, key: &Key) -> Begin {
+        let mut inner = self.lock();
+        if inner.set.contains(key) {
+            Begin::Done
+        } else if inner.running.insert(key.clone()) {
+            Begin::Fresh
+        } else {
+            Begin::Running
+        }
+    }
+
+    /// `key` is no longer being handled; remembered when it was handled ok.
+    fn finish(&self, key: Key, ok: bool) {
+        self.lock().running.remove(&key);
+        if ok {
+            self.insert(key);
+        }
     }
 
     fn insert(&self, key: Key) {

@@ -34,6 +34,19 @@ pub const ERROR: &str = "eventbus-error";
 /// Header on retries and dead messages: the tries made so far.
 pub const ATTEMPTS: &str = "eventbus-attempts";
 
+/// The headers the broker writes when it dead-letters a message; taken
+/// out when a message is moved on by hand (a retry tier, a redrive), or
+/// the broker would take its next trip back for a cycle and drop it.
+pub(crate) const DEATH_HEADERS: &[&str] = &[
+    "x-death",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+];
+
 /// The properties of `record`'s message.
 pub(crate) fn properties(record: &EventRecord) -> BasicProperties {
     let envelope = &record.envelope;
@@ -91,7 +104,7 @@ pub(crate) fn record(properties: &BasicProperties, routing_key: &str, body: &[u8
         .or_else(|| {
             properties
                 .timestamp()
-                .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
+                .and_then(|seconds| UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
         })
         .unwrap_or_else(SystemTime::now);
     let version = header_int(headers, VERSION)
@@ -163,8 +176,10 @@ pub(crate) fn error_header(error: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(&error[..end]))
 }
 
-/// `at` in RFC 3339, UTC, with microseconds.
-pub(crate) fn rfc3339(at: SystemTime) -> String {
+/// `at` in RFC 3339, UTC, with microseconds: the `eventbus-timestamp`
+/// header's form.
+#[must_use]
+pub fn rfc3339(at: SystemTime) -> String {
     static FORMAT: OnceLock<Vec<BorrowedFormatItem<'static>>> = OnceLock::new();
     let format = FORMAT.get_or_init(|| {
         time::format_description::parse_borrowed::<1>(
