@@ -104,7 +104,9 @@ pub(crate) fn record(properties: &BasicProperties, routing_key: &str, body: &[u8
         .or_else(|| {
             properties
                 .timestamp()
-                .and_then(|seconds| UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
+                // Up to the end of year 9999, as RFC 3339 writes times.
+                .filter(|seconds| *seconds < 253_402_300_800)
+                .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
         })
         .unwrap_or_else(SystemTime::now);
     let version = header_int(headers, VERSION)
@@ -178,6 +180,11 @@ pub(crate) fn error_header(error: &str) -> AMQPValue {
 
 /// `at` in RFC 3339, UTC, with microseconds: the `eventbus-timestamp`
 /// header's form.
+///
+/// # Panics
+///
+/// For a time outside the years 0 to 9999, which neither a clock nor a
+/// message read from the broker gives.
 #[must_use]
 pub fn rfc3339(at: SystemTime) -> String {
     static FORMAT: OnceLock<Vec<BorrowedFormatItem<'static>>> = OnceLock::new();
