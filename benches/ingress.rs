@@ -51,13 +51,6 @@ const CLIENTS: u64 = 16;
 
 const BODY: &str = r#"{"item":"Python Book","quantity":1,"user_id":42}"#;
 
-async fn serve(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{address}")
-}
-
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -65,10 +58,10 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let bus = runtime.block_on(async { Bus::new() });
-    let ingress = runtime.block_on(serve(eventbus::http::router(bus)));
+    let ingress = runtime.block_on(support::serve(eventbus::http::router(bus)));
     // The same JSON decoded into the same type, answered `202` with no
     // body.
-    let bare_empty = runtime.block_on(serve(Router::new().route(
+    let bare_empty = runtime.block_on(support::serve(Router::new().route(
         "/events/{name}",
         post(|body: Bytes| async move {
             match serde_json::from_slice::<OrderPlaced>(&body) {
@@ -81,7 +74,7 @@ fn bench(c: &mut Criterion) {
         }),
     )));
     // The same, answered as the ingress answers: `202 {"id": "<uuid>"}`.
-    let bare = runtime.block_on(serve(Router::new().route(
+    let bare = runtime.block_on(support::serve(Router::new().route(
         "/events/{name}",
         post(|body: Bytes| async move {
             match serde_json::from_slice::<OrderPlaced>(&body) {

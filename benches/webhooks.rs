@@ -14,6 +14,8 @@
 // `criterion_group!` writes an undocumented public function.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,10 +61,7 @@ async fn receiver() -> (String, Arc<AtomicU64>) {
             async { StatusCode::NO_CONTENT }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}/hook"), received)
+    (format!("{}/hook", support::serve(app).await), received)
 }
 
 fn bench(c: &mut Criterion) {

@@ -4,6 +4,8 @@
 //! delivered, signed webhooks from a `WebhookSink`, many clients at once,
 //! and what the bus knows of its handlers.
 
+#[path = "common/serve.rs"]
+mod serve;
 #[path = "common/sse.rs"]
 mod sse;
 
@@ -62,14 +64,6 @@ struct CartEmptied {
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
-/// Serves `ingress` on a free port; its base URL.
-async fn serve(ingress: Ingress) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, ingress.router()).await.unwrap() });
-    format!("http://{address}")
-}
-
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 fn client() -> HttpClient {
@@ -105,7 +99,7 @@ async fn post_json(client: &HttpClient, url: &str, body: &str) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_posted_by_name_is_delivered_as_remote_from_http() {
     let bus = Bus::new();
-    let base = serve(Ingress::new(bus.clone())).await;
+    let base = serve::serve(Ingress::new(bus.clone()).router()).await;
     let client = client();
     let (status, body) = post_json(
         &client,
@@ -143,7 +137,7 @@ async fn an_event_posted_by_name_is_delivered_as_remote_from_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_webhook_bus_body_is_taken_at_events() {
     let bus = Bus::new();
-    let base = serve(Ingress::new(bus.clone())).await;
+    let base = serve::serve(Ingress::new(bus.clone()).router()).await;
     let (status, body) = post_json(
         &client(),
         &format!("{base}/events"),
@@ -164,7 +158,7 @@ async fn the_original_webhook_bus_body_is_taken_at_events() {
 async fn every_refusal_has_its_status_and_body_and_delivers_nothing() {
     let bus = Bus::new();
     let client = client();
-    let base = serve(Ingress::new(bus.clone()).body_limit(64)).await;
+    let base = serve::serve(Ingress::new(bus.clone()).body_limit(64).router()).await;
     let named = format!("{base}/events/ingress.order_placed");
 
     let (status, body) =
@@ -203,7 +197,7 @@ async fn every_refusal_has_its_status_and_body_and_delivers_nothing() {
         json!({ "error": "the body must be JSON: send it with `content-type: application/json`" })
     );
 
-    let signed = serve(Ingress::new(bus.clone()).secret(SECRET).unwrap()).await;
+    let signed = serve::serve(Ingress::new(bus.clone()).secret(SECRET).unwrap().router()).await;
     let (status, body) = post_json(
         &client,
         &format!("{signed}/events/ingress.order_placed"),
@@ -230,7 +224,13 @@ async fn every_refusal_has_its_status_and_body_and_delivers_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_webhooks_from_a_webhook_sink_are_taken_under_their_ids() {
     let receiving = Bus::new();
-    let base = serve(Ingress::new(receiving.clone()).secret(SECRET).unwrap()).await;
+    let base = serve::serve(
+        Ingress::new(receiving.clone())
+            .secret(SECRET)
+            .unwrap()
+            .router(),
+    )
+    .await;
     let webhooks = WebhookSink::new();
     let endpoint = Endpoint::new(&format!("{base}/events"))
         .unwrap()
@@ -270,7 +270,7 @@ async fn signed_webhooks_from_a_webhook_sink_are_taken_under_their_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_requests_from_sixteen_clients_are_each_delivered_once() {
     let bus = Bus::new();
-    let base = serve(Ingress::new(bus.clone())).await;
+    let base = serve::serve(Ingress::new(bus.clone()).router()).await;
     let url = format!("{base}/events/ingress.order_placed");
     let mut clients = Vec::new();
     for worker in 0..16 {
@@ -301,7 +301,7 @@ async fn ten_thousand_requests_from_sixteen_clients_are_each_delivered_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_graph_and_health_say_what_the_bus_knows() {
     let bus = Bus::new();
-    let base = serve(Ingress::new(bus.clone())).await;
+    let base = serve::serve(Ingress::new(bus.clone()).router()).await;
     let client = client();
     let (status, body) = call(&client, "GET", &format!("{base}/handlers"), None, "").await;
     assert_eq!(status, 200);
@@ -326,7 +326,7 @@ async fn handlers_graph_and_health_say_what_the_bus_knows() {
 async fn the_stream_sends_events_published_after_connecting_and_filters_by_name() {
     let events = EventStream::new();
     let bus = Bus::builder().sink("sse", events.clone()).build().unwrap();
-    let base = serve(Ingress::new(bus.clone()).stream(events)).await;
+    let base = serve::serve(Ingress::new(bus.clone()).stream(events).router()).await;
     let mut all = sse::SseClient::connect(&format!("{base}/events/stream"), None).await;
     let mut carts = sse::SseClient::connect(
         &format!("{base}/events/stream?names=ingress.cart_emptied"),
@@ -373,7 +373,7 @@ async fn the_stream_sends_events_published_after_connecting_and_filters_by_name(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_event_stream_the_route_says_what_to_add() {
     let bus = Bus::new();
-    let base = serve(Ingress::new(bus)).await;
+    let base = serve::serve(Ingress::new(bus).router()).await;
     let (status, body) = call(&client(), "GET", &format!("{base}/events/stream"), None, "").await;
     assert_eq!(status, 404);
     assert_eq!(
@@ -447,7 +447,7 @@ async fn a_wrong_signature_a_refused_commit_and_a_shut_bus_are_refused() {
     let journal = eventbus::MemoryJournal::new();
     let bus = Bus::builder().journal(journal.clone()).build().unwrap();
     let client = client();
-    let base = serve(Ingress::new(bus.clone())).await;
+    let base = serve::serve(Ingress::new(bus.clone()).router()).await;
 
     journal.fail_appends(true);
     let (status, body) = post_json(
@@ -465,7 +465,7 @@ async fn a_wrong_signature_a_refused_commit_and_a_shut_bus_are_refused() {
     assert_eq!(body["id"].as_str().unwrap().len(), 36);
     journal.fail_appends(false);
 
-    let signed = serve(Ingress::new(bus.clone()).secret(SECRET).unwrap()).await;
+    let signed = serve::serve(Ingress::new(bus.clone()).secret(SECRET).unwrap().router()).await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -520,7 +520,7 @@ async fn stream_ids_are_log_positions_with_any_journal_and_resume_from_them() {
         .sink("sse", events.clone())
         .build()
         .unwrap();
-    let base = serve(Ingress::new(bus.clone()).stream(events)).await;
+    let base = serve::serve(Ingress::new(bus.clone()).stream(events).router()).await;
     let url = format!("{base}/events/stream");
     let mut live = sse::SseClient::connect(&url, None).await;
     for cart in 1..=3 {

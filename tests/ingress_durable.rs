@@ -5,6 +5,8 @@
 #[path = "../eventbus-store/tests/support/mod.rs"]
 mod support;
 
+#[path = "common/serve.rs"]
+mod serve;
 #[path = "common/sse.rs"]
 mod sse;
 
@@ -17,13 +19,6 @@ use support::TestDb;
 #[event(name = "stream.parcel_sent")]
 struct ParcelSent {
     parcel: u32,
-}
-
-async fn serve(ingress: Ingress) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, ingress.router()).await.unwrap() });
-    format!("http://{address}")
 }
 
 fn parcel(received: &sse::Received) -> u64 {
@@ -40,7 +35,7 @@ conformance! {
             .sink("sse", events.clone())
             .build()
             .unwrap();
-        let base = serve(Ingress::new(bus.clone()).stream(events)).await;
+        let base = serve::serve(Ingress::new(bus.clone()).stream(events).router()).await;
         let url = format!("{base}/events/stream");
 
         let mut first = sse::SseClient::connect(&url, None).await;

@@ -53,11 +53,14 @@ fn quick() -> RetrySchedule {
 }
 
 fn bus(webhooks: &WebhookSink, dead: &MemoryDeadLetters) -> Bus {
+    builder(webhooks, dead).build().unwrap()
+}
+
+/// A bus with the sink and the dead letters, to be finished by the test.
+fn builder(webhooks: &WebhookSink, dead: &MemoryDeadLetters) -> eventbus::BusBuilder {
     Bus::builder()
         .sink("webhooks", webhooks.clone())
         .dead_letters(dead.clone())
-        .build()
-        .unwrap()
 }
 
 fn sink_counts(bus: &Bus) -> Vec<(String, u64, u64, u64)> {
@@ -523,9 +526,7 @@ async fn what_is_pending_at_shutdown_goes_to_the_dead_letters_as_abandoned() {
     let webhooks = WebhookSink::builder().retry_schedule(schedule).build();
     webhooks.register("order_placed", &receiver.url).unwrap();
     let dead = MemoryDeadLetters::new();
-    let bus = Bus::builder()
-        .sink("webhooks", webhooks.clone())
-        .dead_letters(dead.clone())
+    let bus = builder(&webhooks, &dead)
         .shutdown_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -801,9 +802,7 @@ async fn a_failing_endpoint_at_its_backlog_holds_back_no_other() {
     webhooks.register("order_placed", &failing.url).unwrap();
     webhooks.register("order_placed", &fast.url).unwrap();
     let dead = MemoryDeadLetters::new();
-    let bus = Bus::builder()
-        .sink("webhooks", webhooks.clone())
-        .dead_letters(dead.clone())
+    let bus = builder(&webhooks, &dead)
         .shutdown_timeout(Duration::from_millis(100))
         .build()
         .unwrap();
@@ -833,9 +832,7 @@ async fn a_shutdown_while_the_sink_waits_for_room_counts_each_record_once() {
     let webhooks = WebhookSink::builder().concurrency(1).backlog(2).build();
     webhooks.register("order_placed", &slow.url).unwrap();
     let dead = MemoryDeadLetters::new();
-    let bus = Bus::builder()
-        .sink("webhooks", webhooks.clone())
-        .dead_letters(dead.clone())
+    let bus = builder(&webhooks, &dead)
         .shutdown_timeout(Duration::from_millis(300))
         .build()
         .unwrap();

@@ -61,6 +61,20 @@ fn durable_sink(store: &eventbus::store::Store, receiver: &Receiver) -> WebhookS
     webhooks
 }
 
+/// A bus on `store` with the durable sink and the dead letters.
+fn durable_bus(
+    store: &eventbus::store::Store,
+    webhooks: &WebhookSink,
+    dead: &MemoryDeadLetters,
+) -> Bus {
+    Bus::builder()
+        .journal(store.clone())
+        .sink("webhooks", webhooks.clone())
+        .dead_letters(dead.clone())
+        .build()
+        .unwrap()
+}
+
 conformance! {
     async fn a_pending_delivery_survives_a_restart(db: &TestDb) {
         let receiver = Receiver::answering(503).await;
@@ -68,12 +82,7 @@ conformance! {
         let dead = MemoryDeadLetters::new();
 
         let webhooks = durable_sink(&store, &receiver);
-        let bus = Bus::builder()
-            .journal(store.clone())
-            .sink("webhooks", webhooks.clone())
-            .dead_letters(dead.clone())
-            .build()
-            .unwrap();
+        let bus = durable_bus(&store, &webhooks, &dead);
         bus.emit(OrderPlaced { item: "kettle".into(), quantity: 1 }).await.unwrap();
         receiver.wait_for(2).await;
         wait_for_rows(db, &[(receiver.url.clone(), 2)]).await;
@@ -95,12 +104,7 @@ conformance! {
         receiver.script(|_| Answer::Status(200, ""));
         let store = db.open().await;
         let webhooks = durable_sink(&store, &receiver);
-        let bus = Bus::builder()
-            .journal(store.clone())
-            .sink("webhooks", webhooks.clone())
-            .dead_letters(dead.clone())
-            .build()
-            .unwrap();
+        let bus = durable_bus(&store, &webhooks, &dead);
         wait_for_rows(db, &[]).await;
         let hits = receiver.hits();
         assert_eq!(hits.len(), 3);
@@ -118,12 +122,7 @@ conformance! {
         let store = db.open().await;
         let dead = MemoryDeadLetters::new();
         let webhooks = durable_sink(&store, &receiver);
-        let bus = Bus::builder()
-            .journal(store.clone())
-            .sink("webhooks", webhooks.clone())
-            .dead_letters(dead.clone())
-            .build()
-            .unwrap();
+        let bus = durable_bus(&store, &webhooks, &dead);
         for n in 0..20 {
             bus.emit(OrderPlaced { item: format!("item {n}"), quantity: n }).await.unwrap();
         }

@@ -1,6 +1,9 @@
 //! What every bench shares: the handler body, the same in every case and
 //! in every baseline, inlined into each so no side pays for an extra call.
 
+// Each bench uses a part of it.
+#![allow(dead_code)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -33,4 +36,13 @@ pub fn batch<F: std::future::Future<Output = ()>>(
         }
         started.elapsed()
     })
+}
+
+/// Serves `router` on a free port of 127.0.0.1 on the current runtime; its
+/// base URL (`http://127.0.0.1:PORT`).
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{address}")
 }

@@ -147,6 +147,36 @@ impl Envelope {
         self.source = Some(source.into());
         self
     }
+
+    /// The timestamp in RFC 3339, in UTC, to the nanosecond, as the
+    /// record's JSON form writes it; `None` for a time RFC 3339 cannot
+    /// write (outside the years 0 to 9999).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    ///
+    /// use eventbus::Envelope;
+    ///
+    /// let at = UNIX_EPOCH + Duration::new(1_796_630_950, 123_000_000);
+    /// let envelope = Envelope::generate().with_timestamp(at);
+    /// assert_eq!(envelope.timestamp_rfc3339().unwrap(), "2026-12-07T08:09:10.123Z");
+    /// ```
+    #[must_use]
+    pub fn timestamp_rfc3339(&self) -> Option<String> {
+        rfc3339(self.timestamp).ok()
+    }
+}
+
+/// `timestamp` in RFC 3339, in UTC, to the nanosecond.
+pub(crate) fn rfc3339(timestamp: SystemTime) -> Result<String, String> {
+    let nanos = match timestamp.duration_since(UNIX_EPOCH) {
+        Ok(since) => i128::try_from(since.as_nanos()).unwrap_or(i128::MAX),
+        Err(before) => -i128::try_from(before.duration().as_nanos()).unwrap_or(i128::MAX),
+    };
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map_err(|error| format!("the timestamp cannot be written as RFC 3339: {error}"))?
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|error| error.to_string())
 }
 
 impl Envelope {

@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::any_event::AnyEvent;
-use crate::envelope::{Envelope, Origin, Uuid};
+use crate::envelope::{rfc3339, Envelope, Origin, Uuid};
 use crate::error::{PublishError, RecordError};
 use crate::event::Event;
 use crate::meta::EventMeta;
@@ -250,18 +250,6 @@ impl<'de> Deserialize<'de> for EventRecord {
             envelope,
         })
     }
-}
-
-/// `timestamp` in RFC 3339, in UTC, to the nanosecond.
-pub(crate) fn rfc3339(timestamp: SystemTime) -> Result<String, String> {
-    let nanos = match timestamp.duration_since(std::time::UNIX_EPOCH) {
-        Ok(since) => i128::try_from(since.as_nanos()).unwrap_or(i128::MAX),
-        Err(before) => -i128::try_from(before.duration().as_nanos()).unwrap_or(i128::MAX),
-    };
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .map_err(|error| format!("the timestamp cannot be written as RFC 3339: {error}"))?
-        .format(&Rfc3339)
-        .map_err(|error| error.to_string())
 }
 
 /// An RFC 3339 time, any offset.

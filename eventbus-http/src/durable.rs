@@ -134,8 +134,9 @@ impl Durable {
                 .collect();
         }
         let mut rows: Vec<(String, String)> = Vec::new();
+        let live = inner.live();
         for record in records {
-            let (targets, disabled) = inner.targets(record);
+            let (targets, disabled) = Inner::targets(&live, record);
             for live in disabled {
                 inner.give_up(&live, record, &disabled_why(&live), 0);
             }

@@ -247,18 +247,17 @@ impl Message {
 
 /// `{"type": name, "timestamp": "<RFC 3339>", "data": <event JSON>}`.
 fn standard_body(record: &EventRecord) -> Bytes {
-    let record_json = record.to_json();
-    // The record's own JSON writes the timestamp as the webhook body
-    // pins it; it is read back from there rather than formatted twice.
-    let value: serde_json::Value =
-        serde_json::from_str(&record_json).expect("a record's JSON is JSON");
-    let timestamp = value.get("timestamp").cloned().unwrap_or_default();
+    // As the record's own JSON writes it.
+    let timestamp = record
+        .envelope
+        .timestamp_rfc3339()
+        .map_or_else(|| "null".to_owned(), |at| format!("\"{at}\""));
     let payload = record.payload_str().unwrap_or("null");
     let mut body = String::with_capacity(payload.len() + 96);
     body.push_str("{\"type\":");
     body.push_str(&serde_json::to_string(&*record.name).expect("a name is JSON"));
     body.push_str(",\"timestamp\":");
-    body.push_str(&timestamp.to_string());
+    body.push_str(&timestamp);
     body.push_str(",\"data\":");
     body.push_str(payload);
     body.push('}');

@@ -80,8 +80,9 @@ impl Inner {
     pub(crate) async fn take(self: &Arc<Self>, records: &[Arc<EventRecord>]) -> Vec<SendOutcome> {
         let mut taking = Taking(Vec::with_capacity(records.len()));
         let mut outcomes = Vec::with_capacity(records.len());
+        let live = self.live();
         for record in records {
-            let (targets, disabled) = self.targets(record);
+            let (targets, disabled) = Self::targets(&live, record);
             if targets.is_empty() && disabled.is_empty() {
                 outcomes.push(SendOutcome::Sent);
                 continue;

@@ -308,20 +308,24 @@ impl Inner {
             .clone()
     }
 
-    /// The endpoints that take `record`: registered for its name, and
+    /// The endpoints of `live` (a snapshot of [`Inner::live`], taken once
+    /// per batch) that take `record`: registered for its name, and
     /// enabled. A disabled one that would take it is reported as a
     /// failure of the record for it.
-    pub(crate) fn targets(&self, record: &Arc<EventRecord>) -> (Vec<Arc<Live>>, Vec<Arc<Live>>) {
+    pub(crate) fn targets(
+        live: &[Arc<Live>],
+        record: &EventRecord,
+    ) -> (Vec<Arc<Live>>, Vec<Arc<Live>>) {
         let mut enabled = Vec::new();
         let mut disabled = Vec::new();
-        for live in self.live() {
+        for live in live {
             if !live.wants(&record.name) {
                 continue;
             }
             if live.disabled().is_some() {
-                disabled.push(live);
+                disabled.push(Arc::clone(live));
             } else {
-                enabled.push(live);
+                enabled.push(Arc::clone(live));
             }
         }
         (enabled, disabled)
