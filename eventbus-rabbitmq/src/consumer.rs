@@ -252,7 +252,8 @@ impl Drop for Consumer {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConsumerStats {
-    /// Messages acked after every handler ran ok.
+    /// Messages acked after every handler ran ok (counted once the ack is
+    /// sent).
     pub acked: u64,
     /// Messages whose id was handled ok before: acked, nothing ran.
     pub duplicates: u64,
@@ -260,7 +261,8 @@ pub struct ConsumerStats {
     pub retried: u64,
     /// Failures sent to the dead queue.
     pub dead: u64,
-    /// Messages handed back to the broker (the bus was shut down).
+    /// Messages handed back to the broker: the bus was shut down, its
+    /// journal refused the event, or a retry could not be sent.
     pub requeued: u64,
     /// Times the connection was opened again after a loss.
     pub reconnects: u64,
@@ -490,6 +492,7 @@ async fn handle(
         multiple: false,
     };
     let mut closed = None;
+    // Each settles the message and names what to count once it is.
     let settling = async {
         match verdict {
             Verdict::Ack { duplicate } => {
@@ -498,26 +501,22 @@ async fn handle(
                 } else {
                     &counts.acked
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
-                acker.ack(BasicAckOptions::default()).await
+                (acker.ack(BasicAckOptions::default()).await, Some(counter))
             }
             Verdict::Requeue(why) => {
                 tracing::debug!(%why, "handing a message back to RabbitMQ");
-                counts.requeued.fetch_add(1, Ordering::Relaxed);
-                acker.nack(requeue).await
+                (acker.nack(requeue).await, Some(&counts.requeued))
             }
             Verdict::Closed(why) => {
-                counts.requeued.fetch_add(1, Ordering::Relaxed);
                 closed = Some(why);
-                acker.nack(requeue).await
+                (acker.nack(requeue).await, Some(&counts.requeued))
             }
             Verdict::Failed(failures) => {
                 match forward(&shared, &channel, &message, &failures).await {
-                    Ok(()) => acker.ack(BasicAckOptions::default()).await,
+                    Ok(()) => (acker.ack(BasicAckOptions::default()).await, None),
                     Err(error) => {
                         tracing::warn!(%error, "cannot move a failed message on; handing it back");
-                        counts.requeued.fetch_add(1, Ordering::Relaxed);
-                        acker.nack(requeue).await
+                        (acker.nack(requeue).await, Some(&counts.requeued))
                     }
                 }
             }
@@ -528,10 +527,18 @@ async fn handle(
     // unanswered delivery would hold a prefetch slot for good).
     match tokio::time::timeout(SETTLE_TIMEOUT, settling).await {
         Err(_) => Settled::NoAnswer,
-        Ok(settled) => {
-            if let Err(error) = settled {
-                // The channel is gone: the broker hands the message out again.
-                tracing::debug!(%error, "cannot settle a message; the broker redelivers it");
+        Ok((settled, counter)) => {
+            match settled {
+                Ok(_) => {
+                    if let Some(counter) = counter {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                // The channel is gone: the broker hands the message out
+                // again.
+                Err(error) => {
+                    tracing::debug!(%error, "cannot settle a message; the broker redelivers it");
+                }
             }
             closed.map_or(Settled::Done, Settled::BusClosed)
         }
