@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eventbus::prelude::*;
-use eventbus::rabbitmq::{RabbitError, RabbitMq};
+use eventbus::rabbitmq::{Consumer, RabbitError, RabbitMq};
 use eventbus::{Envelope, EventRecord, Origin, Uuid};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
@@ -144,6 +144,17 @@ fn worker_bus(name: &str, probe: &Arc<Probe>, hang: bool) -> Bus {
         .unwrap()
 }
 
+/// A consumer of `group` on `bus`, prefetch `prefetch`.
+async fn consume(rabbit: &RabbitMq, bus: &Bus, group: &str, prefetch: u16) -> Consumer {
+    rabbit
+        .consume(bus)
+        .group(group)
+        .prefetch(prefetch)
+        .start()
+        .await
+        .unwrap()
+}
+
 /// A bus whose grouped handlers all run elsewhere, publishing to the broker.
 fn publisher(rabbit: &RabbitMq, probe: &Arc<Probe>) -> Bus {
     Bus::builder()
@@ -193,18 +204,11 @@ async fn a_group_shares_the_work_and_every_group_gets_everything() {
     let mut buses = Vec::new();
     for name in ["w1", "w2", "w3"] {
         let bus = bus(name, &probe);
-        consumers.push(rabbit.consume(&bus).group("billing").start().await.unwrap());
+        consumers.push(consume(&rabbit, &bus, "billing", 32).await);
         buses.push(bus);
     }
     let shipping_bus = bus("s1", &probe);
-    consumers.push(
-        rabbit
-            .consume(&shipping_bus)
-            .group("shipping")
-            .start()
-            .await
-            .unwrap(),
-    );
+    consumers.push(consume(&rabbit, &shipping_bus, "shipping", 32).await);
 
     let publishing = publisher(&rabbit, &probe);
     for n in 0..1000 {
@@ -290,13 +294,7 @@ async fn a_killed_workers_messages_go_to_the_others() {
                 .unwrap();
             let consumer = runtime.block_on(async {
                 let bus = worker_bus("doomed", &probe, true);
-                let consumer = rabbit
-                    .consume(&bus)
-                    .group("slow")
-                    .prefetch(10)
-                    .start()
-                    .await
-                    .unwrap();
+                let consumer = consume(&rabbit, &bus, "slow", 10).await;
                 until(
                     Duration::from_secs(10),
                     "the doomed worker to take 10",
@@ -314,13 +312,7 @@ async fn a_killed_workers_messages_go_to_the_others() {
     assert_eq!(probe.count("slow_done"), 0);
 
     let survivor_bus = bus("survivor", &probe);
-    let survivor = rabbit
-        .consume(&survivor_bus)
-        .group("slow")
-        .prefetch(50)
-        .start()
-        .await
-        .unwrap();
+    let survivor = consume(&rabbit, &survivor_bus, "slow", 50).await;
     until(Duration::from_secs(60), "100 done by the survivor", || {
         probe.count("slow_done") >= 100
     })
@@ -350,12 +342,7 @@ async fn a_failing_handler_walks_the_retry_tiers_alone_then_dies_and_redrive_bri
     ]);
     let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
-    let consumer = rabbit
-        .consume(&worker)
-        .group("flaky")
-        .start()
-        .await
-        .unwrap();
+    let consumer = consume(&rabbit, &worker, "flaky", 32).await;
     let publishing = publisher(&rabbit, &probe);
     publishing.emit(Flaky { n: 7 }).await.unwrap();
     publishing.flush().await;
@@ -451,7 +438,7 @@ async fn a_message_id_handled_once_runs_once() {
     let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
     // An async handler, so the copies are in hand at the same time.
-    let consumer = rabbit.consume(&worker).group("slow").start().await.unwrap();
+    let consumer = consume(&rabbit, &worker, "slow", 32).await;
     let id = Uuid::now_v7();
     let properties = BasicProperties::default()
         .with_message_id(id.to_string().into())
@@ -487,12 +474,7 @@ async fn unreadable_messages_go_to_the_dead_queue_at_once() {
     let rabbit = broker.rabbit();
     let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
-    let consumer = rabbit
-        .consume(&worker)
-        .group("billing")
-        .start()
-        .await
-        .unwrap();
+    let consumer = consume(&rabbit, &worker, "billing", 32).await;
     let undecodable = BasicProperties::default().with_message_id(Uuid::now_v7().to_string().into());
     broker
         .publish(&broker.prefix, "rmq.placed", b"not json", undecodable)
@@ -544,12 +526,7 @@ async fn a_plain_amqp_client_reaches_the_handlers() {
     let rabbit = broker.rabbit();
     let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
-    let consumer = rabbit
-        .consume(&worker)
-        .group("billing")
-        .start()
-        .await
-        .unwrap();
+    let consumer = consume(&rabbit, &worker, "billing", 32).await;
     let (id, correlation, causation) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let mut headers = FieldTable::default();
     headers.insert("eventbus-version".into(), AMQPValue::LongInt(1));
@@ -609,7 +586,18 @@ async fn the_sink_publishes_the_pinned_format_and_never_echoes() {
     };
     let rabbit = broker.rabbit();
     let probe = Arc::new(Probe::default());
-    let publishing = publisher(&rabbit, &probe);
+    // Named otherwise than its source, so the sink itself must leave out
+    // what came from RabbitMQ.
+    let publishing = Bus::builder()
+        .state(Worker {
+            name: "publisher".into(),
+            probe: Arc::clone(&probe),
+            hang: false,
+        })
+        .remote_groups(["billing", "shipping", "flaky", "slow"])
+        .sink("broker", rabbit.sink().unwrap())
+        .build()
+        .unwrap();
     let report = publishing.publish(Placed { n: 5 });
     let id = report.event_id();
     // An event that came from the broker is not published back.
@@ -705,13 +693,7 @@ async fn shutdown_finishes_and_acks_what_is_in_hand() {
     }
     publishing.flush().await;
     let first_bus = bus("first", &probe);
-    let first = rabbit
-        .consume(&first_bus)
-        .group("slow")
-        .prefetch(4)
-        .start()
-        .await
-        .unwrap();
+    let first = consume(&rabbit, &first_bus, "slow", 4).await;
     until(Duration::from_secs(10), "four in hand", || {
         probe.count("slow_started") >= 4
     })
@@ -725,13 +707,7 @@ async fn shutdown_finishes_and_acks_what_is_in_hand() {
     assert_eq!(broker.ready(&queue).await as usize, 40 - done);
 
     let second_bus = bus("second", &probe);
-    let second = rabbit
-        .consume(&second_bus)
-        .group("slow")
-        .prefetch(40)
-        .start()
-        .await
-        .unwrap();
+    let second = consume(&rabbit, &second_bus, "slow", 40).await;
     until(Duration::from_secs(30), "all 40 done", || {
         probe.count("slow_done") >= 40
     })
@@ -753,12 +729,7 @@ async fn a_shut_down_bus_hands_messages_back() {
     let rabbit = broker.rabbit();
     let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
-    let consumer = rabbit
-        .consume(&worker)
-        .group("billing")
-        .start()
-        .await
-        .unwrap();
+    let consumer = consume(&rabbit, &worker, "billing", 32).await;
     worker.shutdown().await;
     let publishing = publisher(&rabbit, &probe);
     for n in 0..5 {
@@ -1185,6 +1156,133 @@ async fn a_message_that_crash_loops_its_consumers_stops_at_the_delivery_limit() 
     };
     assert_eq!(deliveries, eventbus::rabbitmq::DELIVERY_LIMIT + 1);
     assert_eq!(dead.data, br#"{"n":1}"#);
+    publishing.shutdown().await;
+    broker.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consumer_whose_queue_vanished_declares_it_again() {
+    let Some(broker) = Broker::find().await else {
+        return;
+    };
+    let rabbit = broker.rabbit();
+    let probe = Arc::new(Probe::default());
+    let worker = bus("w", &probe);
+    let consumer = consume(&rabbit, &worker, "billing", 32).await;
+    // Someone deletes the group's queue under the consumer: the broker
+    // cancels it; it reconnects and declares the queue and its bindings.
+    let queue = rabbit.queues("billing").main;
+    broker
+        .channel
+        .queue_delete(
+            queue.as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    until(Duration::from_secs(20), "the consumer back", || {
+        consumer.stats().reconnects == 1
+    })
+    .await;
+    broker
+        .publish(
+            &broker.prefix,
+            "rmq.placed",
+            br#"{"n":3}"#,
+            BasicProperties::default(),
+        )
+        .await;
+    until(
+        Duration::from_secs(10),
+        "the message handled and acked",
+        || consumer.stats().acked == 1,
+    )
+    .await;
+    assert_eq!(probe.count("bill"), 1);
+    consumer.shutdown().await;
+    broker.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redrive_into_a_missing_queue_keeps_the_dead_messages() {
+    let Some(broker) = Broker::find().await else {
+        return;
+    };
+    let rabbit = broker.rabbit();
+    let probe = Arc::new(Probe::default());
+    let worker = bus("w", &probe);
+    consume(&rabbit, &worker, "billing", 32)
+        .await
+        .shutdown()
+        .await;
+    let queues = rabbit.queues("billing");
+    broker
+        .publish("", &queues.dead, br#"{"n":9}"#, BasicProperties::default())
+        .await;
+    broker
+        .channel
+        .queue_delete(
+            queues.main.as_str().into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let error = rabbit.redrive("billing").await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "queue `{}` does not exist: start a consumer of its group (it declares the group's \
+             queues), then try again",
+            queues.main
+        )
+    );
+    let mut ready = 0;
+    for _ in 0..100 {
+        ready = broker.ready(&queues.dead).await;
+        if ready == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready, 1, "the dead message stays where it was");
+    broker.clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sink_declares_only_the_groups_it_is_given() {
+    let Some(broker) = Broker::find().await else {
+        return;
+    };
+    let rabbit = broker.rabbit();
+    let probe = Arc::new(Probe::default());
+    let publishing = Bus::builder()
+        .state(Worker {
+            name: "publisher".into(),
+            probe: Arc::clone(&probe),
+            hang: false,
+        })
+        .remote_groups(["billing"])
+        .sink("rabbitmq", rabbit.sink().unwrap().only_groups(["billing"]))
+        .build()
+        .unwrap();
+    publishing.emit(Placed { n: 1 }).await.unwrap();
+    publishing.flush().await;
+    assert_eq!(broker.ready(&rabbit.queues("billing").main).await, 1);
+    let channel = broker.connection.create_channel().await.unwrap();
+    let shipping = channel
+        .queue_declare(
+            rabbit.queues("shipping").main.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    assert!(
+        shipping.is_err(),
+        "no queue for a group the sink was not given"
+    );
     publishing.shutdown().await;
     broker.clean().await;
 }

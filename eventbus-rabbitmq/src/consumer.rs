@@ -8,17 +8,15 @@ use std::time::Duration;
 use eventbus_core::{Bus, EventRecord};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::Channel;
-use lapin::Confirmation;
 use tokio::sync::watch;
 
 use crate::error::RabbitError;
-use crate::link::Link;
-use crate::names::{short, Queues};
+use crate::link::{self, Link};
+use crate::names::{binding_key, short, Queues};
 use crate::transport::{Delivery, Failed, Judge, Next, Verdict};
 use crate::wire::{self, ATTEMPTS, ERROR, HANDLER};
 use crate::Settings;
@@ -167,11 +165,8 @@ fn group_events(bus: &Bus, group: &str) -> Vec<String> {
         .handlers()
         .iter()
         .filter(|handler| handler.group() == Some(group))
-        .filter_map(|handler| match handler.event_name() {
-            "AnyEvent" => Some("#".to_owned()),
-            "DeadEvent" => None,
-            name => Some(name.to_owned()),
-        })
+        .filter_map(|handler| binding_key(handler.event_name()))
+        .map(str::to_owned)
         .collect();
     events.sort_unstable();
     events.dedup();
@@ -504,7 +499,11 @@ async fn handle(
                 (acker.ack(BasicAckOptions::default()).await, Some(counter))
             }
             Verdict::Requeue(why) => {
-                tracing::debug!(%why, "handing a message back to RabbitMQ");
+                // Not at once: what refused it (the journal's database)
+                // needs a while, and every return counts towards the
+                // queue's delivery limit.
+                tracing::warn!(%why, "handing a message back to RabbitMQ");
+                tokio::time::sleep(shared.settings.reconnect.1).await;
                 (acker.nack(requeue).await, Some(&counts.requeued))
             }
             Verdict::Closed(why) => {
@@ -639,23 +638,7 @@ async fn forward(
             None => remove.push(HANDLER),
         }
         let properties = wire::with_headers(&properties, &set, &remove);
-        let confirm = channel
-            .basic_publish(
-                short(""),
-                short(queue),
-                BasicPublishOptions::default(),
-                &message.delivery.data,
-                properties,
-            )
-            .await
-            .map_err(|source| RabbitError::broker(format!("publish to `{queue}`"), source))?
-            .await
-            .map_err(|source| RabbitError::broker(format!("publish to `{queue}`"), source))?;
-        if let Confirmation::Nack(_) = confirm {
-            return Err(RabbitError::Nacked {
-                to: format!("queue `{queue}`"),
-            });
-        }
+        link::publish_to_queue(channel, queue, &message.delivery.data, properties).await?;
         counter.fetch_add(1, Ordering::Relaxed);
         match failed.next {
             Next::Retry(tier) => tracing::info!(

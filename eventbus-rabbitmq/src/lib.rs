@@ -69,7 +69,9 @@
 //!   durable, `x-message-ttl` the tier's delay, dead-lettering back to
 //!   `<prefix>.g`; default 1 s, 10 s, 60 s); the dead queue
 //!   `<prefix>.g.dead`. Retries and dead messages keep the body and
-//!   properties and add `eventbus-handler`, `eventbus-error`,
+//!   properties (less the broker's own `x-death` history and a
+//!   per-message `expiration`) and add `eventbus-handler` (absent when the
+//!   message itself could not be read), `eventbus-error`,
 //!   `eventbus-attempts`.
 
 #![forbid(unsafe_code)]
@@ -86,11 +88,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventbus_core::Bus;
-use lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
-use lapin::Confirmation;
 
 pub use consumer::{Consumer, ConsumerBuilder, ConsumerStats};
 pub use error::RabbitError;
@@ -286,10 +285,8 @@ impl RabbitMq {
             let Some(group) = handler.group() else {
                 continue;
             };
-            let event = match handler.event_name() {
-                "AnyEvent" => "#",
-                "DeadEvent" => continue,
-                name => name,
+            let Some(event) = names::binding_key(handler.event_name()) else {
+                continue;
             };
             let events = groups.entry(group.to_owned()).or_default();
             if !events.iter().any(|known| known == event) {
@@ -374,21 +371,10 @@ impl RabbitMq {
             let mut remove = vec![wire::ERROR, wire::ATTEMPTS];
             remove.extend_from_slice(wire::DEATH_HEADERS);
             let properties = wire::with_headers(&delivery.properties, &[], &remove);
-            let published = async {
-                link.channel
-                    .basic_publish(
-                        short(""),
-                        short(&queues.main),
-                        BasicPublishOptions::default(),
-                        &delivery.data,
-                        properties,
-                    )
-                    .await?
-                    .await
-            }
-            .await;
-            match published {
-                Ok(Confirmation::Ack(_) | Confirmation::NotRequested) => {
+            match link::publish_to_queue(&link.channel, &queues.main, &delivery.data, properties)
+                .await
+            {
+                Ok(()) => {
                     delivery
                         .acker
                         .ack(BasicAckOptions::default())
@@ -396,7 +382,7 @@ impl RabbitMq {
                         .map_err(|source| RabbitError::broker("ack a dead message", source))?;
                     moved += 1;
                 }
-                Ok(Confirmation::Nack(_)) => {
+                Err(error) => {
                     let _ = delivery
                         .acker
                         .nack(BasicNackOptions {
@@ -404,15 +390,7 @@ impl RabbitMq {
                             multiple: false,
                         })
                         .await;
-                    return Err(RabbitError::Nacked {
-                        to: format!("queue `{}`", queues.main),
-                    });
-                }
-                Err(source) => {
-                    return Err(RabbitError::broker(
-                        format!("publish to `{}`", queues.main),
-                        source,
-                    ))
+                    return Err(error);
                 }
             }
         }

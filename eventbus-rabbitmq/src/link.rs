@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use lapin::options::{
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 
 use crate::error::RabbitError;
 use crate::names::{short, Queues};
@@ -151,6 +154,43 @@ impl Link {
             let _ = self.connection.close(200, short("bye")).await;
         };
         let _ = tokio::time::timeout(within, closing).await;
+    }
+}
+
+/// Publishes `body` to `queue` through the default exchange and waits for
+/// the broker's confirm. Mandatory: a queue that does not exist is an
+/// error, never a message the broker confirms and drops.
+pub(crate) async fn publish_to_queue(
+    channel: &Channel,
+    queue: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<(), RabbitError> {
+    let publish = |source| RabbitError::broker(format!("publish to `{queue}`"), source);
+    let confirmation = channel
+        .basic_publish(
+            short(""),
+            short(queue),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            body,
+            properties,
+        )
+        .await
+        .map_err(publish)?
+        .await
+        .map_err(publish)?;
+    match confirmation {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(RabbitError::Config(format!(
+            "queue `{queue}` does not exist: start a consumer of its group (it declares the \
+             group's queues), then try again"
+        ))),
+        Confirmation::Nack(_) => Err(RabbitError::Nacked {
+            to: format!("queue `{queue}`"),
+        }),
     }
 }
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
-/// `x-delivery-limit` of a group's queue: a message that was handed out
-/// this many times without an ack (a consumer that crashes on it) goes to
-/// the dead queue.
+/// `x-delivery-limit` of a group's queue: a message returned to the queue
+/// more than this many times without an ack (a consumer that crashes on
+/// it, handed out 21 times in all) goes to the dead queue.
 pub const DELIVERY_LIMIT: i32 = 20;
 
 /// The queues of one consumer group under a prefix: see
@@ -72,6 +72,17 @@ impl Queues {
         arguments.insert("x-dead-letter-exchange".into(), text(""));
         arguments.insert("x-dead-letter-routing-key".into(), text(&self.main));
         arguments
+    }
+}
+
+/// The binding key of a handler's event: its name, `#` for a handler of
+/// every event (`AnyEvent`); none for a `DeadEvent` handler, which no
+/// message reaches.
+pub(crate) fn binding_key(event: &str) -> Option<&str> {
+    match event {
+        "AnyEvent" => Some("#"),
+        "DeadEvent" => None,
+        name => Some(name),
     }
 }
 

@@ -17,9 +17,9 @@ use crate::names::{short, Queues};
 use crate::wire::{self, SOURCE};
 use crate::Settings;
 
-/// Publishes that fail in a row on connections just opened before the
-/// records go back to the bus's retries.
-const REFUSALS: u32 = 3;
+/// Failed publishes of one batch, each on a connection reopened after the
+/// last, before the batch goes back to the bus's retries.
+const REFUSALS: u32 = 5;
 
 /// Every outcome, the missing ones made by `missing`.
 fn fill(outcomes: Vec<Option<SendOutcome>>, missing: impl Fn() -> SendOutcome) -> Vec<SendOutcome> {
@@ -51,9 +51,11 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 ///   that has handlers linked into the program, the group's queue, its
 ///   dead queue and its bindings, so events published before any worker
 ///   runs wait for it (the retry tiers are left to the consumers).
-/// - A publish that fails on a connection just opened, three times in a
-///   row (the broker refuses the message itself), is left to the bus's
-///   retries and dead letters instead of being tried for ever.
+/// - A batch whose publishing fails six times (the connection reopened
+///   each time: the broker refuses the messages themselves) goes back to
+///   the bus's retries and dead letters instead of being tried for ever.
+/// - [`only_groups`](RabbitSink::only_groups) narrows the groups it
+///   declares.
 /// - Records that came from RabbitMQ (source `"rabbitmq"`) are not
 ///   published back.
 pub struct RabbitSink {
@@ -72,6 +74,22 @@ impl std::fmt::Debug for RabbitSink {
 }
 
 impl RabbitSink {
+    /// Declares the queues of `groups` only, rather than of every group
+    /// with handlers linked into the program: for a program that links
+    /// handlers of groups it runs itself, whose queues would fill with
+    /// nobody to read them.
+    #[must_use]
+    pub fn only_groups<I, S>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let wanted: Vec<S> = groups.into_iter().collect();
+        self.groups
+            .retain(|(queues, _)| wanted.iter().any(|group| group.as_ref() == queues.group));
+        self
+    }
+
     pub(crate) fn new(settings: Arc<Settings>, groups: Vec<(Queues, Vec<String>)>) -> Self {
         Self {
             settings,

@@ -126,11 +126,17 @@ impl Broker {
             .map(|(group, _)| group)
             .collect();
         groups.push("nobody".into());
+        // A connection of its own: the test may have restarted the
+        // broker under the first.
+        let Ok(connection) = Connection::connect(&url(), ConnectionProperties::default()).await
+        else {
+            return;
+        };
         // A channel per delete: one that finds nothing to delete may be
         // closed by the broker.
         for group in groups {
             for queue in rabbit.queues(&group).all() {
-                if let Ok(channel) = self.connection.create_channel().await {
+                if let Ok(channel) = connection.create_channel().await {
                     let _ = channel
                         .queue_delete(queue.into(), QueueDeleteOptions::default())
                         .await;
@@ -138,7 +144,7 @@ impl Broker {
                 }
             }
         }
-        if let Ok(channel) = self.connection.create_channel().await {
+        if let Ok(channel) = connection.create_channel().await {
             let _ = channel
                 .exchange_delete(
                     self.prefix.as_str().into(),
@@ -146,6 +152,7 @@ impl Broker {
                 )
                 .await;
         }
+        let _ = connection.close(200, "bye".into()).await;
         let _ = self.connection.close(200, "bye".into()).await;
     }
 }
