@@ -18,6 +18,7 @@
 
 #[path = "../eventbus-store/benches/db/mod.rs"]
 mod db;
+mod support;
 
 #[path = "../tests/common/counting.rs"]
 mod counting;
@@ -178,11 +179,7 @@ fn bench_relay(c: &mut Criterion, runtime: &tokio::runtime::Runtime, bus: &Bus, 
 }
 
 fn durable(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime for the bench");
+    let runtime = support::runtime();
     let mut databases = vec![db::sqlite()];
     databases.extend(db::postgres(&runtime));
     for db in &databases {

@@ -52,11 +52,7 @@ const CLIENTS: u64 = 16;
 const BODY: &str = r#"{"item":"Python Book","quantity":1,"user_id":42}"#;
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     let bus = runtime.block_on(async { Bus::new() });
     let ingress = runtime.block_on(support::serve(eventbus::http::router(bus)));
     // The same JSON decoded into the same type, answered `202` with no

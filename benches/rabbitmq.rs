@@ -19,6 +19,10 @@
 // `criterion_group!` writes an undocumented public function.
 #![allow(missing_docs)]
 
+#[path = "support/order.rs"]
+mod order;
+mod support;
+
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,7 +37,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use serde::{Deserialize, Serialize};
+use order::{order, OrderPlaced, NAME};
 
 /// Messages per iteration, on every side.
 const MESSAGES: u64 = 2_000;
@@ -41,24 +45,6 @@ const MESSAGES: u64 = 2_000;
 /// The consumer group of the bench's handler (`#[subscribe]` wants the
 /// literal): its queue is `<prefix>.bench`.
 const GROUP: &str = "bench";
-
-/// The event's name: the routing key on both sides.
-const NAME: &str = "bench.rabbit_order";
-
-/// The event both sides send.
-#[derive(Event, Debug, Clone, Serialize, Deserialize)]
-#[event(name = "bench.rabbit_order")]
-struct OrderPlaced {
-    item: String,
-    quantity: u32,
-}
-
-fn order() -> OrderPlaced {
-    OrderPlaced {
-        item: "Python Book".into(),
-        quantity: 1,
-    }
-}
 
 /// The consumer's handler: nothing, so the transport is what is measured.
 #[subscribe(group = "bench")]
@@ -168,11 +154,7 @@ where
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     let url = std::env::var("AMQP_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
     let connected = runtime.block_on(async {
         let connection = Connection::connect(&url, ConnectionProperties::default()).await?;

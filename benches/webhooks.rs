@@ -14,6 +14,8 @@
 // `criterion_group!` writes an undocumented public function.
 #![allow(missing_docs)]
 
+#[path = "support/order.rs"]
+mod order;
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,21 +33,7 @@ use eventbus::{Envelope, EventRecord};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use serde::{Deserialize, Serialize};
-
-#[derive(Event, Debug, Clone, Serialize, Deserialize)]
-#[event(name = "bench.order_placed")]
-struct OrderPlaced {
-    item: String,
-    quantity: u32,
-}
-
-fn order() -> OrderPlaced {
-    OrderPlaced {
-        item: "Python Book".into(),
-        quantity: 1,
-    }
-}
+use order::order;
 
 /// Tries at once per endpoint, on both sides.
 const CONCURRENCY: usize = 4;
@@ -65,11 +53,7 @@ async fn receiver() -> (String, Arc<AtomicU64>) {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = support::runtime();
     let (base, received) = runtime.block_on(receiver());
     let body = Bytes::from(
         EventRecord::from_event(&order(), Envelope::generate())

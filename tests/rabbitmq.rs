@@ -132,13 +132,25 @@ fn bus(name: &str, probe: &Arc<Probe>) -> Bus {
     worker_bus(name, probe, false)
 }
 
+/// A bus with the test's probe, as worker `name`.
+fn builder(name: &str, probe: &Arc<Probe>, hang: bool) -> eventbus::BusBuilder {
+    Bus::builder().state(Worker {
+        name: name.into(),
+        probe: Arc::clone(probe),
+        hang,
+    })
+}
+
+/// The broker under a prefix of this test's, and a probe; `None` when the
+/// test is skipped.
+async fn setup() -> Option<(Broker, RabbitMq, Arc<Probe>)> {
+    let broker = Broker::find().await?;
+    let rabbit = broker.rabbit();
+    Some((broker, rabbit, Arc::new(Probe::default())))
+}
+
 fn worker_bus(name: &str, probe: &Arc<Probe>, hang: bool) -> Bus {
-    Bus::builder()
-        .state(Worker {
-            name: name.into(),
-            probe: Arc::clone(probe),
-            hang,
-        })
+    builder(name, probe, hang)
         .remote_groups(["billing", "shipping", "flaky", "slow", "background"])
         .build()
         .unwrap()
@@ -157,12 +169,7 @@ async fn consume(rabbit: &RabbitMq, bus: &Bus, group: &str, prefetch: u16) -> Co
 
 /// A bus whose grouped handlers all run elsewhere, publishing to the broker.
 fn publisher(rabbit: &RabbitMq, probe: &Arc<Probe>) -> Bus {
-    Bus::builder()
-        .state(Worker {
-            name: "publisher".into(),
-            probe: Arc::clone(probe),
-            hang: false,
-        })
+    builder("publisher", probe, false)
         .remote_groups(["billing", "shipping", "flaky", "slow"])
         .sink("rabbitmq", rabbit.sink().unwrap())
         .build()
@@ -195,11 +202,9 @@ fn text(value: Option<AMQPValue>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_group_shares_the_work_and_every_group_gets_everything() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let mut consumers = Vec::new();
     let mut buses = Vec::new();
     for name in ["w1", "w2", "w3"] {
@@ -269,11 +274,9 @@ async fn a_group_shares_the_work_and_every_group_gets_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_workers_messages_go_to_the_others() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let publishing = publisher(&rabbit, &probe);
     for n in 0..100 {
         publishing.emit(Slow { n }).await.unwrap();
@@ -431,11 +434,9 @@ async fn a_failing_handler_walks_the_retry_tiers_alone_then_dies_and_redrive_bri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_id_handled_once_runs_once() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
     // An async handler, so the copies are in hand at the same time.
     let consumer = consume(&rabbit, &worker, "slow", 32).await;
@@ -468,11 +469,9 @@ async fn a_message_id_handled_once_runs_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unreadable_messages_go_to_the_dead_queue_at_once() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
     let consumer = consume(&rabbit, &worker, "billing", 32).await;
     let undecodable = BasicProperties::default().with_message_id(Uuid::now_v7().to_string().into());
@@ -520,11 +519,9 @@ async fn unreadable_messages_go_to_the_dead_queue_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_plain_amqp_client_reaches_the_handlers() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
     let consumer = consume(&rabbit, &worker, "billing", 32).await;
     let (id, correlation, causation) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
@@ -581,19 +578,12 @@ async fn a_plain_amqp_client_reaches_the_handlers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sink_publishes_the_pinned_format_and_never_echoes() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     // Named otherwise than its source, so the sink itself must leave out
     // what came from RabbitMQ.
-    let publishing = Bus::builder()
-        .state(Worker {
-            name: "publisher".into(),
-            probe: Arc::clone(&probe),
-            hang: false,
-        })
+    let publishing = builder("publisher", &probe, false)
         .remote_groups(["billing", "shipping", "flaky", "slow"])
         .sink("broker", rabbit.sink().unwrap())
         .build()
@@ -682,11 +672,9 @@ async fn the_sink_publishes_the_pinned_format_and_never_echoes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_finishes_and_acks_what_is_in_hand() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let publishing = publisher(&rabbit, &probe);
     for n in 0..40 {
         publishing.emit(Slow { n }).await.unwrap();
@@ -723,11 +711,9 @@ async fn shutdown_finishes_and_acks_what_is_in_hand() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shut_down_bus_hands_messages_back() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
     let consumer = consume(&rabbit, &worker, "billing", 32).await;
     worker.shutdown().await;
@@ -823,14 +809,7 @@ async fn bad_settings_are_errors_that_say_what_to_write() {
          handlers: background, billing, flaky, shipping, slow; add `#[subscribe(group = \"biling\")]` to a \
          handler, link the crate that has it (`use my_handlers as _;`), or consume another group"
     );
-    let local = Bus::builder()
-        .state(Worker {
-            name: "local".into(),
-            probe: Arc::clone(&probe),
-            hang: false,
-        })
-        .build()
-        .unwrap();
+    let local = builder("local", &probe, false).build().unwrap();
     let not_on_bus = RabbitMq::new(rabbit::url())
         .consume(&local)
         .group("billing")
@@ -1061,18 +1040,11 @@ async fn the_distributed_example_shares_the_work_as_the_readme_shows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_a_journal_the_sink_is_fed_from_the_log() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let journal = eventbus::MemoryJournal::new();
-    let publishing = Bus::builder()
-        .state(Worker {
-            name: "publisher".into(),
-            probe: Arc::clone(&probe),
-            hang: false,
-        })
+    let publishing = builder("publisher", &probe, false)
         .remote_groups(["billing", "shipping", "flaky", "slow"])
         .journal(journal.clone())
         .sink("rabbitmq", rabbit.sink().unwrap())
@@ -1110,11 +1082,9 @@ async fn with_a_journal_the_sink_is_fed_from_the_log() {
 async fn a_message_that_crash_loops_its_consumers_stops_at_the_delivery_limit() {
     use lapin::options::{BasicGetOptions, BasicNackOptions};
 
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let publishing = publisher(&rabbit, &probe);
     publishing.emit(Placed { n: 1 }).await.unwrap();
     publishing.flush().await;
@@ -1162,11 +1132,9 @@ async fn a_message_that_crash_loops_its_consumers_stops_at_the_delivery_limit() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_consumer_whose_queue_vanished_declares_it_again() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
     let consumer = consume(&rabbit, &worker, "billing", 32).await;
     // Someone deletes the group's queue under the consumer: the broker
@@ -1205,11 +1173,9 @@ async fn a_consumer_whose_queue_vanished_declares_it_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redrive_into_a_missing_queue_keeps_the_dead_messages() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
     let worker = bus("w", &probe);
     consume(&rabbit, &worker, "billing", 32)
         .await
@@ -1250,17 +1216,10 @@ async fn redrive_into_a_missing_queue_keeps_the_dead_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sink_declares_only_the_groups_it_is_given() {
-    let Some(broker) = Broker::find().await else {
+    let Some((broker, rabbit, probe)) = setup().await else {
         return;
     };
-    let rabbit = broker.rabbit();
-    let probe = Arc::new(Probe::default());
-    let publishing = Bus::builder()
-        .state(Worker {
-            name: "publisher".into(),
-            probe: Arc::clone(&probe),
-            hang: false,
-        })
+    let publishing = builder("publisher", &probe, false)
         .remote_groups(["billing"])
         .sink("rabbitmq", rabbit.sink().unwrap().only_groups(["billing"]))
         .build()
