@@ -44,6 +44,7 @@ pub use eventbus_core::{
     MemoryDeadLetters, MemoryJournal, Mode, Needs, Origin, PublishError, RecordError, Report,
     SendOutcome, Sink, SinkRetry, SinkStats, SourceLocation, State, Subscription, UpcastError,
     Uuid, DEFAULT_DEAD_LETTER_CAPACITY, DEFAULT_MAX_CASCADE_DEPTH, DEFAULT_MAX_CASCADE_EVENTS,
+    DEFAULT_SINK_BATCH,
 };
 
 /// Derives [`Event`](trait@Event) for a struct or enum and registers it by

@@ -401,3 +401,42 @@ async fn shutdown_gives_the_sinks_their_time_then_abandons_what_is_left_to_the_d
         FailureKind::ShutDown
     );
 }
+
+/// Records the size of every batch it is handed.
+struct Batches {
+    most: usize,
+    sizes: Mutex<Vec<usize>>,
+}
+
+impl Sink for Shared<Batches> {
+    fn max_batch(&self) -> usize {
+        self.0.most
+    }
+
+    fn send<'a>(&'a self, records: &'a [Arc<EventRecord>]) -> BoxFuture<'a, Vec<SendOutcome>> {
+        self.0.sizes.lock().unwrap().push(records.len());
+        Box::pin(async move { records.iter().map(|_| SendOutcome::Sent).collect() })
+    }
+}
+
+#[tokio::test]
+async fn a_sink_is_handed_at_most_its_batch_at_once() {
+    for (most, expected) in [(3, vec![3, 3, 3, 1]), (eventbus::DEFAULT_SINK_BATCH, vec![10])] {
+        let batches = Arc::new(Batches {
+            most,
+            sizes: Mutex::new(Vec::new()),
+        });
+        let bus = Bus::builder()
+            .sink("batches", Shared(Arc::clone(&batches)))
+            .build()
+            .unwrap();
+        // All ten wait in the buffer before the worker first looks (the
+        // test's runtime runs one task at a time).
+        for n in 0..10 {
+            assert!(bus.publish(Tick(n)).is_ok());
+        }
+        bus.flush().await;
+        assert_eq!(*batches.sizes.lock().unwrap(), expected);
+        bus.shutdown().await;
+    }
+}

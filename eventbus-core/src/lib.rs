@@ -86,7 +86,7 @@ pub use registry::linked_handlers;
 pub use report::{FailureKind, HandlerFailure, Report};
 #[cfg(feature = "tokio")]
 pub use sink::SinkHandle;
-pub use sink::{SendOutcome, Sink, SinkRetry, SinkStats};
+pub use sink::{SendOutcome, Sink, SinkRetry, SinkStats, DEFAULT_SINK_BATCH};
 pub use subscription::Subscription;
 pub use upcast::IntoUpcastResult;
 

@@ -65,6 +65,14 @@ pub trait Sink: Send + Sync + 'static {
     /// [`SendOutcome::Retry`].
     fn send<'a>(&'a self, records: &'a [Arc<EventRecord>]) -> BoxFuture<'a, Vec<SendOutcome>>;
 
+    /// How many records one call of [`send`](Sink::send) takes at most
+    /// (default [`DEFAULT_SINK_BATCH`], 64). A sink whose cost is per
+    /// call rather than per record (a round trip to confirm what it
+    /// sent) asks for more.
+    fn max_batch(&self) -> usize {
+        DEFAULT_SINK_BATCH
+    }
+
     /// Waits until what [`send`](Sink::send) accepted has left the
     /// process (a client's own buffer, publisher confirms); called by
     /// [`Bus::flush`](crate::Bus::flush) once the bus has handed the sink
@@ -90,6 +98,10 @@ pub trait Sink: Send + Sync + 'static {
         Box::pin(async {})
     }
 }
+
+/// How many records a sink's worker hands [`Sink::send`] at once, unless
+/// the sink's [`max_batch`](Sink::max_batch) says otherwise.
+pub const DEFAULT_SINK_BATCH: usize = 64;
 
 /// What became of one record handed to [`Sink::send`].
 #[derive(Debug)]

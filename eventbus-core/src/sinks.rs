@@ -19,9 +19,6 @@ use crate::report::{take_panic, FailureKind, HandlerFailure};
 use crate::sink::{SendOutcome, Sink, SinkHandle, SinkRetry, SinkSide, SinkStats};
 use crate::tally::Tally;
 
-/// How many records a worker hands its sink at once, at most.
-const BATCH: usize = 64;
-
 /// How many records wait for a sink by default.
 pub(crate) const DEFAULT_SINK_BUFFER: usize = 1024;
 
@@ -480,10 +477,11 @@ impl Worker {
     /// is told to stop (`true`).
     async fn work(&mut self) -> bool {
         let shared = Arc::clone(&self.shared);
-        let mut batch = Vec::with_capacity(BATCH);
+        let most = shared.sink.max_batch().max(1);
+        let mut batch = Vec::with_capacity(most);
         loop {
             let Some(taken) = shared
-                .until_stopped(self.receiver.recv_many(&mut batch, BATCH))
+                .until_stopped(self.receiver.recv_many(&mut batch, most))
                 .await
             else {
                 return true;

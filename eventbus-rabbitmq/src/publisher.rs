@@ -29,6 +29,9 @@ fn fill(outcomes: Vec<Option<SendOutcome>>, missing: impl Fn() -> SendOutcome) -
         .collect()
 }
 
+/// Records per `send`: a round trip to the broker per batch.
+const BATCH: usize = 512;
+
 /// How long the sink waits for one confirm before it takes the connection
 /// for lost.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -144,6 +147,12 @@ impl RabbitSink {
 }
 
 impl Sink for RabbitSink {
+    /// 512: the confirms of a batch are awaited together, one round trip
+    /// per batch.
+    fn max_batch(&self) -> usize {
+        BATCH
+    }
+
     fn send<'a>(&'a self, records: &'a [Arc<EventRecord>]) -> BoxFuture<'a, Vec<SendOutcome>> {
         Box::pin(async move {
             let mut outcomes: Vec<Option<SendOutcome>> = records
