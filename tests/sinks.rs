@@ -421,7 +421,10 @@ impl Sink for Shared<Batches> {
 
 #[tokio::test]
 async fn a_sink_is_handed_at_most_its_batch_at_once() {
-    for (most, expected) in [(3, vec![3, 3, 3, 1]), (eventbus::DEFAULT_SINK_BATCH, vec![10])] {
+    for (most, expected) in [
+        (3, vec![3, 3, 3, 1]),
+        (eventbus::DEFAULT_SINK_BATCH, vec![10]),
+    ] {
         let batches = Arc::new(Batches {
             most,
             sizes: Mutex::new(Vec::new()),
