@@ -406,6 +406,12 @@ async fn a_failing_handler_walks_the_retry_tiers_alone_then_dies_and_redrive_bri
         header(&dead, "eventbus-attempts"),
         Some(AMQPValue::LongInt(4))
     );
+    // Counted once the broker confirmed the move, which may come after
+    // the message can be taken.
+    until(Duration::from_secs(5), "the move counted", || {
+        consumer.stats().dead == 1
+    })
+    .await;
     let stats = consumer.stats();
     assert_eq!((stats.retried, stats.dead, stats.acked), (3, 1, 0));
 
