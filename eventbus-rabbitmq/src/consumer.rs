@@ -331,8 +331,7 @@ async fn run(
         }
         loop {
             let reopened = async {
-                let link =
-                    Link::open_with_backoff(&shared.settings, &shared.topology, || false).await?;
+                let link = Link::open_with_backoff(&shared.settings, &shared.topology).await?;
                 let stream =
                     subscribe(&link, &shared.topology[0].0, &shared.tag, shared.prefetch).await?;
                 Ok::<_, RabbitError>((link, stream))

@@ -49,12 +49,12 @@ impl Link {
     }
 
     /// Opens a link, waiting between tries (doubling from the first delay
-    /// up to the longest) until one opens, `give_up` says to stop, or the
-    /// error cannot pass by waiting (a mismatched queue).
+    /// up to the longest) until one opens or the error cannot pass by
+    /// waiting (a mismatched queue). Callers bound it from outside
+    /// (a consumer's stop, the bus's shutdown deadline).
     pub(crate) async fn open_with_backoff(
         settings: &Settings,
         groups: &[(Queues, Vec<String>)],
-        mut give_up: impl FnMut() -> bool,
     ) -> Result<Self, RabbitError> {
         let mut delay = settings.reconnect.0;
         loop {
@@ -69,7 +69,6 @@ impl Link {
             match opened {
                 Ok(link) => return Ok(link),
                 Err(error @ RabbitError::Mismatch { .. }) => return Err(error),
-                Err(error) if give_up() => return Err(error),
                 Err(error) => {
                     tracing::warn!(%error, retry_in = ?delay, "cannot reach RabbitMQ");
                     tokio::time::sleep(delay).await;

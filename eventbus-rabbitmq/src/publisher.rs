@@ -169,8 +169,7 @@ impl Sink for RabbitSink {
                 let open = match link.take() {
                     Some(open) if open.channel.status().connected() => open,
                     _ => {
-                        match Link::open_with_backoff(&self.settings, &self.groups, || false).await
-                        {
+                        match Link::open_with_backoff(&self.settings, &self.groups).await {
                             Ok(open) => open,
                             // A mismatched queue: waiting does not help.
                             Err(error) => {
